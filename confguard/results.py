@@ -1,0 +1,223 @@
+"""Frozen result types: what signals, the policy and the guard return."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from confguard.observation import Observation
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SignalStatus(str, Enum):
+    """Whether a signal produced evidence."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Cost(_Frozen):
+    """What producing a result cost: LLM calls, tokens and wall time."""
+
+    llm_calls: int = Field(default=0, ge=0)
+    tokens: int = Field(default=0, ge=0)
+    seconds: float = Field(default=0.0, ge=0.0)
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            llm_calls=self.llm_calls + other.llm_calls,
+            tokens=self.tokens + other.tokens,
+            seconds=self.seconds + other.seconds,
+        )
+
+
+class SignalResult(_Frozen):
+    """One signal's evidence: a confidence in [0, 1] or an explicit reason why not."""
+
+    name: str
+    status: SignalStatus = SignalStatus.OK
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    raw: float | None = None
+    """The metric before it was mapped to a confidence (e.g. mean log-probability)."""
+    reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    cost: Cost = Cost()
+
+    @field_validator("confidence", "raw")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"signal values must be finite, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _status_consistent(self) -> SignalResult:
+        if self.status is SignalStatus.OK and self.confidence is None:
+            raise ValueError(f"signal {self.name!r}: status ok needs a confidence")
+        if self.status is not SignalStatus.OK:
+            if self.confidence is not None:
+                raise ValueError(
+                    f"signal {self.name!r}: status {self.status.value} "
+                    "must not carry a confidence"
+                )
+            if not self.reason:
+                raise ValueError(
+                    f"signal {self.name!r}: status {self.status.value} needs a reason"
+                )
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.status is SignalStatus.OK
+
+    @classmethod
+    def skipped(cls, name: str, reason: str, **details: Any) -> SignalResult:
+        """A signal that could not run on this observation (e.g. no logprobs)."""
+        return cls(name=name, status=SignalStatus.SKIPPED, reason=reason, details=details)
+
+    @classmethod
+    def failed(cls, name: str, error: BaseException | str) -> SignalResult:
+        """A signal that raised or timed out."""
+        reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        return cls(name=name, status=SignalStatus.FAILED, reason=reason or "failed")
+
+
+class Assessment(_Frozen):
+    """The combined, calibrated confidence with its per-signal breakdown."""
+
+    confidence: float | None = Field(ge=0.0, le=1.0)
+    """None when no signal produced evidence."""
+    signals: tuple[SignalResult, ...] = ()
+    reasons: tuple[str, ...] = ()
+    combiner: str = "mean"
+    calibrated: bool = False
+
+    @property
+    def missing(self) -> tuple[SignalResult, ...]:
+        return tuple(s for s in self.signals if not s.ok)
+
+    def signal(self, name: str) -> SignalResult:
+        """The result of the signal called `name`."""
+        for result in self.signals:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    @property
+    def cost(self) -> Cost:
+        total = Cost()
+        for result in self.signals:
+            total = total + result.cost
+        return total
+
+
+class RetryStrategy(_Frozen):
+    """A named way to try again; it reaches the user's pipeline as data."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Attempt(_Frozen):
+    """What the pipeline is told about the attempt it is running."""
+
+    number: int = Field(ge=1)
+    strategy: RetryStrategy | None = None
+    """None on the first attempt; the retry strategy chosen by the policy after."""
+    route: str | None = None
+    """Set when this attempt runs an escalation route's pipeline."""
+
+
+class Accept(_Frozen):
+    """Return the answer as it is."""
+
+    action: Literal["accept"] = "accept"
+    reason: str
+
+
+class Annotate(_Frozen):
+    """Return the answer with a caveat attached."""
+
+    action: Literal["annotate"] = "annotate"
+    reason: str
+    caveat: str
+
+
+class Retry(_Frozen):
+    """Run the pipeline again with a strategy."""
+
+    action: Literal["retry"] = "retry"
+    reason: str
+    strategy: RetryStrategy
+    wait_seconds: float = Field(default=0.0, ge=0.0)
+
+
+class Escalate(_Frozen):
+    """Hand the case to a named route (stronger model, human review, webhook, callable)."""
+
+    action: Literal["escalate"] = "escalate"
+    reason: str
+    route: str
+
+
+class Abstain(_Frozen):
+    """Do not answer; return the fallback message."""
+
+    action: Literal["abstain"] = "abstain"
+    reason: str
+    message: str
+
+
+Decision = Annotated[
+    Accept | Annotate | Retry | Escalate | Abstain, Field(discriminator="action")
+]
+Action = Literal["accept", "annotate", "retry", "escalate", "abstain"]
+
+
+class AttemptRecord(_Frozen):
+    """One attempt of a guarded run: what was observed, assessed and decided."""
+
+    attempt: Attempt
+    observation: Observation
+    assessment: Assessment
+    decision: Decision
+    latency_seconds: float = Field(ge=0.0)
+
+
+class GuardResult(_Frozen):
+    """What a guarded call returns: the final answer and the whole decision trail."""
+
+    question: str
+    answer: str | None
+    """The answer to give the user (None when the guard abstained with no message)."""
+    decision: Decision
+    assessment: Assessment
+    attempts: tuple[AttemptRecord, ...]
+    latency_seconds: float = Field(ge=0.0)
+    review_id: str | None = None
+    """Set when the case went to the human review queue."""
+    route_response: dict[str, Any] | None = None
+    """What an escalation route returned (e.g. a webhook's JSON), if anything."""
+
+    @property
+    def accepted(self) -> bool:
+        """True when the answer was accepted or annotated."""
+        return self.decision.action in ("accept", "annotate")
+
+    @property
+    def confidence(self) -> float | None:
+        return self.assessment.confidence
+
+    @property
+    def cost(self) -> Cost:
+        total = Cost()
+        for record in self.attempts:
+            total = total + record.assessment.cost
+        return total

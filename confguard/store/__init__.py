@@ -1,0 +1,19 @@
+"""Audit log and human review queue."""
+
+from confguard.store.base import (
+    AuditRecord,
+    AuditStore,
+    ReviewItem,
+    ReviewRequest,
+    digest,
+)
+from confguard.store.memory import InMemoryStore
+
+__all__ = [
+    "AuditRecord",
+    "AuditStore",
+    "InMemoryStore",
+    "ReviewItem",
+    "ReviewRequest",
+    "digest",
+]
