@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine:  make demo   and   make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.confguard-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# CPU-only torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install torch==2.13.0
+	# llama-cpp-python compiles from source the first time (8-10 minutes; pip caches it).
+	$(BIN)/python -m pip install -e ".[all,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/confguard demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check confguard tests benchmarks examples
+	$(BIN)/mypy confguard
+
+clean:
+	rm -rf $(VENV) .confguard

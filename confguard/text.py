@@ -1,0 +1,44 @@
+"""Answer text normalisation and overlap, as SQuAD's official evaluation defines them."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and articles, fold white space (SQuAD v1.1)."""
+    text = text.lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_tokens(text: str) -> list[str]:
+    """The normalised tokens of an answer."""
+    return normalize_answer(text).split()
+
+
+def exact_match(prediction: str, golds: Iterable[str]) -> bool:
+    """True when the normalised prediction equals any normalised gold answer."""
+    pred = normalize_answer(prediction)
+    return any(pred == normalize_answer(g) for g in golds)
+
+
+def token_f1(prediction: str, golds: Iterable[str]) -> float:
+    """The best token F1 of the prediction against any gold answer."""
+    pred = answer_tokens(prediction)
+    return max((_f1(pred, answer_tokens(g)) for g in golds), default=0.0)
+
+
+def _f1(pred: list[str], gold: list[str]) -> float:
+    if not pred or not gold:
+        return float(pred == gold)
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
