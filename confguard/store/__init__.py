@@ -8,6 +8,7 @@ from confguard.store.base import (
     digest,
 )
 from confguard.store.memory import InMemoryStore
+from confguard.store.sql import SQLStore
 
 __all__ = [
     "AuditRecord",
@@ -15,5 +16,6 @@ __all__ = [
     "InMemoryStore",
     "ReviewItem",
     "ReviewRequest",
+    "SQLStore",
     "digest",
 ]

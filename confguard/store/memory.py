@@ -31,7 +31,9 @@ class InMemoryStore:
         self.record(record)
 
     def enqueue_review(self, request: ReviewRequest) -> str:
-        item = ReviewItem(id=uuid.uuid4().hex, **request.model_dump(exclude={"metadata"}))
+        item = ReviewItem(
+            id=uuid.uuid4().hex, **request.model_dump(exclude={"metadata"})
+        )
         with self._lock:
             self._reviews[item.id] = item
         return item.id
