@@ -1,4 +1,4 @@
-"""Answer text normalisation and overlap, as SQuAD's official evaluation defines them."""
+"""Answer normalisation and overlap, as SQuAD's official evaluation defines them."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class RAGPipeline:
         return _observation(question, hits, completion, attempt)
 
     async def acall(self, question: str, attempt: Attempt | None = None) -> Observation:
-        """Async twin of calling the pipeline (the local model runs in a worker thread)."""
+        """Async twin of calling the pipeline (runs in a worker thread)."""
         return await asyncio.to_thread(self, question, attempt)
 
 

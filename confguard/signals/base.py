@@ -77,7 +77,7 @@ class FunctionSignal(BaseSignal):
         cost: DeclaredCost | None = None,
     ) -> None:
         self._fn = fn
-        self.name = name or getattr(fn, "__name__", "function")
+        self.name = name or str(getattr(fn, "__name__", "function"))
         self.cost = cost or DeclaredCost()
 
     def _score(self, obs: Observation) -> SignalResult:

@@ -69,7 +69,9 @@ class AnswerSupport(BaseSignal):
             return SignalResult(
                 name=self.name, confidence=0.0, raw=0.0, details={"empty_answer": True}
             )
-        context_tokens = set(normalize_answer(" ".join(c.text for c in obs.contexts)).split())
+        context_tokens = set(
+            normalize_answer(" ".join(c.text for c in obs.contexts)).split()
+        )
         found = sum(t in context_tokens for t in tokens)
         share = found / len(tokens)
         return SignalResult(

@@ -9,7 +9,9 @@ from typing import Any
 from confguard.observation import Context, Observation, TokenLogprob, TopLogprob
 
 
-def token(text: str, prob: float, alternatives: dict[str, float] | None = None) -> TokenLogprob:
+def token(
+    text: str, prob: float, alternatives: dict[str, float] | None = None
+) -> TokenLogprob:
     """A chosen token with probability `prob` and optional {token: prob} alternatives.
 
     The chosen token is listed first among the top alternatives, as providers do.
@@ -33,7 +35,7 @@ def make_observation(
     samples: Sequence[str] = (),
     **metadata: Any,
 ) -> Observation:
-    """An Observation with sensible defaults; `probs` gives one token per probability."""
+    """An Observation with defaults; `probs` gives one token per probability."""
     from confguard.observation import Sample
 
     if probs is not None and logprobs is None:
@@ -41,7 +43,9 @@ def make_observation(
     return Observation(
         question=question,
         answer=answer,
-        contexts=tuple(c if isinstance(c, Context) else Context(text=c) for c in contexts),
+        contexts=tuple(
+            c if isinstance(c, Context) else Context(text=c) for c in contexts
+        ),
         logprobs=None if logprobs is None else tuple(logprobs),
         samples=tuple(Sample(text=s) for s in samples),
         metadata=metadata,

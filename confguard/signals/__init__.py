@@ -1,0 +1,56 @@
+"""Signals: small strategy objects turning an Observation into a SignalResult.
+
+Example:
+    >>> from confguard.signals import AverageLogprob
+    >>> from confguard.testing import make_observation
+    >>> AverageLogprob().score(make_observation(probs=[0.5, 0.5])).confidence
+    0.5
+"""
+
+from confguard.signals.base import (
+    BaseSignal,
+    DeclaredCost,
+    FunctionSignal,
+    Signal,
+    as_signal,
+    ascore,
+)
+from confguard.signals.token import (
+    TOKEN_SIGNALS,
+    AverageLogprob,
+    DistributionalPerplexity,
+    Gini,
+    MinTokenProbability,
+    SelfCertainty,
+    TokenEntropy,
+    TokenSignal,
+    token_metric,
+)
+from confguard.signals.verbal import (
+    HedgeLexicon,
+    HedgingSignal,
+    StatedConfidence,
+    VerbalizedConfidence,
+)
+
+__all__ = [
+    "TOKEN_SIGNALS",
+    "AverageLogprob",
+    "BaseSignal",
+    "DeclaredCost",
+    "DistributionalPerplexity",
+    "FunctionSignal",
+    "Gini",
+    "HedgeLexicon",
+    "HedgingSignal",
+    "MinTokenProbability",
+    "SelfCertainty",
+    "Signal",
+    "StatedConfidence",
+    "TokenEntropy",
+    "TokenSignal",
+    "VerbalizedConfidence",
+    "as_signal",
+    "ascore",
+    "token_metric",
+]
