@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -102,7 +103,7 @@ class RAGPipeline:
         return await asyncio.to_thread(self, question, attempt)
 
 
-def _params(attempt: Attempt | None) -> dict[str, object]:
+def _params(attempt: Attempt | None) -> dict[str, Any]:
     if attempt is None or attempt.strategy is None:
         return {}
     return dict(attempt.strategy.params)
