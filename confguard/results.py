@@ -194,6 +194,8 @@ class AttemptRecord(_Frozen):
 class GuardResult(_Frozen):
     """What a guarded call returns: the final answer and the whole decision trail."""
 
+    request_id: str
+    """Links the result to its rows in the audit store."""
     question: str
     answer: str | None
     """The answer to give the user (None when the guard abstained with no message)."""

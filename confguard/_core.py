@@ -1,0 +1,357 @@
+"""The guard's pure core: every step that decides, shared by the sync and async shells.
+
+Like httpx's BaseClient, `GuardCore` holds configuration and pure steps only; like
+tenacity's ``iter()``, `next_step` returns what to do next (escalate, check an
+escalated answer, or finish) and the shells in `confguard.guard` do it. Nothing
+per-call is stored here: per-call state lives in the shells' local variables.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import BaseRetrying, RetryCallState, Retrying, retry_if_result
+
+from confguard.exceptions import (
+    ConfigurationError,
+    LowConfidenceError,
+    UnknownComponentError,
+)
+from confguard.observation import Observation
+from confguard.policy.decide import decide
+from confguard.policy.model import Policy
+from confguard.policy.retrying import Retries, build_retrying
+from confguard.policy.routes import EscalationRequest, Route, RouteOutcome
+from confguard.results import (
+    Abstain,
+    Accept,
+    Annotate,
+    Attempt,
+    AttemptRecord,
+    Escalate,
+    GuardResult,
+    Retry,
+    SignalResult,
+)
+from confguard.scoring.aggregate import Calibrator, Combiner, assess, combiner_from_name
+from confguard.signals.base import Signal, as_signal
+from confguard.store.base import AuditRecord, AuditStore, digest
+
+R = TypeVar("R", bound=BaseRetrying)
+SignalLike = Signal | Callable[[Observation], float | SignalResult]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One guarded request: its id, question and start time."""
+
+    request_id: str
+    question: str
+    started: float
+
+    @classmethod
+    def new(cls, question: str) -> Call:
+        """A fresh request id, started now."""
+        return cls(uuid.uuid4().hex, question, time.perf_counter())
+
+
+@dataclass(frozen=True)
+class DoEscalate:
+    """Hand the case to `route` (the escalate decision is already recorded)."""
+
+    route: Route
+    request: EscalationRequest
+
+
+@dataclass(frozen=True)
+class DoCheck:
+    """Score and decide an escalated route's own answer."""
+
+    attempt: Attempt
+    observation: Observation
+
+
+@dataclass(frozen=True)
+class Done:
+    """The request is over: return `result`, or raise `error` if set."""
+
+    result: GuardResult
+    error: LowConfidenceError | None = None
+
+    def unwrap(self) -> GuardResult:
+        """The result, or the LowConfidenceError the policy asked for."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+Step = DoEscalate | DoCheck | Done
+
+
+def _wants_retry(record: AttemptRecord) -> bool:
+    return isinstance(record.decision, Retry)
+
+
+def _decision_wait(state: RetryCallState) -> float:
+    outcome = state.outcome
+    record = outcome.result() if outcome is not None and not outcome.failed else None
+    decision = getattr(record, "decision", None)
+    return decision.wait_seconds if isinstance(decision, Retry) else 0.0
+
+
+def _stopped(state: RetryCallState) -> None:
+    # tenacity's stop fired on a retry decision: the shell settles it (see `settle`).
+    return None
+
+
+class GuardCore:
+    """The configuration of a guard, validated once, and its pure steps."""
+
+    def __init__(
+        self,
+        signals: Sequence[SignalLike],
+        policy: Policy | None = None,
+        *,
+        store: AuditStore | None = None,
+        routes: Mapping[str, Route] | None = None,
+        combiner: Combiner | None = None,
+        calibrator: Calibrator | None = None,
+        signal_timeout: float | None = None,
+        retries: Retries | None = None,
+        store_answers: bool = False,
+    ) -> None:
+        self.signals = _signals(signals)
+        self.retries = _checked_retries(
+            policy_attempts(policy) if retries is None else retries
+        )
+        self.policy = _with_attempts(policy or Policy(), self.retries)
+        self.combiner = combiner or _combiner(self.policy, self.signals)
+        self.calibrator = _checked_calibrator(calibrator)
+        self.store = _checked_store(store)
+        self.routes = _routes(self.policy, routes or {})
+        self.signal_timeout = _timeout(signal_timeout)
+        self.store_answers = store_answers
+
+    def retrying(self, cls: type[R]) -> R:
+        """A fresh retry controller per request (tenacity keeps statistics on it)."""
+        return build_retrying(
+            self.retries,
+            cls,
+            retry=retry_if_result(_wants_retry),
+            wait=_decision_wait,
+            retry_error_callback=_stopped,
+        )
+
+    def next_attempt(self, records: Sequence[AttemptRecord]) -> Attempt:
+        """The attempt after `records`, carrying the retry strategy as data."""
+        last = records[-1].decision if records else None
+        strategy = last.strategy if isinstance(last, Retry) else None
+        return Attempt(number=len(records) + 1, strategy=strategy)
+
+    def judge(
+        self,
+        attempt: Attempt,
+        observation: Observation,
+        results: Sequence[SignalResult],
+        history: Sequence[AttemptRecord],
+        latency: float,
+    ) -> AttemptRecord:
+        """Assess the signal results and decide, as one AttemptRecord."""
+        assessment = assess(results, self.combiner, self.calibrator)
+        return AttemptRecord(
+            attempt=attempt,
+            observation=observation,
+            assessment=assessment,
+            decision=decide(self.policy, assessment, history),
+            latency_seconds=latency,
+        )
+
+    def settle(self, records: Sequence[AttemptRecord]) -> AttemptRecord:
+        """The last record, re-decided as exhausted if tenacity stopped on a retry."""
+        last = records[-1]
+        if not isinstance(last.decision, Retry):
+            return last
+        decision = decide(self.policy, last.assessment, records[:-1], can_retry=False)
+        return last.model_copy(update={"decision": decision})
+
+    def audit(self, call: Call, record: AttemptRecord) -> AuditRecord:
+        """The audit row of one attempt."""
+        answer, decision = record.observation.answer, record.decision
+        strategy = record.attempt.strategy
+        route = (
+            decision.route if isinstance(decision, Escalate) else record.attempt.route
+        )
+        return AuditRecord(
+            request_id=call.request_id,
+            attempt=record.attempt.number,
+            question=call.question,
+            answer_digest=digest(answer),
+            answer=answer if self.store_answers else None,
+            confidence=record.assessment.confidence,
+            action=decision.action,
+            reason=decision.reason,
+            strategy=strategy.name if strategy else None,
+            route=route,
+            signals=record.assessment.signals,
+            latency_seconds=record.latency_seconds,
+            cost=record.assessment.cost,
+        )
+
+    def next_step(
+        self,
+        call: Call,
+        records: Sequence[AttemptRecord],
+        outcome: RouteOutcome | None,
+        now: float,
+    ) -> Step:
+        """What to do after the last record: escalate, check a route's answer, end."""
+        last = records[-1]
+        decision = last.decision
+        if not isinstance(decision, Escalate):
+            return self._done(call, records, outcome, now)
+        attempt = Attempt(number=len(records) + 1, route=decision.route)
+        if outcome is None:
+            request = _request(call, last, decision, attempt)
+            return DoEscalate(self.routes[decision.route], request)
+        if outcome.observation is not None:
+            return DoCheck(attempt, outcome.observation)
+        return self._done(call, records, outcome, now)
+
+    def _done(
+        self,
+        call: Call,
+        records: Sequence[AttemptRecord],
+        outcome: RouteOutcome | None,
+        now: float,
+    ) -> Done:
+        last = records[-1]
+        result = GuardResult(
+            request_id=call.request_id,
+            question=call.question,
+            answer=self._answer(last, outcome),
+            decision=last.decision,
+            assessment=last.assessment,
+            attempts=tuple(records),
+            latency_seconds=max(0.0, now - call.started),
+            review_id=outcome.review_id if outcome else None,
+            route_response=outcome.response if outcome else None,
+        )
+        return Done(result, self._refusal(result))
+
+    def _answer(self, last: AttemptRecord, outcome: RouteOutcome | None) -> str | None:
+        decision = last.decision
+        if isinstance(decision, Accept | Annotate):
+            return last.observation.answer
+        if isinstance(decision, Abstain):
+            return decision.message or None
+        if isinstance(decision, Escalate):
+            replied = outcome.answer if outcome else None
+            return (
+                replied if replied is not None else self.policy.escalate.pending_message
+            )
+        return None  # a retry that check() cannot run: the caller decides
+
+    def _refusal(self, result: GuardResult) -> LowConfidenceError | None:
+        if isinstance(result.decision, Abstain) and self.policy.abstain.raise_error:
+            return LowConfidenceError(
+                result.decision, result.assessment, result.attempts
+            )
+        return None
+
+
+def _request(
+    call: Call, last: AttemptRecord, decision: Escalate, attempt: Attempt
+) -> EscalationRequest:
+    return EscalationRequest(
+        request_id=call.request_id,
+        route=decision.route,
+        question=call.question,
+        answer=last.observation.answer,
+        confidence=last.assessment.confidence,
+        reason=decision.reason,
+        signals=last.assessment.signals,
+        attempt=attempt,
+        observation=last.observation,
+    )
+
+
+def policy_attempts(policy: Policy | None) -> int:
+    """The number of attempts the policy allows (the default `retries`)."""
+    return (policy or Policy()).retry.max_attempts
+
+
+def _checked_retries(retries: Retries) -> Retries:
+    build_retrying(retries, Retrying, retry=retry_if_result(bool), wait=_decision_wait)
+    return retries
+
+
+def _with_attempts(policy: Policy, retries: Retries) -> Policy:
+    # An int `retries` is the policy's max_attempts; decide() counts with it.
+    if not isinstance(retries, int) or retries == policy.retry.max_attempts:
+        return policy
+    retry = policy.retry.model_copy(update={"max_attempts": retries})
+    return policy.model_copy(update={"retry": retry})
+
+
+def _signals(signals: Sequence[SignalLike]) -> tuple[Signal, ...]:
+    converted = tuple(as_signal(s) for s in signals)
+    if not converted:
+        raise ConfigurationError("a guard needs at least one signal")
+    names = [s.name for s in converted]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigurationError(f"signal names must be unique; repeated: {repeated}")
+    return converted
+
+
+def _combiner(policy: Policy, signals: Sequence[Signal]) -> Combiner:
+    known = [s.name for s in signals]
+    for name in policy.weights:
+        if name not in known:
+            raise UnknownComponentError("signal (in policy weights)", name, known)
+    return combiner_from_name(policy.combiner, policy.weights)
+
+
+def _routes(policy: Policy, routes: Mapping[str, Route]) -> dict[str, Route]:
+    for name, route in routes.items():
+        if not isinstance(route, Route):
+            raise ConfigurationError(
+                f"route {name!r} is a {type(route).__name__}, not a Route "
+                "(it needs escalate() and aescalate())"
+            )
+    wanted = policy.escalate.route
+    if wanted is not None and wanted not in routes:
+        raise UnknownComponentError("route", wanted, list(routes))
+    return dict(routes)
+
+
+def _checked_calibrator(calibrator: Any) -> Calibrator | None:
+    if calibrator is not None and not callable(getattr(calibrator, "calibrate", None)):
+        raise ConfigurationError(
+            f"calibrator {type(calibrator).__name__} has no calibrate(p) method"
+        )
+    return calibrator  # type: ignore[no-any-return]
+
+
+def _checked_store(store: Any) -> AuditStore | None:
+    if store is None:
+        return None
+    if not all(callable(getattr(store, m, None)) for m in ("record", "arecord")):
+        raise ConfigurationError(
+            f"store {type(store).__name__} is not an AuditStore (needs record/arecord)"
+        )
+    return store  # type: ignore[no-any-return]
+
+
+def _timeout(seconds: float | None) -> float | None:
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigurationError(f"signal_timeout must be > 0 seconds, got {seconds!r}")
+    return seconds
+
+
+__all__ = ["Call", "DoCheck", "DoEscalate", "Done", "GuardCore", "Step"]

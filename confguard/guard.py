@@ -1,0 +1,319 @@
+"""Guard and AsyncGuard: thin sync and async shells over the pure `GuardCore`.
+
+The shells do the I/O the core asks for: run the pipeline under tenacity, score the
+signals, write audit rows, call escalation routes. Everything that decides lives in
+`confguard._core` and `confguard.policy.decide`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tenacity import AsyncRetrying, Retrying
+
+from confguard._core import Call, DoCheck, DoEscalate, GuardCore, SignalLike
+from confguard.observation import Observation
+from confguard.policy.model import Policy
+from confguard.policy.pipeline import (
+    Pipeline,
+    acall_pipeline,
+    as_observation,
+    call_pipeline,
+)
+from confguard.policy.retrying import Retries
+from confguard.policy.routes import Route, RouteOutcome
+from confguard.results import Attempt, AttemptRecord, GuardResult, SignalResult
+from confguard.scoring.aggregate import Calibrator, Combiner
+from confguard.signals.base import Signal, ascore
+from confguard.store.base import AuditStore
+
+
+class _Shell:
+    """What both shells share: construction and read-only views of the core."""
+
+    def __init__(
+        self,
+        signals: Sequence[SignalLike],
+        policy: Policy | None = None,
+        *,
+        store: AuditStore | None = None,
+        routes: Mapping[str, Route] | None = None,
+        combiner: Combiner | None = None,
+        calibrator: Calibrator | None = None,
+        signal_timeout: float | None = None,
+        retries: Retries | None = None,
+        store_answers: bool = False,
+    ) -> None:
+        self._core = GuardCore(
+            signals,
+            policy,
+            store=store,
+            routes=routes,
+            combiner=combiner,
+            calibrator=calibrator,
+            signal_timeout=signal_timeout,
+            retries=retries,
+            store_answers=store_answers,
+        )
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (max_attempts set from an int `retries`)."""
+        return self._core.policy
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        """The signals every attempt is scored with."""
+        return self._core.signals
+
+
+class Guard(_Shell):
+    """Scores, decides, retries, escalates and records, synchronously.
+
+    `retries` is an int (attempts in all; overrides the policy's max_attempts) or a
+    tenacity Retrying whose stop and wait are used. Signals without a `signal_timeout`
+    run one after another; with one, in worker threads, each under the timeout.
+
+    Example:
+        >>> guard = Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], Policy())
+        >>> guard.check(Observation(question="2+2?", answer="4")).decision.action
+        'accept'
+    """
+
+    def check(self, observation: Observation) -> GuardResult:
+        """Score and decide one observation you already have (no retry is run).
+
+        Example:
+            >>> result = guard.check(Observation(question="Capital?", answer="Paris"))
+            >>> result.decision.action, result.confidence
+        """
+        start = time.perf_counter()
+        obs = as_observation(observation, "check() was given")
+        call = Call.new(obs.question)
+        record = self._judge(Attempt(number=1), obs, [], start)
+        self._record(call, record)
+        return self._conclude(call, [record])
+
+    def run(self, pipeline: Pipeline, question: str) -> GuardResult:
+        """Run `pipeline(question, attempt)` under the policy until it settles.
+
+        Example:
+            >>> def pipeline(question, attempt):
+            ...     return Observation(question=question, answer="4")
+            >>> guard.run(pipeline, "2+2?").answer
+            '4'
+        """
+        call = Call.new(question)
+        records = self._attempts(call, pipeline)
+        return self._conclude(call, records)
+
+    def _attempts(self, call: Call, pipeline: Pipeline) -> list[AttemptRecord]:
+        records: list[AttemptRecord] = []
+        for attempt in self._core.retrying(Retrying):
+            if records:  # tenacity is retrying, so the last retry decision stands
+                self._record(call, records[-1])
+            record = self._attempt(call, pipeline, records)
+            attempt.retry_state.set_result(record)
+            records.append(record)
+        records[-1] = self._core.settle(records)
+        self._record(call, records[-1])
+        return records
+
+    def _attempt(
+        self, call: Call, pipeline: Pipeline, records: list[AttemptRecord]
+    ) -> AttemptRecord:
+        start = time.perf_counter()
+        attempt = self._core.next_attempt(records)
+        obs = call_pipeline(pipeline, call.question, attempt)
+        return self._judge(attempt, obs, records, start)
+
+    def _judge(
+        self,
+        attempt: Attempt,
+        obs: Observation,
+        history: list[AttemptRecord],
+        start: float,
+    ) -> AttemptRecord:
+        results = score_all(self._core.signals, obs, self._core.signal_timeout)
+        latency = time.perf_counter() - start
+        return self._core.judge(attempt, obs, results, tuple(history), latency)
+
+    def _conclude(self, call: Call, records: list[AttemptRecord]) -> GuardResult:
+        outcome: RouteOutcome | None = None
+        while True:
+            start = time.perf_counter()
+            step = self._core.next_step(call, records, outcome, start)
+            if isinstance(step, DoEscalate):
+                outcome = step.route.escalate(step.request)
+            elif isinstance(step, DoCheck):
+                record = self._judge(step.attempt, step.observation, records, start)
+                self._record(call, record)
+                records.append(record)
+            else:
+                return step.unwrap()
+
+    def _record(self, call: Call, record: AttemptRecord) -> None:
+        if self._core.store is not None:
+            self._core.store.record(self._core.audit(call, record))
+
+
+class AsyncGuard(_Shell):
+    """The async twin of Guard: signals run concurrently, each under `signal_timeout`.
+
+    Example:
+        >>> guard = AsyncGuard([FunctionSignal(lambda obs: 0.9, name="fixed")])
+        >>> result = await guard.arun(my_async_pipeline, "2+2?")
+    """
+
+    async def acheck(self, observation: Observation) -> GuardResult:
+        """Async twin of `Guard.check`.
+
+        Example:
+            >>> obs = Observation(question="Capital?", answer="Paris")
+            >>> result = await guard.acheck(obs)
+        """
+        start = time.perf_counter()
+        obs = as_observation(observation, "acheck() was given")
+        call = Call.new(obs.question)
+        record = await self._judge(Attempt(number=1), obs, [], start)
+        await self._record(call, record)
+        return await self._conclude(call, [record])
+
+    async def arun(self, pipeline: Pipeline | Any, question: str) -> GuardResult:
+        """Async twin of `Guard.run`; the pipeline may be a coroutine function.
+
+        Example:
+            >>> async def pipeline(question, attempt):
+            ...     return Observation(question=question, answer="4")
+            >>> (await guard.arun(pipeline, "2+2?")).answer
+            '4'
+        """
+        call = Call.new(question)
+        records = await self._attempts(call, pipeline)
+        return await self._conclude(call, records)
+
+    async def _attempts(self, call: Call, pipeline: Any) -> list[AttemptRecord]:
+        records: list[AttemptRecord] = []
+        async for attempt in self._core.retrying(AsyncRetrying):
+            if records:  # tenacity is retrying, so the last retry decision stands
+                await self._record(call, records[-1])
+            record = await self._attempt(call, pipeline, records)
+            attempt.retry_state.set_result(record)
+            records.append(record)
+        records[-1] = self._core.settle(records)
+        await self._record(call, records[-1])
+        return records
+
+    async def _attempt(
+        self, call: Call, pipeline: Any, records: list[AttemptRecord]
+    ) -> AttemptRecord:
+        start = time.perf_counter()
+        attempt = self._core.next_attempt(records)
+        obs = await acall_pipeline(pipeline, call.question, attempt)
+        return await self._judge(attempt, obs, records, start)
+
+    async def _judge(
+        self,
+        attempt: Attempt,
+        obs: Observation,
+        history: list[AttemptRecord],
+        start: float,
+    ) -> AttemptRecord:
+        results = await ascore_all(self._core.signals, obs, self._core.signal_timeout)
+        latency = time.perf_counter() - start
+        return self._core.judge(attempt, obs, results, tuple(history), latency)
+
+    async def _conclude(self, call: Call, records: list[AttemptRecord]) -> GuardResult:
+        outcome: RouteOutcome | None = None
+        while True:
+            start = time.perf_counter()
+            step = self._core.next_step(call, records, outcome, start)
+            if isinstance(step, DoEscalate):
+                outcome = await step.route.aescalate(step.request)
+            elif isinstance(step, DoCheck):
+                record = await self._judge(
+                    step.attempt, step.observation, records, start
+                )
+                await self._record(call, record)
+                records.append(record)
+            else:
+                return step.unwrap()
+
+    async def _record(self, call: Call, record: AttemptRecord) -> None:
+        if self._core.store is not None:
+            await self._core.store.arecord(self._core.audit(call, record))
+
+
+def score_signal(signal: Signal, obs: Observation) -> SignalResult:
+    """Score with one signal; an exception or a wrong return becomes `failed`."""
+    try:
+        result = signal.score(obs)
+    except Exception as exc:  # a signal must never take the request down
+        return SignalResult.failed(signal.name, exc)
+    return _checked(signal, result)
+
+
+async def ascore_signal(
+    signal: Signal, obs: Observation, timeout: float | None
+) -> SignalResult:
+    """Async twin of `score_signal`, under `timeout` seconds if given."""
+    try:
+        result = await asyncio.wait_for(ascore(signal, obs), timeout)
+    except asyncio.TimeoutError:
+        return SignalResult.failed(signal.name, f"timed out after {timeout:g}s")
+    except Exception as exc:
+        return SignalResult.failed(signal.name, exc)
+    return _checked(signal, result)
+
+
+def _checked(signal: Signal, result: object) -> SignalResult:
+    if isinstance(result, SignalResult):
+        return result
+    kind = type(result).__name__
+    return SignalResult.failed(signal.name, f"returned {kind}, expected SignalResult")
+
+
+def score_all(
+    signals: Sequence[Signal], obs: Observation, timeout: float | None
+) -> tuple[SignalResult, ...]:
+    """Score with every signal: in order, or in threads under `timeout` if given."""
+    if timeout is None:
+        return tuple(score_signal(s, obs) for s in signals)
+    # A thread cannot be killed: a timed-out signal finishes in the background.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(signals))
+    try:
+        futures = [pool.submit(score_signal, s, obs) for s in signals]
+        deadline = time.monotonic() + timeout
+        return tuple(
+            _within(f, s, deadline, timeout)
+            for f, s in zip(futures, signals, strict=True)
+        )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _within(
+    future: concurrent.futures.Future[SignalResult],
+    signal: Signal,
+    deadline: float,
+    timeout: float,
+) -> SignalResult:
+    try:
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except concurrent.futures.TimeoutError:
+        return SignalResult.failed(signal.name, f"timed out after {timeout:g}s")
+
+
+async def ascore_all(
+    signals: Sequence[Signal], obs: Observation, timeout: float | None
+) -> tuple[SignalResult, ...]:
+    """Score with every signal concurrently, each under `timeout` if given."""
+    results = await asyncio.gather(*(ascore_signal(s, obs, timeout) for s in signals))
+    return tuple(results)
+
+
+__all__ = ["AsyncGuard", "Guard", "ascore_all", "score_all"]

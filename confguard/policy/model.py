@@ -1,0 +1,311 @@
+"""The declarative policy: thresholds lead to actions; loads from YAML or a dict.
+
+Every validation error is raised as `PolicyError` with a message naming the field,
+e.g. ``thresholds.accept: must be in [0, 1], got 1.4``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from confguard.exceptions import PolicyError
+from confguard.results import RetryStrategy
+from confguard.scoring.aggregate import COMBINERS
+
+BANDS = ("accept", "annotate", "retry", "escalate")
+"""Threshold names, from the highest band to the lowest."""
+
+
+class _Part(BaseModel):
+    """A policy section: its validation errors become PolicyError naming the field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    section: ClassVar[str] = ""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_policy_error(cls, data: Any, handler: Any) -> Any:
+        # PolicyError is no ValueError, so pydantic lets it through unwrapped.
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise _policy_error(exc, cls.section) from None
+
+
+class Thresholds(_Part):
+    """Lower bounds of each band; None omits the band. Order: accept ≥ … ≥ escalate."""
+
+    section: ClassVar[str] = "thresholds"
+
+    accept: float | None = 0.8
+    annotate: float | None = None
+    retry: float | None = None
+    escalate: float | None = None
+
+    @field_validator(*BANDS)
+    @classmethod
+    def _in_order(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ValueError(f"must be in [0, 1], got {value}")
+        above = [
+            (n, info.data.get(n)) for n in BANDS[: BANDS.index(str(info.field_name))]
+        ]
+        for name, bound in reversed(above):
+            if bound is not None and value > bound:
+                raise ValueError(
+                    f"must be <= thresholds.{name} ({bound}), got {value} "
+                    "(bands run accept >= annotate >= retry >= escalate)"
+                )
+        return value
+
+    def set_bands(self) -> tuple[tuple[str, float], ...]:
+        """The (name, threshold) pairs that are set, highest first."""
+        pairs = ((name, getattr(self, name)) for name in BANDS)
+        return tuple((name, value) for name, value in pairs if value is not None)
+
+
+class AnnotatePolicy(_Part):
+    """How an annotated answer is marked; `{confidence}` is filled in."""
+
+    section: ClassVar[str] = "annotate"
+
+    caveat: str = "This answer may be inaccurate (confidence {confidence:.0%})."
+
+    @field_validator("caveat")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(confidence=0.5)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"invalid template ({exc!r}); only {{confidence}} is available"
+            ) from None
+        return value
+
+
+def _strategy(value: object) -> object:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class RetryPolicy(_Part):
+    """How many attempts in all, which strategies in order, and the backoff."""
+
+    section: ClassVar[str] = "retry"
+
+    max_attempts: int = Field(default=3, ge=1)
+    """Attempts in all, the first included (1 = never retry)."""
+    strategies: tuple[RetryStrategy, ...] = ()
+    """Used in order, one per retry; the last repeats when retries outnumber them."""
+    backoff_seconds: float = Field(default=0.0, ge=0.0)
+    backoff_multiplier: float = Field(default=1.0, ge=1.0)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _names_allowed(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(_strategy(item) for item in value)
+        return value
+
+    def strategy_for(self, retry: int) -> RetryStrategy:
+        """The strategy of the `retry`-th retry (1-based)."""
+        if not self.strategies:
+            return RetryStrategy(name="repeat")
+        return self.strategies[min(retry, len(self.strategies)) - 1]
+
+    def wait_before(self, retry: int) -> float:
+        """Seconds to wait before the `retry`-th retry (1-based)."""
+        return float(self.backoff_seconds * self.backoff_multiplier ** (retry - 1))
+
+
+class EscalatePolicy(_Part):
+    """Where escalated cases go, and what the user is told meanwhile."""
+
+    section: ClassVar[str] = "escalate"
+
+    route: str | None = None
+    """The name of a route given to the Guard (`routes={"name": route}`)."""
+    pending_message: str = "Your question was passed on for review; we will follow up."
+
+
+class AbstainPolicy(_Part):
+    """What an abstention says, or whether it raises `LowConfidenceError`."""
+
+    section: ClassVar[str] = "abstain"
+
+    message: str = "I'm not confident enough to answer that."
+    raise_error: bool = False
+
+
+ExhaustedAction = Literal["escalate", "abstain", "annotate"]
+MissingEvidence = Literal["fail_closed", "ignore"]
+
+
+class Policy(_Part):
+    """Thresholds, what each band does, and how evidence is combined.
+
+    Example:
+        >>> policy = Policy.from_yaml('''
+        ... thresholds: {accept: 0.8, annotate: 0.6, retry: 0.4}
+        ... retry: {max_attempts: 3, strategies: [temperature_zero, more_context]}
+        ... ''')
+        >>> policy.thresholds.retry
+        0.4
+    """
+
+    thresholds: Thresholds = Thresholds()
+    annotate: AnnotatePolicy = AnnotatePolicy()
+    retry: RetryPolicy = RetryPolicy()
+    escalate: EscalatePolicy = EscalatePolicy()
+    abstain: AbstainPolicy = AbstainPolicy()
+    on_retries_exhausted: ExhaustedAction = "abstain"
+    on_missing_evidence: MissingEvidence = "fail_closed"
+    fail_closed_action: Literal["abstain", "escalate"] = "abstain"
+    """What fail_closed does when a signal is not ok."""
+    combiner: str = "mean"
+    """A name in `confguard.scoring.COMBINERS`."""
+    weights: dict[str, float] = Field(default_factory=dict)
+    """Per-signal weights, for the `weighted` combiner."""
+
+    @field_validator("combiner")
+    @classmethod
+    def _known_combiner(cls, value: str) -> str:
+        if value not in COMBINERS:
+            known = ", ".join(sorted(COMBINERS))
+            raise ValueError(f"unknown combiner {value!r}; known: {known}")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ValueError(f"weight of {name!r} must be >= 0, got {weight}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        _check_route(self)
+        if self.weights and self.combiner != "weighted":
+            raise PolicyError(
+                f"weights: only the 'weighted' combiner uses weights, "
+                f"but combiner is {self.combiner!r}",
+                field="weights",
+            )
+        if not self.thresholds.set_bands():
+            raise PolicyError(
+                "thresholds: set at least one threshold", field="thresholds"
+            )
+        return self
+
+    def uses_escalation(self) -> bool:
+        """True when some outcome of this policy escalates."""
+        return (
+            self.thresholds.escalate is not None
+            or self.on_retries_exhausted == "escalate"
+            or self.fail_closed_action == "escalate"
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """Build a policy from a plain dict (raises `PolicyError`)."""
+        if not isinstance(data, dict):
+            raise PolicyError(
+                f"a policy must be a mapping, got {type(data).__name__}", field=None
+            )
+        return cls.model_validate(data)
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> Policy:
+        """Load a policy from a YAML file path or a YAML string.
+
+        Example:
+            >>> Policy.from_yaml("examples/policy.yaml").thresholds.accept
+            0.8
+        """
+        data = _parse_yaml(_read(source))
+        return cls.from_dict({} if data is None else data)
+
+
+def _check_route(policy: Policy) -> None:
+    if policy.uses_escalation() and not policy.escalate.route:
+        raise PolicyError(
+            "escalate.route: required, since the policy can escalate "
+            "(thresholds.escalate, on_retries_exhausted or fail_closed_action)",
+            field="escalate.route",
+        )
+
+
+def _read(source: str | Path) -> str:
+    if isinstance(source, Path) or _looks_like_path(source):
+        path = source if isinstance(source, Path) else Path(source.strip())
+        if not path.is_file():
+            raise PolicyError(f"policy file not found: {path}")
+        return path.read_text(encoding="utf-8")
+    return source
+
+
+def _looks_like_path(source: str) -> bool:
+    one_line = "\n" not in source.strip() and ": " not in source
+    return one_line and source.strip().endswith((".yaml", ".yml"))
+
+
+def _parse_yaml(text: str) -> Any:
+    import yaml  # imported here to keep `import confguard` light
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(f"policy YAML is malformed{where}: {problem}") from exc
+
+
+def _policy_error(exc: ValidationError, section: str) -> PolicyError:
+    errors = exc.errors()
+    messages = [f"{_where(e, section)}: {_what(e)}" for e in errors]
+    first = _where(errors[0], section) if errors else None
+    return PolicyError("; ".join(messages), field=first)
+
+
+def _where(error: ErrorDetails, section: str) -> str:
+    parts = [section] if section else []
+    return ".".join([*parts, *(str(part) for part in error["loc"])]) or "policy"
+
+
+def _what(error: ErrorDetails) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    if kind == "literal_error":
+        expected = (error.get("ctx") or {}).get("expected", "")
+        return f"unknown value {error['input']!r}; expected {expected}"
+    return f"{message}, got {error['input']!r}"
+
+
+__all__ = [
+    "BANDS",
+    "AbstainPolicy",
+    "AnnotatePolicy",
+    "EscalatePolicy",
+    "Policy",
+    "RetryPolicy",
+    "Thresholds",
+]
