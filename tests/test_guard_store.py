@@ -1,0 +1,43 @@
+"""The guard and the real SQL audit store together: nothing recorded is ever lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+from confguard import AsyncGuard, Guard, Policy
+from confguard.signals import AverageLogprob, HedgingSignal
+from confguard.store import SQLStore
+from confguard.testing import make_observation
+
+POLICY = Policy.from_yaml(
+    """
+    thresholds: {accept: 0.7, annotate: 0.5}
+    abstain: {message: "I don't know."}
+    """
+)
+
+
+async def test_1000_concurrent_achecks_on_one_sqlite_store_lose_no_row(
+    sqlite_store: SQLStore,
+) -> None:
+    guard = AsyncGuard(
+        signals=[AverageLogprob(), HedgingSignal()], policy=POLICY, store=sqlite_store
+    )
+    observations = [
+        make_observation(f"answer {i}", f"question {i}", probs=[0.9, 0.3 + i % 7 / 10])
+        for i in range(1000)
+    ]
+    results = await asyncio.gather(*(guard.acheck(obs) for obs in observations))
+    rows = sqlite_store.decisions(limit=5000)
+    assert len(rows) == 1000
+    assert {r.request_id for r in rows} == {r.request_id for r in results}
+    assert {r.question for r in rows} == {f"question {i}" for i in range(1000)}
+
+
+def test_a_result_links_to_its_audit_rows(sqlite_store: SQLStore) -> None:
+    guard = Guard(signals=[AverageLogprob()], policy=POLICY, store=sqlite_store)
+    result = guard.check(make_observation(probs=[0.95, 0.9]))
+    [row] = sqlite_store.decisions(request_id=result.request_id)
+    assert row.action == result.decision.action == "accept"
+    assert row.confidence == result.confidence
+    assert [s.name for s in row.signals] == ["avg_logprob"]
