@@ -1,0 +1,177 @@
+"""The `confguard` command: demo | review."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from confguard.exceptions import ConfguardError
+from confguard.rag.pipeline import RAGPipeline
+from confguard.results import GuardResult
+from confguard.store.base import Verdict
+
+console = Console()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `confguard` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfguardError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confguard", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="guarded RAG over the bundled corpus, offline")
+    demo.add_argument("--question", help="ask this question instead of the default ten")
+    demo.add_argument("--cache-dir", type=Path, default=Path(".confguard"))
+    demo.add_argument(
+        "--store", help="audit store URL (default: SQLite in --cache-dir)"
+    )
+    demo.set_defaults(func=_demo)
+    review = sub.add_parser("review", help="list or resolve the human review queue")
+    review.add_argument("--store", default="sqlite:///.confguard/audit.sqlite")
+    review.add_argument("action", choices=["list", "approve", "reject", "edit"])
+    review.add_argument("review_id", nargs="?")
+    review.add_argument("--answer", help="the corrected answer, with `edit`")
+    review.add_argument("--reviewer", default=os.environ.get("USER"))
+    review.set_defaults(func=_review)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from confguard import demo
+    from confguard.store import SQLStore
+
+    cache: Path = args.cache_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    store = SQLStore(args.store or f"sqlite:///{cache / 'audit.sqlite'}")
+    guard = demo.demo_guard(store)
+    pipeline = _load_pipeline(cache)
+    questions = (
+        [demo.DemoQuestion(args.question)]
+        if args.question
+        else demo.default_questions()
+    )
+    results = []
+    with _progress() as progress:
+        task = progress.add_task("answering", total=len(questions))
+        for question in questions:
+            results.append((question, demo.ask(guard, pipeline, question)))
+            progress.advance(task)
+    console.print(_table(results))
+    console.print(f"Every decision is in the audit store: {store.url}")
+    return 0
+
+
+def _load_pipeline(cache: Path) -> RAGPipeline:
+    from confguard import demo
+
+    with _progress() as progress:
+        task = progress.add_task("loading models, building the index", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, description="indexing")
+
+        return demo.demo_pipeline(cache, progress=advance)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        transient=True,
+    )
+
+
+def _table(results: Sequence[tuple[object, GuardResult]]) -> Table:
+    table = Table(title="confguard demo", show_lines=True)
+    for column in (
+        "question",
+        "answer",
+        "gold",
+        "confidence",
+        "signals",
+        "decision",
+        "s",
+    ):
+        table.add_column(column, overflow="fold")
+    for question, result in results:
+        gold = " | ".join(getattr(question, "gold", ())) or "(not in corpus)"
+        table.add_row(
+            result.question,
+            result.answer or "",
+            gold,
+            _fmt(result.confidence),
+            _signals(result),
+            _decision(result),
+            f"{result.latency_seconds:.2f}",
+        )
+    return table
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _signals(result: GuardResult) -> str:
+    lines = []
+    for s in result.assessment.signals:
+        shown = _fmt(s.confidence) if s.ok else f"{s.status.value}: {s.reason}"
+        lines.append(f"{s.name} {shown}")
+    return "\n".join(lines)
+
+
+def _decision(result: GuardResult) -> str:
+    trail = " → ".join(r.decision.action for r in result.attempts)
+    return f"[bold]{result.decision.action}[/]\n{trail}\n{result.decision.reason}"
+
+
+_VERDICTS: dict[str, Verdict] = {
+    "approve": "approved",
+    "reject": "rejected",
+    "edit": "edited",
+}
+
+
+def _review(args: argparse.Namespace) -> int:
+    from confguard.store import SQLStore
+
+    store = SQLStore(args.store)
+    if args.action == "list":
+        table = Table("id", "question", "answer", "confidence", "reason")
+        for item in store.pending_reviews():
+            table.add_row(
+                item.id, item.question, item.answer, _fmt(item.confidence), item.reason
+            )
+        console.print(table)
+        return 0
+    if not args.review_id:
+        console.print("[red]give the review id to resolve[/]")
+        return 2
+    verdict: Verdict = _VERDICTS[args.action]
+    item = store.resolve_review(
+        args.review_id, verdict, edited_answer=args.answer, reviewer=args.reviewer
+    )
+    console.print(f"review {item.id}: {item.status}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
