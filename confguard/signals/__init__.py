@@ -15,6 +15,7 @@ from confguard.signals.base import (
     as_signal,
     ascore,
 )
+from confguard.signals.retrieval import AnswerSupport, RetrievalSupport
 from confguard.signals.token import (
     TOKEN_SIGNALS,
     AverageLogprob,
@@ -35,6 +36,7 @@ from confguard.signals.verbal import (
 
 __all__ = [
     "TOKEN_SIGNALS",
+    "AnswerSupport",
     "AverageLogprob",
     "BaseSignal",
     "DeclaredCost",
@@ -44,6 +46,7 @@ __all__ = [
     "HedgeLexicon",
     "HedgingSignal",
     "MinTokenProbability",
+    "RetrievalSupport",
     "SelfCertainty",
     "Signal",
     "StatedConfidence",
