@@ -14,10 +14,12 @@ from rich.table import Table
 
 from confguard.exceptions import ConfguardError
 from confguard.rag.pipeline import RAGPipeline
+from confguard.render import fmt, results_view
 from confguard.results import GuardResult
 from confguard.store.base import Verdict
 
-console = Console()
+# Piped output has no terminal width; tables need room for their columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,7 +60,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     cache: Path = args.cache_dir
     cache.mkdir(parents=True, exist_ok=True)
-    store = SQLStore(args.store or f"sqlite:///{cache / 'audit.sqlite'}")
+    url = args.store or f"sqlite:///{cache / 'audit.sqlite'}"
+    store = SQLStore(url, store_answers=True)  # the demo shows answers in review
     guard = demo.demo_guard(store)
     pipeline = _load_pipeline(cache)
     questions = (
@@ -66,13 +69,13 @@ def _demo(args: argparse.Namespace) -> int:
         if args.question
         else demo.default_questions()
     )
-    results = []
+    results: list[tuple[demo.DemoQuestion, GuardResult]] = []
     with _progress() as progress:
         task = progress.add_task("answering", total=len(questions))
         for question in questions:
             results.append((question, demo.ask(guard, pipeline, question)))
             progress.advance(task)
-    console.print(_table(results))
+    console.print(results_view([(q.gold, r) for q, r in results]))
     console.print(f"Every decision is in the audit store: {store.url}")
     return 0
 
@@ -100,49 +103,6 @@ def _progress() -> Progress:
     )
 
 
-def _table(results: Sequence[tuple[object, GuardResult]]) -> Table:
-    table = Table(title="confguard demo", show_lines=True)
-    for column in (
-        "question",
-        "answer",
-        "gold",
-        "confidence",
-        "signals",
-        "decision",
-        "s",
-    ):
-        table.add_column(column, overflow="fold")
-    for question, result in results:
-        gold = " | ".join(getattr(question, "gold", ())) or "(not in corpus)"
-        table.add_row(
-            result.question,
-            result.answer or "",
-            gold,
-            _fmt(result.confidence),
-            _signals(result),
-            _decision(result),
-            f"{result.latency_seconds:.2f}",
-        )
-    return table
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _signals(result: GuardResult) -> str:
-    lines = []
-    for s in result.assessment.signals:
-        shown = _fmt(s.confidence) if s.ok else f"{s.status.value}: {s.reason}"
-        lines.append(f"{s.name} {shown}")
-    return "\n".join(lines)
-
-
-def _decision(result: GuardResult) -> str:
-    trail = " → ".join(r.decision.action for r in result.attempts)
-    return f"[bold]{result.decision.action}[/]\n{trail}\n{result.decision.reason}"
-
-
 _VERDICTS: dict[str, Verdict] = {
     "approve": "approved",
     "reject": "rejected",
@@ -158,7 +118,7 @@ def _review(args: argparse.Namespace) -> int:
         table = Table("id", "question", "answer", "confidence", "reason")
         for item in store.pending_reviews():
             table.add_row(
-                item.id, item.question, item.answer, _fmt(item.confidence), item.reason
+                item.id, item.question, item.answer, fmt(item.confidence), item.reason
             )
         console.print(table)
         return 0
