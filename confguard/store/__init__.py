@@ -1,5 +1,9 @@
 """Audit log and human review queue."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from confguard.store.base import (
     AuditRecord,
     AuditStore,
@@ -8,7 +12,19 @@ from confguard.store.base import (
     digest,
 )
 from confguard.store.memory import InMemoryStore
-from confguard.store.sql import SQLStore
+
+if TYPE_CHECKING:
+    from confguard.store.sql import SQLStore
+
+
+def __getattr__(name: str) -> Any:
+    # SQLAlchemy takes ~0.15 s to import: load it only when a SQL store is wanted.
+    if name == "SQLStore":
+        from confguard.store.sql import SQLStore
+
+        return SQLStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuditRecord",
