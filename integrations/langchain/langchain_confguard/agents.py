@@ -1,0 +1,436 @@
+"""Middleware for LangChain v1 agents (``create_agent``); needs the ``agents`` extra.
+
+`ConfidenceGateMiddleware` gates the model's final answers in ``wrap_model_call``:
+tool-call turns pass through untouched; a final answer is scored (its logprobs,
+the tool results of this turn as contexts) and accepted, retried (the model is
+called again), escalated through the guard's routes or refused.
+`HumanEscalationMiddleware` does the same, but an escalated answer is held for a
+person: ``after_model`` raises ``interrupt()`` and the run resumes with
+``Command(resume={"type": "approve" | "edit" | "reject", ...})``. Interrupting in
+``after_model`` (not in ``wrap_model_call``, which would call the model again on
+resume) needs a checkpointer.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from langchain.agents.middleware import (
+    AgentMiddleware,
+    AgentState,
+    ModelRequest,
+    ModelResponse,
+    hook_config,
+)
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from confguard.exceptions import LogprobFormatError, ObservationError
+from confguard.guard import AsyncGuard, Guard
+from confguard.observation import Context, Observation
+from confguard.policy.routes import EscalationRequest, RouteOutcome
+from confguard.results import Attempt, Escalate, GuardResult, RetryStrategy
+from langchain_confguard._guards import async_guard, checked_guard, sync_guard
+from langchain_confguard._shaping import given_text
+from langchain_confguard.logprobs import message_logprobs
+from langchain_confguard.verdict import METADATA_KEY, Verdict
+
+GENERATION_SETTINGS = ("temperature", "top_p", "seed", "max_tokens")
+Handler = Callable[[ModelRequest[Any]], ModelResponse[Any]]
+AsyncHandler = Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
+SettingsFor = Callable[[RetryStrategy], dict[str, Any]]
+
+
+def generation_settings(strategy: RetryStrategy) -> dict[str, Any]:
+    """The strategy's params a chat model understands, as model settings."""
+    return {k: v for k, v in strategy.params.items() if k in GENERATION_SETTINGS}
+
+
+def final_message(response: ModelResponse[Any]) -> AIMessage | None:
+    """The response's answer, or None when it calls tools (or has no AIMessage)."""
+    for message in reversed(response.result):
+        if isinstance(message, AIMessage):
+            return None if message.tool_calls else message
+    return None
+
+
+def turn_question(messages: Sequence[AnyMessage]) -> str:
+    """The text of the last human message."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message.text
+    return ""
+
+
+def turn_contexts(messages: Sequence[AnyMessage]) -> tuple[Context, ...]:
+    """The tool results since the last human message, as contexts."""
+    found: list[Context] = []
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, ToolMessage):
+            name = message.name or "tool"
+            found.append(Context(text=message.text, source=name, retriever=name))
+    return tuple(reversed(found))
+
+
+def agent_observation(
+    question: str, message: AIMessage, contexts: tuple[Context, ...], attempt: Attempt
+) -> Observation:
+    """The Observation of one final answer; unreadable logprobs count as none."""
+    metadata: dict[str, Any] = {"attempt": attempt.number}
+    try:
+        logprobs = message_logprobs(message)
+    except LogprobFormatError as exc:
+        logprobs, metadata["logprobs_error"] = None, str(exc)
+    if not message.text:
+        metadata["answer_missing"] = "the final message carries no text"
+    return Observation(
+        question=question,
+        answer=message.text,
+        contexts=contexts,
+        logprobs=logprobs,
+        metadata=metadata,
+    )
+
+
+class _ToolTurn(Exception):
+    """A retry came back with tool calls: the agent loop takes over again."""
+
+
+@dataclass
+class _Turn:
+    """One gated model turn: its responses per attempt and how it ended early."""
+
+    gate: ConfidenceGateMiddleware
+    request: ModelRequest[Any]
+    first: ModelResponse[Any]
+    question: str
+    contexts: tuple[Context, ...]
+    responses: dict[int, ModelResponse[Any]] = field(default_factory=dict)
+    escaped: ModelResponse[Any] | None = None
+    error: Exception | None = None
+
+    def retry_request(self, attempt: Attempt) -> ModelRequest[Any]:
+        """The request of a retry: the strategy's settings as model settings."""
+        if attempt.strategy is None:
+            return self.request
+        extra = self.gate.settings_for(attempt.strategy)
+        settings = {**self.request.model_settings, **extra}
+        return self.request.override(model_settings=settings)
+
+    def run(self, attempt: Attempt, handler: Handler) -> Observation:
+        """One attempt: the first response, or the model called again."""
+        if attempt.number == 1:
+            return self.observe(self.first, attempt)
+        try:
+            response = handler(self.retry_request(attempt))
+        except Exception as exc:
+            self.error = exc
+            raise
+        return self.observe(response, attempt)
+
+    async def arun(self, attempt: Attempt, handler: AsyncHandler) -> Observation:
+        """Async twin of `run`."""
+        if attempt.number == 1:
+            return self.observe(self.first, attempt)
+        try:
+            response = await handler(self.retry_request(attempt))
+        except Exception as exc:
+            self.error = exc
+            raise
+        return self.observe(response, attempt)
+
+    def observe(self, response: ModelResponse[Any], attempt: Attempt) -> Observation:
+        """The Observation of a final answer (a tool-call turn escapes the guard)."""
+        message = final_message(response)
+        if message is None:
+            self.escaped = response
+            raise _ToolTurn()
+        self.responses[attempt.number] = response
+        return agent_observation(self.question, message, self.contexts, attempt)
+
+    def ended(self, exc: ObservationError) -> ModelResponse[Any] | Exception:
+        """The tool-call response to hand back, or the error to raise."""
+        if self.escaped is not None:
+            return self.escaped
+        return self.error if self.error is not None else exc
+
+
+class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
+    """Gate a ``create_agent`` agent's final answers: retry or refuse when unsure.
+
+    The verdict is in the final message's ``response_metadata["confguard"]``.
+
+    Example:
+        >>> agent = create_agent(model, tools, middleware=[
+        ...     ConfidenceGateMiddleware(Guard([AverageLogprob()], policy))])
+        >>> reply = agent.invoke({"messages": [("user", "Capital of France?")]})
+        >>> Verdict.of(reply["messages"][-1]).action
+        'accept'
+    """
+
+    def __init__(
+        self,
+        guard: Guard | AsyncGuard,
+        *,
+        settings_for: SettingsFor = generation_settings,
+        show_caveat: bool = True,
+    ) -> None:
+        super().__init__()
+        self.guard = checked_guard(guard)
+        self.settings_for = settings_for
+        """Maps a retry strategy to model settings for the retried call."""
+        self.show_caveat = show_caveat
+
+    def wrap_model_call(
+        self, request: ModelRequest[Any], handler: Handler
+    ) -> ModelResponse[Any]:
+        """Call the model; gate (and retry) a final answer, pass tool calls through."""
+        first = handler(request)
+        if final_message(first) is None:
+            return first
+        turn = self._turn(request, first)
+        try:
+            result = sync_guard(self.guard).run(
+                lambda q, a: turn.run(a, handler), turn.question
+            )
+        except ObservationError as exc:
+            ended = turn.ended(exc)
+        else:
+            return self.gated(result, turn.responses)
+        if isinstance(ended, Exception):
+            raise ended
+        return ended
+
+    async def awrap_model_call(
+        self, request: ModelRequest[Any], handler: AsyncHandler
+    ) -> ModelResponse[Any]:
+        """Async twin of `wrap_model_call`."""
+        first = await handler(request)
+        if final_message(first) is None:
+            return first
+        turn = self._turn(request, first)
+
+        async def pipeline(question: str, attempt: Attempt) -> Observation:
+            """One attempt, as the guard's async pipeline."""
+            return await turn.arun(attempt, handler)
+
+        try:
+            result = await async_guard(self.guard).arun(pipeline, turn.question)
+        except ObservationError as exc:
+            ended = turn.ended(exc)
+        else:
+            return self.gated(result, turn.responses)
+        if isinstance(ended, Exception):
+            raise ended
+        return ended
+
+    def _turn(self, request: ModelRequest[Any], first: ModelResponse[Any]) -> _Turn:
+        messages = request.messages
+        return _Turn(
+            self, request, first, turn_question(messages), turn_contexts(messages)
+        )
+
+    def gated(
+        self, result: GuardResult, responses: dict[int, ModelResponse[Any]]
+    ) -> ModelResponse[Any]:
+        """The response to hand the agent: the attempt's own, or a refusal."""
+        last = result.attempts[-1].attempt
+        own = responses.get(last.number) if last.route is None else None
+        template = own or responses[max(responses)]
+        text = self.text(result, template)
+        verdict = Verdict.from_result(result, text)
+        message = final_message(template) or AIMessage(content="")
+        return ModelResponse(
+            result=[_with(message, text, verdict, keep=bool(result.accepted and own))],
+            structured_response=template.structured_response if own else None,
+        )
+
+    def text(self, result: GuardResult, template: ModelResponse[Any]) -> str:
+        """The text the user is given for this result."""
+        return given_text(result, self.show_caveat)
+
+
+def _with(message: AIMessage, text: str, verdict: Verdict, *, keep: bool) -> AIMessage:
+    metadata = {**message.response_metadata, METADATA_KEY: verdict.to_metadata()}
+    if keep and message.text == text:
+        return message.model_copy(update={"response_metadata": metadata})
+    if not keep:
+        metadata = {METADATA_KEY: verdict.to_metadata()}
+    return AIMessage(content=text, id=message.id, response_metadata=metadata)
+
+
+class AnswerReview(BaseModel):
+    """What a person is asked to review (the ``interrupt()`` value, as JSON)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["confguard_review"] = "confguard_review"
+    question: str
+    answer: str
+    confidence: float | None
+    action: str
+    reason: str
+    allowed_decisions: tuple[str, ...] = ("approve", "edit", "reject")
+
+
+class ApproveAnswer(BaseModel):
+    """Resume value: keep the answer as it is."""
+
+    type: Literal["approve"] = "approve"
+
+
+class EditAnswer(BaseModel):
+    """Resume value: replace the answer with the reviewer's text."""
+
+    type: Literal["edit"] = "edit"
+    answer: str = Field(min_length=1)
+
+
+class RejectAnswer(BaseModel):
+    """Resume value: refuse; the user gets `message` or the policy's abstain text."""
+
+    type: Literal["reject"] = "reject"
+    message: str | None = None
+
+
+ReviewDecision = Annotated[
+    ApproveAnswer | EditAnswer | RejectAnswer, Field(discriminator="type")
+]
+_DECISION: TypeAdapter[ApproveAnswer | EditAnswer | RejectAnswer] = TypeAdapter(
+    ReviewDecision
+)
+
+
+def ask_reviewer(review: AnswerReview) -> ApproveAnswer | EditAnswer | RejectAnswer:
+    """Interrupt the graph with `review`; the resume value, validated."""
+    payload = review.model_dump(mode="json")
+    if "response_schema" in inspect.signature(interrupt).parameters:
+        # LangGraph validates it and lets a wrong answer be given again.
+        reply = interrupt(payload, response_schema=ReviewDecision)  # type: ignore[call-overload]
+    else:
+        reply = interrupt(payload)
+    return _DECISION.validate_python(reply)
+
+
+class HumanEscalationMiddleware(ConfidenceGateMiddleware):
+    """Gate final answers and hold escalated ones for a person (needs a checkpointer).
+
+    The guard's policy escalates to a route (a `HumanReviewRoute` records nothing
+    more); the agent then stops at ``interrupt()`` with an `AnswerReview` and
+    resumes with ``{"type": "approve"}``, ``{"type": "edit", "answer": "..."}``
+    or ``{"type": "reject", "message": "..."}``.
+
+    Example:
+        >>> guard = Guard(signals, policy, routes={"human": HumanReviewRoute()})
+        >>> agent = create_agent(model, tools, checkpointer=InMemorySaver(),
+        ...                      middleware=[HumanEscalationMiddleware(guard)])
+        >>> agent.invoke(Command(resume={"type": "approve"}), config)
+    """
+
+    def text(self, result: GuardResult, template: ModelResponse[Any]) -> str:
+        """An escalated answer keeps its text: the reviewer reads it."""
+        if isinstance(result.decision, Escalate):
+            return result.attempts[-1].observation.answer
+        return super().text(result, template)
+
+    @hook_config(can_jump_to=["end"])
+    def after_model(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Interrupt for an escalated final answer; apply the reviewer's decision."""
+        found = _awaiting_review(state)
+        if found is None:
+            return None
+        message, verdict = found
+        decision = ask_reviewer(_review(state, message, verdict))
+        return {
+            "messages": [self._reviewed(message, verdict, decision)],
+            "jump_to": "end",
+        }
+
+    @hook_config(can_jump_to=["end"])
+    async def aafter_model(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async twin of `after_model`."""
+        return self.after_model(state, runtime)
+
+    def _reviewed(
+        self,
+        message: AIMessage,
+        verdict: Verdict,
+        decision: ApproveAnswer | EditAnswer | RejectAnswer,
+    ) -> AIMessage:
+        text: str
+        if isinstance(decision, ApproveAnswer):
+            text = message.text
+        elif isinstance(decision, EditAnswer):
+            text = decision.answer
+        else:
+            text = decision.message or self.guard.policy.abstain.message
+        reviewed = verdict.model_copy(update={"review": decision.type, "answer": text})
+        return _with(message, text, reviewed, keep=isinstance(decision, ApproveAnswer))
+
+
+def _awaiting_review(state: AgentState[Any]) -> tuple[AIMessage, Verdict] | None:
+    messages = state["messages"]
+    last = messages[-1] if messages else None
+    if not isinstance(last, AIMessage) or last.tool_calls:
+        return None
+    verdict = Verdict.of(last)
+    if verdict is None or verdict.action != "escalate" or verdict.review is not None:
+        return None
+    return last, verdict
+
+
+def _review(
+    state: AgentState[Any], message: AIMessage, verdict: Verdict
+) -> AnswerReview:
+    return AnswerReview(
+        question=turn_question(state["messages"]),
+        answer=message.text,
+        confidence=verdict.confidence,
+        action=verdict.action,
+        reason=verdict.reason,
+    )
+
+
+class HumanReviewRoute:
+    """An escalation route that leaves the case to HumanEscalationMiddleware.
+
+    Example:
+        >>> Guard(signals, policy, routes={"human": HumanReviewRoute()})
+    """
+
+    def escalate(self, request: EscalationRequest) -> RouteOutcome:
+        """Nothing to do: the middleware interrupts the agent for a person."""
+        return RouteOutcome()
+
+    async def aescalate(self, request: EscalationRequest) -> RouteOutcome:
+        """Async twin of `escalate`."""
+        return self.escalate(request)
+
+
+__all__ = [
+    "AnswerReview",
+    "ApproveAnswer",
+    "ConfidenceGateMiddleware",
+    "EditAnswer",
+    "HumanEscalationMiddleware",
+    "HumanReviewRoute",
+    "RejectAnswer",
+    "ReviewDecision",
+    "agent_observation",
+    "ask_reviewer",
+    "final_message",
+    "generation_settings",
+    "turn_contexts",
+    "turn_question",
+]

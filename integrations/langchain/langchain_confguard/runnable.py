@@ -1,0 +1,327 @@
+"""GuardedRunnable: confidence-gate any Runnable (a RAG chain, a chat model, LCEL).
+
+Each attempt runs the wrapped Runnable as a child run tagged ``confguard:attempt``
+(with ``confguard_attempt`` in its metadata); a retry strategy reaches it through
+``configurable``: ``confguard_strategy`` holds its name and each of its params is a
+key of its own, so ``retriever.configurable_fields(k=ConfigurableField(id="top_k"))``
+picks up a ``more_context`` strategy's ``{top_k: 8}``.
+
+The output keeps the wrapped Runnable's type: an accepted answer is the attempt's
+own output, a refusal (abstain, escalate) the same shape with the guard's text.
+The verdict rides along (see `langchain_confguard.verdict`). ``invoke``/``ainvoke``
+go through ``_call_with_config``, so batch, stream, tracing and config propagation
+come from LangChain's defaults; streaming yields only the gated answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    BaseCallbackManager,
+    CallbackManagerForChainRun,
+)
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import patch_config
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from langchain_core.utils.pydantic import TypeBaseModel
+from pydantic import ConfigDict, field_validator
+
+from confguard.exceptions import ObservationError
+from confguard.guard import AsyncGuard, Guard
+from confguard.observation import Observation
+from confguard.results import Attempt, GuardResult
+from langchain_confguard._guards import async_guard, checked_guard, sync_guard
+from langchain_confguard._shaping import attach, given_text, replace
+from langchain_confguard.callbacks import ConfidenceCallbackHandler
+from langchain_confguard.text import (
+    AnswerFrom,
+    QuestionFrom,
+    answer_text,
+    question_text,
+)
+from langchain_confguard.verdict import Verdict
+
+ATTEMPT_TAG = "confguard:attempt"
+"""The tag of every attempt's run and of everything inside it (filter on it)."""
+Prepare = Callable[[Any, Attempt], Any]
+
+
+def attempt_config(
+    config: RunnableConfig,
+    callbacks: BaseCallbackManager,
+    attempt: Attempt,
+    handler: ConfidenceCallbackHandler,
+) -> RunnableConfig:
+    """The config an attempt runs under: its collector, tag, metadata and strategy.
+
+    Example:
+        >>> attempt_config(config, run_manager.get_child(), Attempt(number=2), h)
+    """
+    callbacks.add_handler(handler, inherit=True)
+    configurable: dict[str, Any] = {"confguard_attempt": attempt.number}
+    if attempt.strategy is not None:
+        configurable["confguard_strategy"] = attempt.strategy.name
+        configurable.update(attempt.strategy.params)
+    child = patch_config(config, callbacks=callbacks, configurable=configurable)
+    child["tags"] = [*config.get("tags", []), ATTEMPT_TAG]
+    child["metadata"] = {
+        **config.get("metadata", {}),
+        "confguard_attempt": attempt.number,
+    }
+    return child
+
+
+@dataclass
+class _Call:
+    """One guarded call: its input, the outputs of its attempts, a bound failure."""
+
+    runnable: GuardedRunnable
+    input: Any
+    config: RunnableConfig
+    kwargs: dict[str, Any]
+    question: str
+    outputs: dict[int, Any] = field(default_factory=dict)
+    error: Exception | None = None
+
+    def start(
+        self, attempt: Attempt, callbacks: BaseCallbackManager
+    ) -> tuple[Any, RunnableConfig, ConfidenceCallbackHandler]:
+        """The attempt's input, config and collector."""
+        handler = ConfidenceCallbackHandler(question_from=self.runnable.question_from)
+        config = attempt_config(self.config, callbacks, attempt, handler)
+        prepare = self.runnable.prepare
+        value = prepare(self.input, attempt) if prepare else self.input
+        return value, config, handler
+
+    def run(self, attempt: Attempt, manager: CallbackManagerForChainRun) -> Observation:
+        """Run one attempt of the wrapped Runnable."""
+        value, config, handler = self.start(attempt, manager.get_child())
+        try:
+            output = self.runnable.bound.invoke(value, config, **self.kwargs)
+        except Exception as exc:
+            self.error = exc  # re-raised as it is, not as the guard's wrapper
+            raise
+        return self.observe(output, attempt, handler)
+
+    async def arun(
+        self, attempt: Attempt, manager: AsyncCallbackManagerForChainRun
+    ) -> Observation:
+        """Async twin of `run`."""
+        value, config, handler = self.start(attempt, manager.get_child())
+        try:
+            output = await self.runnable.bound.ainvoke(value, config, **self.kwargs)
+        except Exception as exc:
+            self.error = exc
+            raise
+        return self.observe(output, attempt, handler)
+
+    def observe(
+        self, output: Any, attempt: Attempt, handler: ConfidenceCallbackHandler
+    ) -> Observation:
+        """The Observation of an attempt's output."""
+        self.outputs[attempt.number] = output
+        ready = getattr(output, "observation", None)
+        if isinstance(ready, Observation):  # e.g. ConfidentAnswer built its own
+            metadata = {**ready.metadata, "attempt": attempt.number}
+            return ready.model_copy(update={"metadata": metadata})
+        answer = (self.runnable.answer_from or answer_text)(output)
+        return handler.observation(
+            self.question, answer, attempt=attempt, output=output
+        )
+
+    def failed(self, exc: ObservationError) -> Exception:
+        """The wrapped Runnable's own error if it raised, else the guard's."""
+        return self.error if self.error is not None else exc
+
+
+class GuardedRunnable(RunnableSerializable[Any, Any]):
+    """Wraps any Runnable: score each answer, then accept, retry, escalate or abstain.
+
+    Where the verdict goes: ``response_metadata["confguard"]`` of message outputs,
+    ``output["confguard"]`` of dict outputs (read both with `Verdict.of`), or the
+    whole `GuardResult` with ``return_result=True``. A policy with
+    ``abstain.raise_error`` raises `LowConfidenceError`, so
+    ``.with_fallbacks([...], exceptions_to_handle=(LowConfidenceError,))`` works.
+
+    Example:
+        >>> guarded = GuardedRunnable(bound=rag_chain, guard=Guard(signals, policy))
+        >>> message = guarded.invoke({"question": "Who won Super Bowl 50?"})
+        >>> Verdict.of(message).action
+        'accept'
+    """
+
+    bound: Runnable[Any, Any]
+    guard: Guard | AsyncGuard
+    question_from: QuestionFrom | None = None
+    """Finds the question in the input (default: `question_text`)."""
+    answer_from: AnswerFrom | None = None
+    """Finds the answer text in the output (default: `answer_text`)."""
+    prepare: Prepare | None = None
+    """Rewrites the input for an attempt: ``prepare(input, attempt) -> input``."""
+    show_caveat: bool = True
+    """Append an annotated answer's caveat to its text."""
+    return_result: bool = False
+    """Return the GuardResult instead of the wrapped Runnable's output type."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @field_validator("guard", mode="before")
+    @classmethod
+    def _is_guard(cls, value: object) -> Guard | AsyncGuard:
+        return checked_guard(value)
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        """Run the wrapped Runnable under the guard's policy.
+
+        Example:
+            >>> guarded.invoke({"question": "Who won Super Bowl 50?"})
+        """
+        return self._call_with_config(self._guarded, input, config, **kwargs)
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        """Async twin of `invoke` (the wrapped Runnable's ``ainvoke`` per attempt).
+
+        Example:
+            >>> await guarded.ainvoke({"question": "Who won Super Bowl 50?"})
+        """
+        return await self._acall_with_config(self._aguarded, input, config, **kwargs)
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Yield the gated answer once (inner, ungated tokens are never yielded).
+
+        Example:
+            >>> [chunk] = guarded.stream({"question": "Who won Super Bowl 50?"})
+        """
+        yield from self._transform_stream_with_config(
+            iter([input]), self._stream_guarded, config, **kwargs
+        )
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Async twin of `stream`.
+
+        Example:
+            >>> [chunk async for chunk in guarded.astream({"question": q})]
+        """
+        async for chunk in self._atransform_stream_with_config(
+            _aiter_one(input), self._astream_guarded, config, **kwargs
+        ):
+            yield chunk
+
+    def _stream_guarded(
+        self,
+        inputs: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        for input in inputs:
+            yield self._guarded(input, run_manager, config, **kwargs)
+
+    async def _astream_guarded(
+        self,
+        inputs: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        async for input in inputs:
+            yield await self._aguarded(input, run_manager, config, **kwargs)
+
+    def _guarded(
+        self,
+        input: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Any:
+        call = self._call(input, config, kwargs)
+        guard = sync_guard(self.guard)
+        try:
+            result = guard.run(lambda q, a: call.run(a, run_manager), call.question)
+        except ObservationError as exc:
+            failure = call.failed(exc)
+        else:
+            return self._output(result, call.outputs)
+        raise failure
+
+    async def _aguarded(
+        self,
+        input: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Any:
+        call = self._call(input, config, kwargs)
+
+        async def pipeline(question: str, attempt: Attempt) -> Observation:
+            """One attempt, as the guard's async pipeline."""
+            return await call.arun(attempt, run_manager)
+
+        try:
+            result = await async_guard(self.guard).arun(pipeline, call.question)
+        except ObservationError as exc:
+            failure = call.failed(exc)
+        else:
+            return self._output(result, call.outputs)
+        raise failure
+
+    def _call(
+        self, input: Any, config: RunnableConfig, kwargs: dict[str, Any]
+    ) -> _Call:
+        question = (self.question_from or question_text)(input)
+        return _Call(self, input, config, kwargs, question)
+
+    def _output(self, result: GuardResult, outputs: dict[int, Any]) -> Any:
+        if self.return_result:
+            return result
+        text = given_text(result, self.show_caveat)
+        verdict = Verdict.from_result(result, text)
+        last = result.attempts[-1].attempt
+        own = outputs.get(last.number) if last.route is None else None
+        if result.accepted and own is not None:
+            return attach(own, text, verdict)
+        return replace(outputs[max(outputs)] if outputs else None, text, verdict)
+
+    @property
+    def InputType(self) -> Any:
+        """The wrapped Runnable's input type."""
+        return self.bound.InputType
+
+    @property
+    def OutputType(self) -> Any:
+        """The wrapped Runnable's output type (GuardResult with return_result)."""
+        return GuardResult if self.return_result else self.bound.OutputType
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
+        """The wrapped Runnable's input schema."""
+        return self.bound.get_input_schema(config)
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
+        """The wrapped Runnable's output schema (GuardResult with return_result)."""
+        if self.return_result:
+            return GuardResult
+        return self.bound.get_output_schema(config)
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """The wrapped Runnable's configurable fields."""
+        return self.bound.config_specs
+
+
+async def _aiter_one(value: Any) -> AsyncIterator[Any]:
+    yield value
+
+
+__all__ = ["ATTEMPT_TAG", "GuardedRunnable", "Prepare", "attempt_config"]
