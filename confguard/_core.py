@@ -38,7 +38,13 @@ from confguard.results import (
     Retry,
     SignalResult,
 )
-from confguard.scoring.aggregate import Calibrator, Combiner, assess, combiner_from_name
+from confguard.scoring.aggregate import (
+    Calibrator,
+    Combiner,
+    LogisticCombiner,
+    assess,
+    combiner_from_name,
+)
 from confguard.signals.base import Signal, as_signal
 from confguard.store.base import AuditRecord, AuditStore, digest
 
@@ -131,7 +137,9 @@ class GuardCore:
         )
         self.policy = _with_attempts(policy or Policy(), self.retries)
         self.combiner = combiner or _combiner(self.policy, self.signals)
-        self.calibrator = _checked_calibrator(calibrator)
+        self.calibrator = _checked_calibrator(
+            self.policy.calibrator if calibrator is None else calibrator
+        )
         self.store = _checked_store(store)
         self.routes = _routes(self.policy, routes or {})
         self.signal_timeout = _timeout(signal_timeout)
@@ -314,6 +322,11 @@ def _combiner(policy: Policy, signals: Sequence[Signal]) -> Combiner:
     for name in policy.weights:
         if name not in known:
             raise UnknownComponentError("signal (in policy weights)", name, known)
+    if isinstance(policy.combiner, LogisticCombiner):  # fitted, carried by the policy
+        for name in policy.combiner.coefficients:
+            if name not in known:
+                raise UnknownComponentError("signal (in policy combiner)", name, known)
+        return policy.combiner
     return combiner_from_name(policy.combiner, policy.weights)
 
 

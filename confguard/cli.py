@@ -1,4 +1,4 @@
-"""The `confguard` command: demo | review."""
+"""The `confguard` command: demo | review | eval | calibrate."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from confguard.cli_eval import add_commands as add_eval_commands
 from confguard.exceptions import ConfguardError
 from confguard.rag.pipeline import RAGPipeline
 from confguard.render import fmt, results_view
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("--answer", help="the corrected answer, with `edit`")
     review.add_argument("--reviewer", default=os.environ.get("USER"))
     review.set_defaults(func=_review)
+    add_eval_commands(sub)
     return parser
 
 

@@ -8,7 +8,9 @@ The tree::
     │   └── UnknownComponentError   a name that no registry or route table knows
     ├── InputError                  data handed to confguard is unusable
     │   ├── ObservationError        an observation cannot be built (e.g. no answer)
-    │   └── LogprobFormatError      logprobs in a shape confguard does not know
+    │   ├── LogprobFormatError      logprobs in a shape confguard does not know
+    │   ├── DatasetError            a dataset file is malformed (names file, line)
+    │   └── CalibrationError        labels cannot support the fit or guarantee asked for
     ├── ModelNotAvailableError      an embedded model or its pip package is missing
     ├── GenerationError             a generator failed to produce text
     ├── EscalationError             an escalation route failed (webhook down, …)
@@ -63,6 +65,37 @@ class ObservationError(InputError):
 
 class LogprobFormatError(InputError):
     """Logprobs came in a shape confguard does not recognise."""
+
+
+class DatasetError(InputError):
+    """A dataset file is malformed; the message names the file, line and field."""
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = path if line is None else f"{path}, line {line}"
+        what = f"field {field!r}: " if field else ""
+        super().__init__(f"{where}: {what}{message}")
+        self.path = path
+        self.line = line
+        self.field = field
+
+
+class CalibrationError(InputError):
+    """Labelled data too few or one-sided for the calibration or guarantee asked for.
+
+    `needed` is the number of labelled samples that would be enough, when known.
+    """
+
+    def __init__(self, message: str, *, have: int, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.have = have
+        self.needed = needed
 
 
 class ModelNotAvailableError(ConfguardError):

@@ -28,6 +28,7 @@ from confguard.policy.retrying import Retries
 from confguard.policy.routes import Route, RouteOutcome
 from confguard.results import Attempt, AttemptRecord, GuardResult, SignalResult
 from confguard.scoring.aggregate import Calibrator, Combiner
+from confguard.scoring.cascade import Cascade
 from confguard.signals.base import Signal, ascore
 from confguard.store.base import AuditStore
 
@@ -59,6 +60,12 @@ class _Shell:
             retries=retries,
             store_answers=store_answers,
         )
+        core = self._core
+        self._cascade = (
+            Cascade(core.combiner, core.calibrator, core.policy)
+            if core.policy.cascade
+            else None
+        )
 
     @property
     def policy(self) -> Policy:
@@ -69,6 +76,16 @@ class _Shell:
     def signals(self) -> tuple[Signal, ...]:
         """The signals every attempt is scored with."""
         return self._core.signals
+
+    @property
+    def combiner(self) -> Combiner:
+        """How signal confidences are combined (given, or built from the policy)."""
+        return self._core.combiner
+
+    @property
+    def calibrator(self) -> Calibrator | None:
+        """The calibrator applied to the combined confidence, if any."""
+        return self._core.calibrator
 
 
 class Guard(_Shell):
@@ -138,7 +155,11 @@ class Guard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        results = score_all(self._core.signals, obs, self._core.signal_timeout)
+        signals, timeout = self._core.signals, self._core.signal_timeout
+        if self._cascade is not None:
+            results = score_cascade(self._cascade, signals, obs, timeout)
+        else:
+            results = score_all(signals, obs, timeout)
         latency = time.perf_counter() - start
         return self._core.judge(attempt, obs, results, tuple(history), latency)
 
@@ -223,7 +244,11 @@ class AsyncGuard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        results = await ascore_all(self._core.signals, obs, self._core.signal_timeout)
+        signals, timeout = self._core.signals, self._core.signal_timeout
+        if self._cascade is not None:
+            results = await ascore_cascade(self._cascade, signals, obs, timeout)
+        else:
+            results = await ascore_all(signals, obs, timeout)
         latency = time.perf_counter() - start
         return self._core.judge(attempt, obs, results, tuple(history), latency)
 
@@ -316,4 +341,55 @@ async def ascore_all(
     return tuple(results)
 
 
-__all__ = ["AsyncGuard", "Guard", "ascore_all", "score_all"]
+def score_cascade(
+    cascade: Cascade,
+    signals: Sequence[Signal],
+    obs: Observation,
+    timeout: float | None,
+) -> tuple[SignalResult, ...]:
+    """Score cheapest first until the rest cannot change the decision.
+
+    Results come back in the guard's signal order; skipped ones say why.
+    """
+    ordered, results = cascade.order(signals), list[SignalResult]()
+    for i, signal in enumerate(ordered):
+        settled = cascade.settle(results, ordered[i:])
+        if settled is not None:
+            results.extend(settled)
+            break
+        results.extend(score_all([signal], obs, timeout))
+    return _in_order(signals, results)
+
+
+async def ascore_cascade(
+    cascade: Cascade,
+    signals: Sequence[Signal],
+    obs: Observation,
+    timeout: float | None,
+) -> tuple[SignalResult, ...]:
+    """Async twin of `score_cascade`."""
+    ordered, results = cascade.order(signals), list[SignalResult]()
+    for i, signal in enumerate(ordered):
+        settled = cascade.settle(results, ordered[i:])
+        if settled is not None:
+            results.extend(settled)
+            break
+        results.append(await ascore_signal(signal, obs, timeout))
+    return _in_order(signals, results)
+
+
+def _in_order(
+    signals: Sequence[Signal], results: Sequence[SignalResult]
+) -> tuple[SignalResult, ...]:
+    by_name = {r.name: r for r in results}
+    return tuple(by_name[s.name] for s in signals)
+
+
+__all__ = [
+    "AsyncGuard",
+    "Guard",
+    "ascore_all",
+    "ascore_cascade",
+    "score_all",
+    "score_cascade",
+]

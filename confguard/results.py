@@ -101,7 +101,10 @@ class Assessment(_Frozen):
 
     @property
     def missing(self) -> tuple[SignalResult, ...]:
-        return tuple(s for s in self.signals if not s.ok)
+        # A signal the cascade skipped could not change the decision: not missing.
+        return tuple(
+            s for s in self.signals if not s.ok and not s.details.get("cascade")
+        )
 
     def signal(self, name: str) -> SignalResult:
         """The result of the signal called `name`."""

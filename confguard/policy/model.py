@@ -23,7 +23,9 @@ from pydantic_core import ErrorDetails
 
 from confguard.exceptions import PolicyError
 from confguard.results import RetryStrategy
-from confguard.scoring.aggregate import COMBINERS
+from confguard.scoring.aggregate import COMBINERS, LogisticCombiner
+from confguard.scoring.calibration import FittedCalibrator
+from confguard.scoring.thresholds import RiskControl
 
 BANDS = ("accept", "annotate", "retry", "escalate")
 """Threshold names, from the highest band to the lowest."""
@@ -176,15 +178,21 @@ class Policy(_Part):
     on_missing_evidence: MissingEvidence = "fail_closed"
     fail_closed_action: Literal["abstain", "escalate"] = "abstain"
     """What fail_closed does when a signal is not ok."""
-    combiner: str = "mean"
-    """A name in `confguard.scoring.COMBINERS`."""
+    combiner: str | LogisticCombiner = "mean"
+    """A name in `confguard.scoring.COMBINERS`, or a fitted logistic combiner."""
     weights: dict[str, float] = Field(default_factory=dict)
     """Per-signal weights, for the `weighted` combiner."""
+    calibrator: FittedCalibrator | None = None
+    """A fitted Platt or isotonic map applied to the combined confidence."""
+    risk_control: RiskControl | None = None
+    """The guarantee behind thresholds.accept, as `confguard calibrate` certified it."""
+    cascade: bool = False
+    """Run signals cheapest first and skip those that can no longer change the band."""
 
     @field_validator("combiner")
     @classmethod
-    def _known_combiner(cls, value: str) -> str:
-        if value not in COMBINERS:
+    def _known_combiner(cls, value: str | LogisticCombiner) -> str | LogisticCombiner:
+        if isinstance(value, str) and value not in COMBINERS:
             known = ", ".join(sorted(COMBINERS))
             raise ValueError(f"unknown combiner {value!r}; known: {known}")
         return value
@@ -210,6 +218,7 @@ class Policy(_Part):
             raise PolicyError(
                 "thresholds: set at least one threshold", field="thresholds"
             )
+        _check_certified(self)
         return self
 
     def uses_escalation(self) -> bool:
@@ -247,6 +256,21 @@ def _check_route(policy: Policy) -> None:
             "escalate.route: required, since the policy can escalate "
             "(thresholds.escalate, on_retries_exhausted or fail_closed_action)",
             field="escalate.route",
+        )
+
+
+def _check_certified(policy: Policy) -> None:
+    control, accept = policy.risk_control, policy.thresholds.accept
+    if control is None:
+        return
+    # Fixed-sequence testing certified every candidate from its start down to the
+    # threshold it returned: an accept threshold in that range keeps the guarantee.
+    if accept is None or not control.threshold <= accept <= control.start:
+        raise PolicyError(
+            f"thresholds.accept: {accept} is outside the certified range "
+            f"[{control.threshold}, {control.start}] of risk_control; the guarantee "
+            "would not hold",
+            field="thresholds.accept",
         )
 
 

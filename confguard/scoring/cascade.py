@@ -1,0 +1,144 @@
+"""The cost-aware cascade: run cheap signals first, stop once the rest cannot matter.
+
+Signals run in order of declared cost (LLM calls, then the relative tie-breaker).
+Before each one, `Cascade.settle` asks whether the signals still to run could move
+the final confidence across a policy threshold. Each of them reports a confidence
+somewhere in [0, 1] (or fails and drops out), so the combiner can bound where the
+combination may still end (`span`: the mean, the weights, the minimum or the
+logistic coefficients decide how far); a monotone calibrator maps both ends. When
+both ends fall in the same band, the decision is fixed and the remaining signals are
+recorded as skipped, with ``details["cascade"] = True`` and the span in the reason.
+
+Under ``on_missing_evidence: fail_closed`` a signal that is not ok fixes the decision
+on its own, so the cascade stops there too. The bound assumes the signals still to
+run would report normally; what it saves is exactly what a remaining signal could
+not have changed. Combiners without a `span` method never stop early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from confguard.policy.model import Policy, Thresholds
+from confguard.results import SignalResult
+from confguard.scoring.aggregate import Calibrator, Combiner, Span
+from confguard.signals.base import Signal
+
+CASCADE = "cascade"
+"""The details key that marks a result the cascade skipped."""
+
+
+@runtime_checkable
+class Spanning(Protocol):
+    """A combiner that can bound its output before every signal has reported."""
+
+    def span(self, results: Sequence[SignalResult], pending: Sequence[str]) -> Span:
+        """The lowest and highest combination once `pending` signals report."""
+        ...
+
+
+def cost_order(signals: Sequence[Signal]) -> tuple[Signal, ...]:
+    """Signals from cheapest to dearest by declared cost (stable among equals).
+
+    Example:
+        >>> [s.name for s in cost_order([judge, AverageLogprob()])]
+        ['avg_logprob', 'judge_correctness']
+    """
+    return tuple(sorted(signals, key=lambda s: (s.cost.llm_calls, s.cost.relative)))
+
+
+def band_of(thresholds: Thresholds, confidence: float) -> str:
+    """The band a confidence falls in: the highest threshold it reaches, or abstain."""
+    for name, threshold in thresholds.set_bands():
+        if confidence >= threshold:
+            return name
+    return "abstain"
+
+
+def calibrated_span(span: Span, calibrator: Calibrator | None) -> Span:
+    """Both ends through a monotone calibrator, lowest first."""
+    if calibrator is None:
+        return span
+    ends = (calibrator.calibrate(span[0]), calibrator.calibrate(span[1]))
+    return min(ends), max(ends)
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """Decides when the signals still to run can no longer change the decision.
+
+    Example:
+        >>> cascade = Cascade(mean(), None, Policy())  # accept at 0.8
+        >>> done = [SignalResult(name=n, confidence=1.0) for n in "abcd"]
+        >>> [r.reason for r in cascade.settle(done, [judge])]
+        ["cascade: 'judge_correctness' could move the confidence only within
+          [0.80, 1.00], all in band 'accept'"]
+    """
+
+    combiner: Combiner
+    calibrator: Calibrator | None
+    policy: Policy
+
+    def order(self, signals: Sequence[Signal]) -> tuple[Signal, ...]:
+        """The order to run signals in: cheapest first."""
+        return cost_order(signals)
+
+    def settle(
+        self, results: Sequence[SignalResult], pending: Sequence[Signal]
+    ) -> tuple[SignalResult, ...] | None:
+        """Skipped results for every pending signal, or None to run the next one."""
+        if not pending:
+            return None
+        reason = self._failed_closed(results) or self._same_band(results, pending)
+        if reason is None:
+            return None
+        return tuple(_skipped(s.name, reason) for s in pending)
+
+    def _failed_closed(self, results: Sequence[SignalResult]) -> str | None:
+        if self.policy.on_missing_evidence != "fail_closed":
+            return None
+        missing = [r.name for r in results if not r.ok]
+        if not missing:
+            return None
+        return (
+            f"cascade: {missing[0]!r} is not ok and the policy fails closed, "
+            "so the decision no longer depends on the rest"
+        )
+
+    def _same_band(
+        self, results: Sequence[SignalResult], pending: Sequence[Signal]
+    ) -> str | None:
+        if not isinstance(self.combiner, Spanning) or not any(r.ok for r in results):
+            return None
+        names = [s.name for s in pending]
+        low, high = calibrated_span(self.combiner.span(results, names), self.calibrator)
+        band = band_of(self.policy.thresholds, low)
+        if band != band_of(self.policy.thresholds, high):
+            return None
+        listed = ", ".join(repr(n) for n in names)
+        return (
+            f"cascade: {listed} could move the confidence only within "
+            f"[{low:.2f}, {high:.2f}], all in band {band!r}"
+        )
+
+
+def _skipped(name: str, reason: str) -> SignalResult:
+    return SignalResult.skipped(name, reason, **{CASCADE: True})
+
+
+def skipped_by_cascade(results: Sequence[SignalResult]) -> tuple[str, ...]:
+    """The names of the signals the cascade did not run."""
+    return tuple(r.name for r in results if r.details.get(CASCADE))
+
+
+__all__ = [
+    "CASCADE",
+    "Cascade",
+    "Spanning",
+    "band_of",
+    "calibrated_span",
+    "cost_order",
+    "skipped_by_cascade",
+]
