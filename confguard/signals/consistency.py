@@ -37,7 +37,15 @@ from confguard.observation import Observation, Sample
 from confguard.rag.pipeline import completion_prompt
 from confguard.results import Cost, SignalResult
 from confguard.signals.base import BaseSignal, DeclaredCost
-from confguard.similarity import Matrix, Similarity
+from confguard.similarity import (
+    ECC_EIGENVALUE_THRESHOLD,
+    Matrix,
+    Similarity,
+    degree,
+    eccentricity,
+    eigenvalue_uncertainty,
+    semantic_sets,
+)
 from confguard.text import normalize_answer
 
 __all__ = [
@@ -49,89 +57,9 @@ __all__ = [
     "PerplexityConsistency",
     "Sampler",
     "SelfConsistency",
-    "degree",
-    "eccentricity",
-    "eigenvalue_uncertainty",
-    "laplacian",
-    "semantic_sets",
+    "awith_samples",
     "with_samples",
 ]
-
-ECC_EIGENVALUE_THRESHOLD = 0.9
-"""Eigenvectors with eigenvalues below this enter Ecc (Lin et al.'s code uses 0.9)."""
-
-
-# --- pure measures over a similarity matrix ---------------------------------
-
-
-def laplacian(w: Matrix) -> Matrix:
-    """The symmetric normalised Laplacian D^-1/2 (D - W) D^-1/2.
-
-    Example:
-        >>> laplacian(np.ones((2, 2))).tolist()
-        [[0.5, -0.5], [-0.5, 0.5]]
-    """
-    inv_sqrt = 1.0 / np.sqrt(w.sum(axis=1))
-    return np.asarray(
-        np.eye(len(w)) - inv_sqrt[:, None] * w * inv_sqrt[None, :], dtype=np.float64
-    )
-
-
-def degree(w: Matrix) -> tuple[float, Matrix]:
-    """Deg: U = trace(mI - D) / m^2 and each answer's confidence D_jj / m.
-
-    Example:
-        >>> degree(np.eye(2))[0]
-        0.5
-    """
-    m = len(w)
-    degrees = w.sum(axis=1)
-    return float((m - degrees).sum() / m**2), np.asarray(degrees / m)
-
-
-def eccentricity(
-    w: Matrix, threshold: float = ECC_EIGENVALUE_THRESHOLD
-) -> tuple[float, Matrix]:
-    """Ecc: U = Frobenius norm of the centred spectral embedding, and each row's norm.
-
-    Example:
-        >>> round(eccentricity(np.ones((3, 3)))[0], 6)
-        0.0
-    """
-    values, vectors = np.linalg.eigh(laplacian(w))
-    kept = vectors[:, values < threshold]
-    centred = kept - kept.mean(axis=0, keepdims=True)
-    distances = np.linalg.norm(centred, axis=1)
-    return float(np.linalg.norm(distances)), np.asarray(distances)
-
-
-def eigenvalue_uncertainty(w: Matrix) -> float:
-    """EigV: sum over Laplacian eigenvalues of max(0, 1 - lambda).
-
-    Example:
-        >>> round(eigenvalue_uncertainty(np.eye(3)), 6)
-        3.0
-    """
-    values = np.linalg.eigvalsh(laplacian(w))
-    return float(np.clip(1.0 - values, 0.0, None).sum())
-
-
-def semantic_sets(w: Matrix, threshold: float) -> list[int]:
-    """Greedy clustering: each answer joins the first set whose founder it matches.
-
-    Example:
-        >>> semantic_sets(np.array([[1, 0.9, 0], [0.9, 1, 0], [0, 0, 1]]), 0.5)
-        [0, 0, 1]
-    """
-    founders: list[int] = []
-    labels = []
-    for j in range(len(w)):
-        match = next((k for k, f in enumerate(founders) if w[j, f] >= threshold), None)
-        if match is None:
-            founders.append(j)
-            match = len(founders) - 1
-        labels.append(match)
-    return labels
 
 
 def _spread_confidence(count: float, m: int) -> float:
@@ -148,9 +76,13 @@ class Sampler(Protocol):
 
     k: int
 
-    def draw(self, obs: Observation) -> tuple[Sample, ...]: ...
+    def draw(self, obs: Observation) -> tuple[Sample, ...]:
+        """K answers to `obs.question`."""
+        ...
 
-    async def adraw(self, obs: Observation) -> tuple[Sample, ...]: ...
+    async def adraw(self, obs: Observation) -> tuple[Sample, ...]:
+        """Async twin of `draw`."""
+        ...
 
 
 def rag_prompt(obs: Observation) -> str:
@@ -236,11 +168,10 @@ async def awith_samples(obs: Observation, sampler: Sampler) -> Observation:
 
 def default_similarity() -> Similarity:
     """Cosine similarity of the embedded MiniLM model (loaded on first use)."""
-    from confguard.embeddings import local_embedders
+    from confguard.embeddings import get_embedder
     from confguard.similarity import EmbeddingSimilarity
 
-    [embedder] = local_embedders(["minilm"])
-    return EmbeddingSimilarity(embedder)
+    return EmbeddingSimilarity(get_embedder("minilm"))
 
 
 class _Consistency(BaseSignal):
