@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, Retrying
 
@@ -31,6 +31,8 @@ from confguard.scoring.aggregate import Calibrator, Combiner
 from confguard.scoring.cascade import Cascade
 from confguard.signals.base import Signal, ascore
 from confguard.store.base import AuditStore
+
+_S = TypeVar("_S", bound="_Shell")
 
 
 class _Shell:
@@ -87,6 +89,12 @@ class _Shell:
         """The calibrator applied to the combined confidence, if any."""
         return self._core.calibrator
 
+    def _twin(self, shell: type[_S]) -> _S:
+        # The core is immutable and holds no per-call state, so shells may share it.
+        twin = shell.__new__(shell)
+        twin._core, twin._cascade = self._core, self._cascade
+        return twin
+
 
 class Guard(_Shell):
     """Scores, decides, retries, escalates and records, synchronously.
@@ -100,6 +108,10 @@ class Guard(_Shell):
         >>> guard.check(Observation(question="2+2?", answer="4")).decision.action
         'accept'
     """
+
+    def as_async(self) -> AsyncGuard:
+        """An AsyncGuard sharing this guard's signals, policy, store and routes."""
+        return self._twin(AsyncGuard)
 
     def check(self, observation: Observation) -> GuardResult:
         """Score and decide one observation you already have (no retry is run).
@@ -185,10 +197,17 @@ class Guard(_Shell):
 class AsyncGuard(_Shell):
     """The async twin of Guard: signals run concurrently, each under `signal_timeout`.
 
+    `Guard.as_async()` and `AsyncGuard.as_sync()` give the other shell over the same
+    configuration, for code that serves both sync and async callers.
+
     Example:
         >>> guard = AsyncGuard([FunctionSignal(lambda obs: 0.9, name="fixed")])
         >>> result = await guard.arun(my_async_pipeline, "2+2?")
     """
+
+    def as_sync(self) -> Guard:
+        """A Guard sharing this guard's signals, policy, store and routes."""
+        return self._twin(Guard)
 
     async def acheck(self, observation: Observation) -> GuardResult:
         """Async twin of `Guard.check`.

@@ -558,3 +558,18 @@ async def test_an_async_pipeline_returning_no_observation_is_an_error() -> None:
     with pytest.raises(ObservationError, match="pipeline returned str"):
         await g.arun(pipeline, "q")
     assert store.decisions() == []
+
+
+async def test_a_guard_and_its_async_twin_share_one_configuration() -> None:
+    store = InMemoryStore()
+    guard = Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], store=store)
+    twin = guard.as_async()
+    assert isinstance(twin, AsyncGuard)
+    assert twin.policy is guard.policy and twin.signals is guard.signals
+    result = await twin.acheck(Observation(question="q", answer="a"))
+    assert (
+        result.decision.action
+        == guard.check(result.attempts[0].observation).decision.action
+    )
+    assert len(store.decisions()) == 2
+    assert isinstance(twin.as_sync(), Guard)

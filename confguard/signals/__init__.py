@@ -15,6 +15,19 @@ from confguard.signals.base import (
     as_signal,
     ascore,
 )
+from confguard.signals.consistency import (
+    Deg,
+    Ecc,
+    EigV,
+    GeneratorSampler,
+    NumSet,
+    PerplexityConsistency,
+    SelfConsistency,
+    with_samples,
+)
+from confguard.signals.elicitation import ElicitedConfidence
+from confguard.signals.judge import Judge, RatingScale
+from confguard.signals.pairwise import PairwiseJudge
 from confguard.signals.retrieval import AnswerSupport, RetrievalSupport
 from confguard.signals.token import (
     TOKEN_SIGNALS,
@@ -40,14 +53,25 @@ __all__ = [
     "AverageLogprob",
     "BaseSignal",
     "DeclaredCost",
+    "Deg",
     "DistributionalPerplexity",
+    "Ecc",
+    "EigV",
+    "ElicitedConfidence",
     "FunctionSignal",
+    "GeneratorSampler",
     "Gini",
     "HedgeLexicon",
     "HedgingSignal",
+    "Judge",
     "MinTokenProbability",
+    "NumSet",
+    "PairwiseJudge",
+    "PerplexityConsistency",
+    "RatingScale",
     "RetrievalSupport",
     "SelfCertainty",
+    "SelfConsistency",
     "Signal",
     "StatedConfidence",
     "TokenEntropy",
@@ -56,4 +80,5 @@ __all__ = [
     "as_signal",
     "ascore",
     "token_metric",
+    "with_samples",
 ]

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from confguard.exceptions import ConfigurationError
 from confguard.guard import AsyncGuard, Guard
-
-S = TypeVar("S", Guard, AsyncGuard)
-
-
-def _twin(guard: Guard | AsyncGuard, shell: type[S]) -> S:
-    # Guard and AsyncGuard are stateless shells built by one shared __init__ over
-    # one GuardCore (confguard/guard.py); the twin shares that configuration (no
-    # per-call state lives there). A public Guard <-> AsyncGuard accessor in
-    # confguard would make this copy unnecessary.
-    twin = shell.__new__(shell)
-    twin.__dict__.update(vars(guard))
-    return twin
 
 
 def sync_guard(guard: Guard | AsyncGuard) -> Guard:
@@ -27,12 +13,12 @@ def sync_guard(guard: Guard | AsyncGuard) -> Guard:
         >>> sync_guard(AsyncGuard(signals, policy)).policy == policy
         True
     """
-    return guard if isinstance(guard, Guard) else _twin(guard, Guard)
+    return guard if isinstance(guard, Guard) else guard.as_sync()
 
 
 def async_guard(guard: Guard | AsyncGuard) -> AsyncGuard:
     """`guard` itself, or an AsyncGuard sharing the Guard's configuration."""
-    return guard if isinstance(guard, AsyncGuard) else _twin(guard, AsyncGuard)
+    return guard if isinstance(guard, AsyncGuard) else guard.as_async()
 
 
 def checked_guard(guard: object) -> Guard | AsyncGuard:
