@@ -43,7 +43,11 @@ def corpus_hash(passages: Sequence[Passage]) -> str:
 
 
 def _demo_json() -> dict[str, object]:
-    raw = resources.files("confguard.data").joinpath("demo_corpus.json").read_text("utf-8")
+    raw = (
+        resources.files("confguard.data")
+        .joinpath("demo_corpus.json")
+        .read_text("utf-8")
+    )
     data: dict[str, object] = json.loads(raw)
     return data
 

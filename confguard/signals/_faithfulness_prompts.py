@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,6 +93,9 @@ _EXPLICIT_STEPS = (
 )
 
 
+PromptKind = Literal["closed_book", "context", "scr_implicit", "scr_explicit"]
+
+
 class PromptSet(_Frozen):
     """The four prompts situated faithfulness needs, and how long each reply may be.
 
@@ -108,12 +112,14 @@ class PromptSet(_Frozen):
     scr_explicit: str
     explicit_lead: str = ""
     """Text the explicit prompt ends with; prepended to the reply before parsing."""
+    answer_prefix: str = " "
+    """Put before an answer when it is scored teacher-forced after a prompt."""
     answer_stop: tuple[str, ...] = ("\n",)
     answer_max_tokens: int = Field(default=24, ge=1)
-    explicit_stop: tuple[str, ...] = ("\n\n", "\nDocument:")
+    explicit_stop: tuple[str, ...] = ("\n\n", "\nDocument:", "\nQuestion:")
     explicit_max_tokens: int = Field(default=64, ge=1)
 
-    def render(self, kind: str, *, question: str, context: str = "") -> str:
+    def render(self, kind: PromptKind, *, question: str, context: str = "") -> str:
         """Fill the template `kind` with one question and its context."""
         template: str = getattr(self, kind)
         values = {"question": question.strip(), "context": context.strip()}
@@ -146,7 +152,12 @@ def _explicit_block(e: Example) -> str:
     )
 
 
-def _completion_set(examples: Sequence[Example]) -> PromptSet:
+def completion_prompts(examples: Sequence[Example] = EXAMPLES) -> PromptSet:
+    """Few-shot prompts for base models, built from worked examples.
+
+    Example:
+        >>> prompts = completion_prompts([*EXAMPLES, my_domain_example])
+    """
     lead = "My answer without the document:"
     implicit = [_WARNING + "\n", *(_implicit_block(e) for e in examples)]
     explicit = [_WARNING + " " + _EXPLICIT_STEPS + "\n"]
@@ -155,13 +166,22 @@ def _completion_set(examples: Sequence[Example]) -> PromptSet:
         name="completion",
         closed_book=_closed_book_completion(CLOSED_BOOK_SHOTS),
         context=_context_completion(DEFAULT_SHOTS),
-        scr_implicit="\n".join([*implicit, "Document: {context}\nQuestion: {question}\nAnswer:"]),
-        scr_explicit="\n".join([*explicit, f"Document: {{context}}\nQuestion: {{question}}\n{lead}"]),
+        scr_implicit="\n".join(
+            [*implicit, "Document: {context}\nQuestion: {question}\nAnswer:"]
+        ),
+        scr_explicit="\n".join(
+            [*explicit, f"Document: {{context}}\nQuestion: {{question}}\n{lead}"]
+        ),
         explicit_lead=lead,
     )
 
 
-def _chat_set(examples: Sequence[Example]) -> PromptSet:
+def chat_prompts(examples: Sequence[Example] = EXAMPLES) -> PromptSet:
+    """Instruction prompts for chat models, showing the worked examples.
+
+    Example:
+        >>> prompts = chat_prompts([*EXAMPLES, my_domain_example])
+    """
     shown = "\n".join(_explicit_block(e) for e in examples)
     tail = "Document: {context}\nQuestion: {question}"
     return PromptSet(
@@ -177,7 +197,9 @@ def _chat_set(examples: Sequence[Example]) -> PromptSet:
         scr_implicit=(
             f"{_WARNING} Reply on one line: 'Final answer: <short answer>'.\n{tail}"
         ),
-        scr_explicit=f"{_WARNING} {_EXPLICIT_STEPS}\nExamples:\n\n{shown}\nNow:\n{tail}",
+        scr_explicit=(
+            f"{_WARNING} {_EXPLICIT_STEPS}\nExamples:\n\n{shown}\nNow:\n{tail}"
+        ),
         answer_stop=(),
         answer_max_tokens=48,
         explicit_stop=(),
@@ -185,9 +207,9 @@ def _chat_set(examples: Sequence[Example]) -> PromptSet:
     )
 
 
-COMPLETION_PROMPTS = _completion_set(EXAMPLES)
+COMPLETION_PROMPTS = completion_prompts(EXAMPLES)
 """Few-shot completion prompts for base models (the embedded Gemma)."""
-CHAT_PROMPTS = _chat_set(EXAMPLES)
+CHAT_PROMPTS = chat_prompts(EXAMPLES)
 """Instruction prompts for chat models; replies end with a 'Final answer:' line."""
 
 
@@ -211,13 +233,22 @@ def truncate_context(text: str, max_chars: int) -> str:
 
 # --- parsing ------------------------------------------------------------------------
 
-_FINAL = re.compile(r"^[\W_]*final\s+answer[\W_]*?(?:is)?\s*[:\-\u2013=]\s*(.*)$", re.I | re.M)
+_FINAL = re.compile(
+    r"^[\W_]*(?:(?:the|my)\s+)?final\s+answer[\W_]*?(?:\s+is)?\s*[:\-\u2013=]\s*(.*)$",
+    re.I | re.M,
+)
 _LABELS: Mapping[str, re.Pattern[str]] = {
-    "own_answer": re.compile(r"^[\W_]*my answer without the document\s*:(.*)$", re.I | re.M),
-    "document_answer": re.compile(r"^[\W_]*the document'?s answer\s*:(.*)$", re.I | re.M),
+    "own_answer": re.compile(
+        r"^[\W_]*my answer without the document\s*:(.*)$", re.I | re.M
+    ),
+    "document_answer": re.compile(
+        r"^[\W_]*the document'?s answer\s*:(.*)$", re.I | re.M
+    ),
 }
 _DECEPTIVE = re.compile(r"deceptive\W*\s*(yes|no)\b", re.I)
-_OWN_CONFIDENCE = re.compile(r"confidence in my own answer\W*\s*(high|medium|low)\b", re.I)
+_OWN_CONFIDENCE = re.compile(
+    r"confidence in my own answer\W*\s*(high|medium|low)\b", re.I
+)
 _LEADING_LABEL = re.compile(r"^(?:answer|a)\s*:\s*", re.I)
 _WRAPPERS = "\"'*`_ \t"
 
@@ -234,7 +265,8 @@ def parse_final_answer(text: str, *, first_line_fallback: bool) -> str | None:
     """The answer on the last 'Final answer:' line (or the first line, if allowed).
 
     Example:
-        >>> parse_final_answer("...\\n**Final answer:** Canberra.", first_line_fallback=False)
+        >>> parse_final_answer("...\\n**Final answer:** Canberra.",
+        ...     first_line_fallback=False)
         'Canberra'
     """
     finals = _FINAL.findall(text)

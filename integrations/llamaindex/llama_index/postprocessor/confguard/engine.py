@@ -1,0 +1,257 @@
+"""GuardedQueryEngine: a confidence gate around any LlamaIndex query engine.
+
+Gating is done here, in a wrapper, because LlamaIndex instrumentation can only
+observe. Each query runs the wrapped engine as a confguard pipeline under a Guard
+(sync) or AsyncGuard (async): retry, escalate and abstain follow the policy, and
+the verdict is merged into ``Response.metadata["confguard"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from confguard.exceptions import ConfigurationError, LowConfidenceError
+from confguard.guard import AsyncGuard, Guard
+from confguard.policy.model import Policy
+from confguard.results import Abstain, GuardResult
+from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.base.response.schema import Response
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
+from llama_index.core.schema import NodeWithScore, QueryBundle, QueryType
+
+from llama_index.postprocessor.confguard.events import LogprobEventHandler
+from llama_index.postprocessor.confguard.pipeline import (
+    EMPTY_MARKERS,
+    CallTrace,
+    QueryEnginePipeline,
+    call_trace,
+)
+from llama_index.postprocessor.confguard.verdict import VERDICT_KEY, Verdict
+
+EmptyResponse = Literal["abstain", "keep"]
+
+
+class GuardedQueryEngine(BaseQueryEngine):
+    """Wraps a query engine: scores every answer and accepts, retries or refuses it.
+
+    Pass a `Guard` for `query()` and an `AsyncGuard` for `aquery()` (both, ideally;
+    `from_signals` builds them). With only one, the other mode falls back: `aquery`
+    runs the Guard in a worker thread, `query` runs the AsyncGuard on its own event
+    loop in a worker thread. `strategies` maps a retry strategy's name to the
+    engine that attempt runs (e.g. ``{"more_context": wide_engine}``). An empty
+    response is refused (`on_empty_response="abstain"`) even if the guard accepted
+    it. A policy with ``abstain.raise_error`` makes a refusal raise
+    `LowConfidenceError`. Streaming engines are read to the end before gating.
+
+    Example:
+        >>> engine = GuardedQueryEngine.from_signals(
+        ...     index.as_query_engine(), [AverageLogprob()], Policy()
+        ... )
+        >>> response = engine.query("Who won Super Bowl 50?")
+        >>> response.metadata["confguard"]["action"]
+        'accept'
+    """
+
+    def __init__(
+        self,
+        query_engine: BaseQueryEngine,
+        guard: Guard | AsyncGuard | None = None,
+        *,
+        async_guard: AsyncGuard | None = None,
+        strategies: Mapping[str, BaseQueryEngine] | None = None,
+        on_empty_response: EmptyResponse = "abstain",
+        append_caveat: bool = True,
+        empty_markers: Sequence[str] = EMPTY_MARKERS,
+        callback_manager: CallbackManager | None = None,
+    ) -> None:
+        self._guard, self._async_guard = _guards(guard, async_guard)
+        if on_empty_response not in ("abstain", "keep"):
+            raise ConfigurationError(
+                "on_empty_response must be 'abstain' or 'keep', "
+                f"got {on_empty_response!r}"
+            )
+        self._query_engine = query_engine
+        self._pipeline = QueryEnginePipeline(
+            query_engine, strategies=strategies, empty_markers=empty_markers
+        )
+        self._on_empty = on_empty_response
+        self._append_caveat = append_caveat
+        LogprobEventHandler.install()
+        super().__init__(callback_manager=callback_manager)
+
+    @classmethod
+    def from_signals(
+        cls,
+        query_engine: BaseQueryEngine,
+        signals: Sequence[Any],
+        policy: Policy | None = None,
+        *,
+        strategies: Mapping[str, BaseQueryEngine] | None = None,
+        on_empty_response: EmptyResponse = "abstain",
+        append_caveat: bool = True,
+        **guard_kwargs: Any,
+    ) -> GuardedQueryEngine:
+        """Build the Guard and the AsyncGuard from the same signals and policy.
+
+        `guard_kwargs` (store, routes, combiner, …) go to both guards.
+
+        Example:
+            >>> engine = GuardedQueryEngine.from_signals(
+            ...     query_engine, [AverageLogprob(), NodeAgreement()], policy,
+            ...     store=SQLStore("sqlite:///audit.db"),
+            ... )
+        """
+        return cls(
+            query_engine,
+            Guard(signals, policy, **guard_kwargs),
+            async_guard=AsyncGuard(signals, policy, **guard_kwargs),
+            strategies=strategies,
+            on_empty_response=on_empty_response,
+            append_caveat=append_caveat,
+        )
+
+    @property
+    def query_engine(self) -> BaseQueryEngine:
+        """The wrapped engine."""
+        return self._query_engine
+
+    @property
+    def pipeline(self) -> QueryEnginePipeline:
+        """The wrapped engine as a confguard pipeline (also usable as a route)."""
+        return self._pipeline
+
+    def query(self, str_or_query_bundle: QueryType) -> Response:
+        """Run a guarded query: always a plain Response (streams are read first).
+
+        Example:
+            >>> engine.query("Who won Super Bowl 50?").response
+            'Denver Broncos'
+        """
+        return _plain(super().query(str_or_query_bundle))
+
+    async def aquery(self, str_or_query_bundle: QueryType) -> Response:
+        """Async twin of `query`.
+
+        Example:
+            >>> (await engine.aquery("Who won Super Bowl 50?")).response
+        """
+        return _plain(await super().aquery(str_or_query_bundle))
+
+    def get_prompts(self) -> dict[str, Any]:
+        """The wrapped engine's prompts, under the same keys."""
+        return self._query_engine.get_prompts()
+
+    def update_prompts(self, prompts_dict: dict[str, Any]) -> None:
+        """Update the wrapped engine's prompts."""
+        self._query_engine.update_prompts(prompts_dict)
+
+    def _get_prompts(self) -> PromptDictType:
+        return {}
+
+    def _update_prompts(self, prompts: PromptDictType) -> None:
+        """Prompts live in the wrapped engine (see `update_prompts`)."""
+
+    def _get_prompt_modules(self) -> PromptMixinType:
+        return {}
+
+    def retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        """The wrapped engine's retrieval, ungated."""
+        return self._query_engine.retrieve(query_bundle)
+
+    def _query(self, query_bundle: QueryBundle) -> Response:
+        with call_trace(query_bundle) as trace:
+            result = self._run(query_bundle.query_str)
+        return self._respond(result, trace)
+
+    async def _aquery(self, query_bundle: QueryBundle) -> Response:
+        with call_trace(query_bundle) as trace:
+            result = await self._arun(query_bundle.query_str)
+        return self._respond(result, trace)
+
+    def _run(self, question: str) -> GuardResult:
+        if self._guard is not None:
+            return self._guard.run(self._pipeline, question)
+        assert self._async_guard is not None  # _guards() ensures one is set
+        # A fresh loop in a worker thread works whether or not a loop is running.
+        context = contextvars.copy_context()
+        coroutine = self._async_guard.arun(self._pipeline, question)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(context.run, asyncio.run, coroutine).result()
+
+    async def _arun(self, question: str) -> GuardResult:
+        if self._async_guard is not None:
+            return await self._async_guard.arun(self._pipeline, question)
+        assert self._guard is not None
+        return await asyncio.to_thread(self._guard.run, self._pipeline, question)
+
+    @property
+    def _policy(self) -> Policy:
+        guard = self._guard or self._async_guard
+        assert guard is not None
+        return guard.policy
+
+    def _respond(self, result: GuardResult, trace: CallTrace) -> Response:
+        final = result.attempts[-1].attempt.number
+        source = trace.response_for(final)
+        verdict, text = self._verdict(result)
+        metadata = {**((source.metadata or {}) if source else {})}
+        metadata[VERDICT_KEY] = verdict.model_dump(mode="json")
+        nodes = list(source.source_nodes) if source else []
+        return Response(response=text, source_nodes=nodes, metadata=metadata)
+
+    def _verdict(self, result: GuardResult) -> tuple[Verdict, str | None]:
+        answer = result.answer
+        empty = result.accepted and not (answer or "").strip()
+        if empty and self._on_empty == "abstain":
+            return self._refuse_empty(result)
+        verdict = Verdict.from_result(result)
+        if verdict.caveat and self._append_caveat and answer:
+            answer = f"{answer}\n\n{verdict.caveat}"
+        return verdict, answer
+
+    def _refuse_empty(self, result: GuardResult) -> tuple[Verdict, str | None]:
+        reason = (
+            "the query engine returned an empty response; refused although the "
+            f"guard decided {result.decision.action} ({result.decision.reason})"
+        )
+        abstain = self._policy.abstain
+        if abstain.raise_error:
+            decision = Abstain(reason=reason, message=abstain.message)
+            raise LowConfidenceError(decision, result.assessment, result.attempts)
+        verdict = Verdict.from_result(result, override=("abstain", reason))
+        return verdict, abstain.message or None
+
+
+def _plain(response: object) -> Response:
+    # _query/_aquery only ever build a Response; this narrows the declared union.
+    if not isinstance(response, Response):
+        raise TypeError(f"expected a Response, got {type(response).__name__}")
+    return response
+
+
+def _guards(
+    guard: Guard | AsyncGuard | None, async_guard: AsyncGuard | None
+) -> tuple[Guard | None, AsyncGuard | None]:
+    if isinstance(guard, AsyncGuard):
+        if async_guard is not None:
+            raise ConfigurationError("two AsyncGuards given: pass a Guard as `guard`")
+        return None, guard
+    if guard is not None and not isinstance(guard, Guard):
+        raise ConfigurationError(
+            f"guard must be a confguard Guard or AsyncGuard, got {type(guard).__name__}"
+        )
+    if async_guard is not None and not isinstance(async_guard, AsyncGuard):
+        raise ConfigurationError(
+            f"async_guard must be an AsyncGuard, got {type(async_guard).__name__}"
+        )
+    if guard is None and async_guard is None:
+        raise ConfigurationError("GuardedQueryEngine needs a Guard or an AsyncGuard")
+    return guard, async_guard
+
+
+__all__ = ["GuardedQueryEngine"]
