@@ -1,9 +1,10 @@
 """Situated faithfulness: catch an answer that faithfully repeats a planted document.
 
-The same question is answered from a true and from a planted passage by the embedded
-Gemma 3 270M; RCR weighs each answer against what the model finds plausible without
-the passage, and a guard escalates the conflicting one to a human review queue. The
-three methods' verdicts are printed too.
+The same question is answered from a true and from two planted passages by the
+embedded Gemma 3 270M; RCR weighs each answer against what the model finds plausible
+without the passage, and a guard escalates low-confidence answers to a human review
+queue. The three methods' verdicts are printed too. The 270M model catches an odd
+plant more easily than a plausible one (see docs/situated_faithfulness.md).
 
     pip install "confguard[local]"
     flock /tmp/confguard-model.lock .venv/bin/python examples/situated_faithfulness.py
@@ -22,15 +23,15 @@ from confguard.signals.faithfulness import (
 from confguard.store import InMemoryStore
 
 QUESTION = "who wrote the play romeo and juliet?"
+_PASSAGE = (
+    "Romeo and Juliet is a tragedy written by {author} early in the author's career "
+    "about two young Italian lovers whose deaths reconcile their feuding families."
+)
 PASSAGES = {
-    "true": (
-        "Romeo and Juliet is a tragedy written by William Shakespeare early in his "
-        "career about two young Italian lovers whose deaths reconcile their families."
-    ),
-    "planted": (
-        "Romeo and Juliet is a tragedy written by Charles Dickens early in his "
-        "career about two young Italian lovers whose deaths reconcile their families."
-    ),
+    "true": _PASSAGE.format(author="William Shakespeare"),
+    # A plausible plant (another famous English writer) and an implausible one.
+    "planted, plausible": _PASSAGE.format(author="Charles Dickens"),
+    "planted, odd": _PASSAGE.format(author="Serena Williams"),
 }
 POLICY = Policy.from_yaml(
     """
@@ -81,7 +82,9 @@ def main() -> int:
         signal = result.assessment.signal(rcr.name)
         print(f"{label} passage -> answer {obs.answer!r}")
         print(f"  guard: {result.decision.action} ({result.decision.reason})")
-        print(f"  rcr:   {signal.reason}")
+        trust = signal.details.get("context_trust")
+        shown = "-" if trust is None else f"{trust:.2f}"
+        print(f"  rcr:   {signal.reason} (context trust {shown})")
         for mode in ("rcr", "scr_implicit", "scr_explicit"):
             method = SituatedFaithfulness(default_generator(), mode=mode)
             show(mode, method.judge(QUESTION, [passage]))
