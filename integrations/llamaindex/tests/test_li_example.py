@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ def test_the_llamaindex_example_exits_cleanly_and_prints_each_decision() -> None
         check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    decisions = [line for line in run.stdout.splitlines() if "confidence" in line]
-    assert len(decisions) == 4  # three questions, then one through aquery
+    # One header line per answered question: "   ACCEPT    confidence 0.83  (5.1s)".
+    header = re.compile(r"^\s+(ACCEPT|ANNOTATE|RETRY|ESCALATE|ABSTAIN)\s+confidence ")
+    decisions = [line for line in run.stdout.splitlines() if header.match(line)]
+    assert len(decisions) == 4, run.stdout  # three questions, then one through aquery
     last = run.stdout.strip().splitlines()[-1]
     assert last.startswith("Decisions: ")
     actions = last.removeprefix("Decisions: ").split(", ")
