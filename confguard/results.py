@@ -80,7 +80,9 @@ class SignalResult(_Frozen):
     @classmethod
     def skipped(cls, name: str, reason: str, **details: Any) -> SignalResult:
         """A signal that could not run on this observation (e.g. no logprobs)."""
-        return cls(name=name, status=SignalStatus.SKIPPED, reason=reason, details=details)
+        return cls(
+            name=name, status=SignalStatus.SKIPPED, reason=reason, details=details
+        )
 
     @classmethod
     def failed(cls, name: str, error: BaseException | str) -> SignalResult:
@@ -163,7 +165,7 @@ class Retry(_Frozen):
 
 
 class Escalate(_Frozen):
-    """Hand the case to a named route (stronger model, human review, webhook, callable)."""
+    """Hand the case to a named route (stronger model, human review, webhook, …)."""
 
     action: Literal["escalate"] = "escalate"
     reason: str

@@ -34,7 +34,7 @@ class Signal(Protocol):
 
 
 class BaseSignal:
-    """Base for signals: subclasses implement `_score`; `score` times it and never raises.
+    """Base for signals: subclasses implement `_score`; `score` times it, never raises.
 
     A subclass that does real I/O overrides `ascore` too; by default `ascore` runs
     `score` in a worker thread so the event loop is never blocked.
