@@ -29,6 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check confguard tests benchmarks examples integrations
 	$(BIN)/mypy confguard integrations/langchain/langchain_confguard
+	MYPYPATH=integrations/llamaindex $(BIN)/mypy -p llama_index.postprocessor.confguard
 
 clean:
 	rm -rf $(VENV) .confguard
