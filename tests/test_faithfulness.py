@@ -648,3 +648,22 @@ def test_a_configured_method_object_is_used_as_given() -> None:
     result = signal.score(eiffel_observation())
     assert signal.name == "sf" and signal.cost.llm_calls == 4
     assert result.details["suggested_source"] == "internal"  # trust 0.73 < 0.9
+
+
+# --- the real Gemma 3 270M (slow) ---------------------------------------------------
+
+PLAY = "who wrote the play romeo and juliet?"
+PLAY_DOC = "Romeo and Juliet is a tragedy written by {} early in the author's career."
+
+
+@pytest.mark.slow
+def test_gemma_trusts_the_true_author_and_distrusts_an_implausible_plant() -> None:
+    from confguard.llm.local import default_generator
+
+    signal = SituatedFaithfulness(default_generator(), mode="rcr")
+    trust = {
+        author: signal.judge(PLAY, [PLAY_DOC.format(author)], author).context_trust
+        for author in ("William Shakespeare", "Serena Williams")
+    }
+    assert (trust["William Shakespeare"] or 0.0) > 0.5  # measured 0.99
+    assert (trust["Serena Williams"] or 1.0) < 0.5  # measured 0.03
