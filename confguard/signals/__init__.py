@@ -26,6 +26,16 @@ from confguard.signals.consistency import (
     with_samples,
 )
 from confguard.signals.elicitation import ElicitedConfidence
+from confguard.signals.faithfulness import (
+    RCR,
+    HigherConfidenceWins,
+    Plausibility,
+    SCRExplicit,
+    SCRImplicit,
+    SituatedFaithfulness,
+    SituatedVerdict,
+    TrustThreshold,
+)
 from confguard.signals.judge import Judge, RatingScale
 from confguard.signals.pairwise import PairwiseJudge
 from confguard.signals.retrieval import AnswerSupport, RetrievalSupport
@@ -48,6 +58,7 @@ from confguard.signals.verbal import (
 )
 
 __all__ = [
+    "RCR",
     "TOKEN_SIGNALS",
     "AnswerSupport",
     "AverageLogprob",
@@ -63,19 +74,26 @@ __all__ = [
     "Gini",
     "HedgeLexicon",
     "HedgingSignal",
+    "HigherConfidenceWins",
     "Judge",
     "MinTokenProbability",
     "NumSet",
     "PairwiseJudge",
     "PerplexityConsistency",
+    "Plausibility",
     "RatingScale",
     "RetrievalSupport",
+    "SCRExplicit",
+    "SCRImplicit",
     "SelfCertainty",
     "SelfConsistency",
     "Signal",
+    "SituatedFaithfulness",
+    "SituatedVerdict",
     "StatedConfidence",
     "TokenEntropy",
     "TokenSignal",
+    "TrustThreshold",
     "VerbalizedConfidence",
     "as_signal",
     "ascore",
