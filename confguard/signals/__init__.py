@@ -7,6 +7,7 @@ Example:
     0.5
 """
 
+from confguard.signals.agreement import MultiEmbeddingAgreement
 from confguard.signals.base import (
     BaseSignal,
     DeclaredCost,
@@ -77,6 +78,7 @@ __all__ = [
     "HigherConfidenceWins",
     "Judge",
     "MinTokenProbability",
+    "MultiEmbeddingAgreement",
     "NumSet",
     "PairwiseJudge",
     "PerplexityConsistency",
