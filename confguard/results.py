@@ -91,6 +91,25 @@ class SignalResult(_Frozen):
         return cls(name=name, status=SignalStatus.FAILED, reason=reason or "failed")
 
 
+class SignalSummary(_Frozen):
+    """A signal's outcome in JSON-safe form, for verdicts shown to callers."""
+
+    name: str
+    status: str
+    confidence: float | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, result: SignalResult) -> SignalSummary:
+        """The summary of a signal result."""
+        return cls(
+            name=result.name,
+            status=result.status.value,
+            confidence=result.confidence,
+            reason=result.reason,
+        )
+
+
 class Assessment(_Frozen):
     """The combined, calibrated confidence with its per-signal breakdown."""
 

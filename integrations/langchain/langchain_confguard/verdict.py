@@ -16,7 +16,13 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict
 
-from confguard.results import Action, Annotate, Escalate, GuardResult, SignalResult
+from confguard.results import (
+    Action,
+    Annotate,
+    Escalate,
+    GuardResult,
+    SignalSummary,
+)
 
 METADATA_KEY = "confguard"
 Review = Literal["approve", "edit", "reject"]
@@ -24,25 +30,6 @@ Review = Literal["approve", "edit", "reject"]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SignalSummary(_Frozen):
-    """One signal's outcome, as shown to the caller."""
-
-    name: str
-    status: str
-    confidence: float | None = None
-    reason: str | None = None
-
-    @classmethod
-    def of(cls, result: SignalResult) -> SignalSummary:
-        """The summary of a signal result."""
-        return cls(
-            name=result.name,
-            status=result.status.value,
-            confidence=result.confidence,
-            reason=result.reason,
-        )
 
 
 class Verdict(_Frozen):

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from confguard.results import Action, AttemptRecord, GuardResult, SignalResult
+from confguard.results import (
+    Action,
+    AttemptRecord,
+    GuardResult,
+    SignalSummary,
+)
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 VERDICT_KEY = "confguard"
@@ -33,25 +38,6 @@ class Issue(_Frozen):
     code: IssueCode
     attempt: int
     detail: str
-
-
-class SignalSummary(_Frozen):
-    """One signal's outcome on the final attempt."""
-
-    name: str
-    status: str
-    confidence: float | None = None
-    reason: str | None = None
-
-    @classmethod
-    def of(cls, result: SignalResult) -> SignalSummary:
-        """The summary of a SignalResult."""
-        return cls(
-            name=result.name,
-            status=result.status.value,
-            confidence=result.confidence,
-            reason=result.reason,
-        )
 
 
 class AttemptSummary(_Frozen):
