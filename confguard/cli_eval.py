@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from confguard.exceptions import ConfguardError, ConfigurationError
+from confguard.exceptions import ConfigurationError
 from confguard.guard import Guard
 
 console = Console(soft_wrap=True)  # messages stay whole, for logs and tests
@@ -261,21 +261,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m confguard.cli_eval eval|calibrate ...` (what `confguard` wires in).
+    """`python -m confguard.cli_eval eval|calibrate ...`: the `confguard` command.
 
     Example:
         >>> main(["eval", "--dataset", "jsonl:questions.jsonl", "--limit", "5"])
         0
     """
-    parser = argparse.ArgumentParser(prog="confguard", description=__doc__)
-    add_commands(parser.add_subparsers(required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except ConfguardError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        return 2
-    return code
+    from confguard.cli import main as confguard_main  # cli imports this module
+
+    return confguard_main(argv)
 
 
 __all__ = [
