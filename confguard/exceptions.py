@@ -13,6 +13,7 @@ The tree::
     │   └── CalibrationError        labels cannot support the fit or guarantee asked for
     ├── ModelNotAvailableError      an embedded model or its pip package is missing
     ├── GenerationError             a generator failed to produce text
+    ├── SignalTimeoutError          a signal ran past its timeout (reported as failed)
     ├── EscalationError             an escalation route failed (webhook down, …)
     ├── StoreError                  the audit store cannot connect or write
     └── LowConfidenceError          the policy refused the answer and asked to raise
@@ -110,6 +111,10 @@ class ModelNotAvailableError(ConfguardError):
 
 class GenerationError(ConfguardError):
     """A generator failed to produce text."""
+
+
+class SignalTimeoutError(ConfguardError):
+    """A signal ran past its timeout; the guard reports it as a `failed` signal."""
 
 
 class EscalationError(ConfguardError):

@@ -49,6 +49,8 @@ class SignalResult(_Frozen):
     reason: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     cost: Cost = Cost()
+    cascade_skipped: bool = False
+    """Skipped by the cascade: it could no longer change the decision."""
 
     @field_validator("confidence", "raw")
     @classmethod
@@ -123,9 +125,7 @@ class Assessment(_Frozen):
     @property
     def missing(self) -> tuple[SignalResult, ...]:
         # A signal the cascade skipped could not change the decision: not missing.
-        return tuple(
-            s for s in self.signals if not s.ok and not s.details.get("cascade")
-        )
+        return tuple(s for s in self.signals if not s.ok and not s.cascade_skipped)
 
     def signal(self, name: str) -> SignalResult:
         """The result of the signal called `name`."""
@@ -142,11 +142,43 @@ class Assessment(_Frozen):
         return total
 
 
+GENERATION_PARAMS = ("temperature", "top_p", "max_tokens", "seed")
+"""Strategy parameters that change the model request (`GenerationRequest` fields)."""
+
+
 class RetryStrategy(_Frozen):
-    """A named way to try again; it reaches the user's pipeline as data."""
+    """A named way to try again; it reaches the pipeline as data.
+
+    The built-in pipelines and integrations read three kinds of parameter, the
+    same way everywhere: `top_k` (how many passages to retrieve), `embedder`
+    (which retriever to use) and the generation settings in `GENERATION_PARAMS`.
+    Build them with `confguard.strategies` (`more_context(8)`, `temperature(0.0)`,
+    `other_embedder("e5")`); a pipeline of your own reads `name` and `params`.
+
+    Example:
+        >>> RetryStrategy(name="more_context", params={"top_k": 8}).top_k
+        8
+    """
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def generation(self) -> dict[str, Any]:
+        """The request settings this strategy changes (e.g. {"temperature": 0.0})."""
+        return {k: v for k, v in self.params.items() if k in GENERATION_PARAMS}
+
+    @property
+    def top_k(self) -> int | None:
+        """How many passages to retrieve, if the strategy says."""
+        value = self.params.get("top_k")
+        return None if value is None else int(value)
+
+    @property
+    def embedder(self) -> str | None:
+        """Which embedder to retrieve with, if the strategy says."""
+        value = self.params.get("embedder")
+        return None if value is None else str(value)
 
 
 class Attempt(_Frozen):

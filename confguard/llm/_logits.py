@@ -73,8 +73,16 @@ def greedy(logits: FloatArray) -> int:
     return int(np.argmax(logits))
 
 
-def sample(logits: FloatArray, temperature: float, rng: np.random.Generator) -> int:
+def sample(
+    logits: FloatArray,
+    temperature: float,
+    rng: np.random.Generator,
+    top_p: float = 1.0,
+) -> int:
     """Draw one id from softmax(logits / temperature) by inverse CDF.
+
+    With `top_p` < 1 the draw is from the smallest set of most likely ids whose
+    mass reaches `top_p` (nucleus sampling).
 
     Example:
         >>> sample(np.array([0.0, 9.0]), 1.0, np.random.default_rng(0))
@@ -85,6 +93,8 @@ def sample(logits: FloatArray, temperature: float, rng: np.random.Generator) -> 
     weights = np.divide(logits, np.float32(temperature), dtype=np.float32)
     weights -= weights.max()
     np.exp(weights, out=weights)
+    if top_p < 1.0:
+        return _sample_nucleus(weights, top_p, rng)
     # Two-level inverse CDF: block sums first, then one block (a float64 cumsum of
     # the whole vocabulary would cost more than the rest of the step).
     starts = np.arange(0, len(weights), _SAMPLE_BLOCK)
@@ -98,6 +108,17 @@ def sample(logits: FloatArray, temperature: float, rng: np.random.Generator) -> 
     return int(starts[block]) + min(
         int(np.searchsorted(inside, target, "right")), len(inside) - 1
     )
+
+
+def _sample_nucleus(weights: FloatArray, top_p: float, rng: np.random.Generator) -> int:
+    """Sample among the most likely ids holding `top_p` of the mass."""
+    total = float(weights.sum(dtype=np.float64))
+    order = np.argsort(weights)[::-1]  # only on this path: a full sort costs ~10 ms
+    mass = np.cumsum(weights[order], dtype=np.float64) / total
+    keep = int(np.searchsorted(mass, top_p, "left")) + 1
+    kept = order[:keep]
+    probs = weights[kept].astype(np.float64)
+    return int(kept[rng.choice(len(kept), p=probs / probs.sum())])
 
 
 @dataclass(frozen=True)
@@ -114,28 +135,6 @@ def score_step(logits: FloatArray, token: int, k: int) -> Step:
     lse = log_normaliser(logits)
     [chosen] = logprobs_of(logits, np.array([token]), lse)
     return Step(token, float(chosen), top_k(logits, k, lse))
-
-
-@dataclass(frozen=True)
-class DecodeSettings:
-    """The per-call generation settings, validated once."""
-
-    temperature: float
-    max_tokens: int
-    stop: tuple[str, ...]
-    top_logprobs: int
-
-    def __post_init__(self) -> None:
-        for label, value in (
-            ("max_tokens", self.max_tokens),
-            ("top_logprobs", self.top_logprobs),
-        ):
-            if value < 0:
-                raise ValueError(f"{label} must be >= 0, got {value}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if any(not s for s in self.stop):
-            raise ValueError("stop strings must be non-empty")
 
 
 @dataclass

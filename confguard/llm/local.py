@@ -7,7 +7,6 @@ full-vocabulary row per context position and sorts it in Python.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import threading
@@ -20,7 +19,13 @@ import numpy.typing as npt
 
 from confguard.exceptions import GenerationError, ModelNotAvailableError
 from confguard.llm import _logits
-from confguard.llm.base import Completion
+from confguard.llm.base import (
+    BaseContinuationScorer,
+    BaseGenerator,
+    Completion,
+    GenerationRequest,
+    ScoringRequest,
+)
 from confguard.observation import TokenLogprob, TopLogprob
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
@@ -98,7 +103,7 @@ def _end_of_generation_test(llm: Any) -> Callable[[int], bool]:
 # --- the generator -----------------------------------------------------------------
 
 
-class LocalGenerator:
+class LocalGenerator(BaseGenerator, BaseContinuationScorer):
     """Gemma 3 270M base on llama.cpp: a `Generator` and `ContinuationScorer`.
 
     Logprobs are always those of the model's own distribution (temperature 1),
@@ -109,7 +114,7 @@ class LocalGenerator:
     Example:
         >>> gen = LocalGenerator()
         >>> prompt = "Question: What is the capital of France?\\nAnswer:"
-        >>> [c] = gen.generate(prompt, stop=["\\n"])
+        >>> [c] = gen.generate(GenerationRequest(prompt=prompt, stop=("\\n",)))
         >>> c.text, round(c.logprobs[0].logprob, 3)
         (' Paris', -0.754)
     """
@@ -150,113 +155,52 @@ class LocalGenerator:
         generator._is_eog = _end_of_generation_test(llm)
         return generator
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
-        """Complete `prompt` `n` times (greedy at temperature 0, else sampled).
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        """Complete the prompt `request.n` times (greedy at temperature 0, else sampled).
 
         Example:
-            >>> LocalGenerator().generate("2 + 2 =", max_tokens=3)[0].text
-            ' 4\\n\\n'
+            >>> LocalGenerator().generate(GenerationRequest(prompt="2 + 2 =", max_tokens=3))
+            (Completion(text=' 4\\n\\n', ...),)
         """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        settings = _logits.DecodeSettings(
-            temperature, max_tokens, tuple(stop), top_logprobs
-        )
         with self._lock:
             llm = self._load()
-            prompt_ids = self._tokenize(prompt, bos=True)
+            prompt_ids = self._tokenize(request.prompt, bos=True)
             self._check_fits(len(prompt_ids), 1)
             first = self._feed(llm, prompt_ids)
-            if temperature == 0:
-                one = self._complete(llm, len(prompt_ids), first, settings, None)
-                return (one,) * n
-            rng = np.random.default_rng(self._seed_for(seed))
+            if request.temperature == 0:
+                one = self._complete(llm, len(prompt_ids), first, request, None)
+                return (one,) * request.n
+            rng = np.random.default_rng(self._seed_for(request.seed))
             return tuple(
-                self._complete(llm, len(prompt_ids), first, settings, rng)
-                for _ in range(n)
+                self._complete(llm, len(prompt_ids), first, request, rng)
+                for _ in range(request.n)
             )
 
-    async def agenerate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
-        """`generate` in a worker thread.
+    def score_continuation(self, request: ScoringRequest) -> tuple[TokenLogprob, ...]:
+        """Teacher-forced logprobs of the continuation's tokens after the prompt.
 
         Example:
-            >>> [c] = await LocalGenerator().agenerate("2 + 2 =", max_tokens=3)
-        """
-        return await asyncio.to_thread(
-            functools.partial(
-                self.generate,
-                prompt,
-                n=n,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                stop=stop,
-                seed=seed,
-                top_logprobs=top_logprobs,
-            )
-        )
-
-    def score_continuation(
-        self, prompt: str, continuation: str, *, top_logprobs: int = 5
-    ) -> tuple[TokenLogprob, ...]:
-        """Teacher-forced logprobs of `continuation`'s tokens after `prompt`.
-
-        Example:
-            >>> lps = LocalGenerator().score_continuation("France's capital:", " Paris")
+            >>> request = ScoringRequest(prompt="France's capital:", continuation=" Paris")
+            >>> lps = LocalGenerator().score_continuation(request)
             >>> round(sum(t.logprob for t in lps), 3)
             -1.211
         """
-        if top_logprobs < 0:
-            raise ValueError(f"top_logprobs must be >= 0, got {top_logprobs}")
         with self._lock:
             llm = self._load()
-            prompt_ids = self._tokenize(prompt, bos=True)
-            forced = self._tokenize(continuation, bos=False)
+            prompt_ids = self._tokenize(request.prompt, bos=True)
+            forced = self._tokenize(request.continuation, bos=False)
             self._check_fits(len(prompt_ids), len(forced))
             logits = self._feed(llm, prompt_ids)
             steps: list[_logits.Step] = []
             for i, token in enumerate(forced):
                 if i:
                     logits = self._advance(llm, forced[i - 1])
-                steps.append(_logits.score_step(logits, token, top_logprobs))
+                steps.append(_logits.score_step(logits, token, request.top_k))
             text = _logits.TextBuffer(stops=())
             for token in forced:
                 text.add(self._piece(token, special=False))
             text.finish()
             return self._token_logprobs(steps, text.pieces)
-
-    async def ascore_continuation(
-        self, prompt: str, continuation: str, *, top_logprobs: int = 5
-    ) -> tuple[TokenLogprob, ...]:
-        """`score_continuation` in a worker thread.
-
-        Example:
-            >>> lps = await LocalGenerator().ascore_continuation("Q: 2+2?\\nA:", " 4")
-        """
-        return await asyncio.to_thread(
-            functools.partial(
-                self.score_continuation, prompt, continuation, top_logprobs=top_logprobs
-            )
-        )
 
     # -- model state (called with the lock held) --
 
@@ -316,30 +260,30 @@ class LocalGenerator:
         llm: Any,
         prompt_len: int,
         first: Logits,
-        settings: _logits.DecodeSettings,
+        request: GenerationRequest,
         rng: np.random.Generator | None,
     ) -> Completion:
         """Decode one completion from the logits at the end of the prompt."""
         llm.n_tokens = prompt_len  # rewind: earlier samples' tokens are dropped
-        text = _logits.TextBuffer(settings.stop)
+        text = _logits.TextBuffer(tuple(s for s in request.stop if s))
         steps: list[_logits.Step] = []
         logits, reason = first, "length"
-        for i in range(settings.max_tokens):
+        for i in range(request.max_tokens):
             if i:
                 if llm.n_tokens >= self.n_ctx:
                     break
                 logits = self._advance(llm, steps[-1].token)
-            token = self._choose(logits, settings.temperature, rng)
+            token = self._choose(logits, request, rng)
             if self._is_eog(token):
                 reason = "stop"
                 break
-            steps.append(_logits.score_step(logits, token, settings.top_logprobs))
+            steps.append(_logits.score_step(logits, token, request.top_k))
             at = text.add(self._piece(token, special=False))
             if at is not None:
                 steps, reason = steps[: text.cut(at)], "stop"
                 break
         text.finish()
-        return self._completion(text, steps, prompt_len, reason)
+        return self._completion(text, steps, prompt_len, reason, request.logprobs)
 
     def _completion(
         self,
@@ -347,11 +291,12 @@ class LocalGenerator:
         steps: list[_logits.Step],
         prompt_len: int,
         reason: str,
+        logprobs: bool = True,
     ) -> Completion:
         finish: Literal["stop", "length"] = "stop" if reason == "stop" else "length"
         return Completion(
             text=text.text,
-            logprobs=self._token_logprobs(steps, text.pieces),
+            logprobs=self._token_logprobs(steps, text.pieces) if logprobs else None,
             finish_reason=finish,
             prompt_tokens=prompt_len,
             completion_tokens=len(steps),
@@ -359,11 +304,11 @@ class LocalGenerator:
 
     @staticmethod
     def _choose(
-        logits: Logits, temperature: float, rng: np.random.Generator | None
+        logits: Logits, request: GenerationRequest, rng: np.random.Generator | None
     ) -> int:
-        if temperature == 0 or rng is None:
+        if request.temperature == 0 or rng is None:
             return _logits.greedy(logits)
-        return _logits.sample(logits, temperature, rng)
+        return _logits.sample(logits, request.temperature, rng, request.top_p)
 
     # -- tokens and text --
 

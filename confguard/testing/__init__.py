@@ -1,7 +1,6 @@
 """Helpers for testing code that uses confguard: observation builders and fakes."""
 
 from confguard.testing.generators import (
-    FakeCall,
     FakeEmbedder,
     FakeGenerator,
     fake_tokens,
@@ -9,7 +8,6 @@ from confguard.testing.generators import (
 from confguard.testing.observations import make_observation, token
 
 __all__ = [
-    "FakeCall",
     "FakeEmbedder",
     "FakeGenerator",
     "fake_tokens",

@@ -11,11 +11,15 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from confguard.embeddings.base import BaseEmbedder, Vectors
 from confguard.exceptions import GenerationError
-from confguard.llm.base import Completion
+from confguard.llm.base import (
+    BaseGenerator,
+    Completion,
+    GenerationRequest,
+    ScoringRequest,
+)
 from confguard.observation import TokenLogprob, TopLogprob
 
 Responses = Sequence[str] | Callable[[str], str]
@@ -23,20 +27,6 @@ LogprobSpec = float | Sequence[float] | Callable[[str], float | Sequence[float]]
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 _WORD = re.compile(r"\w+")
-
-
-class FakeCall(BaseModel):
-    """One recorded `generate` call, with the arguments it was given."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt: str
-    n: int
-    temperature: float
-    max_tokens: int
-    stop: tuple[str, ...]
-    seed: int | None
-    top_logprobs: int
 
 
 def fake_tokens(text: str) -> list[str]:
@@ -49,7 +39,7 @@ def fake_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-class FakeGenerator:
+class FakeGenerator(BaseGenerator):
     """A scripted `Generator` and `ContinuationScorer` that records every call.
 
     `responses` is a list (used in order, the last one repeating) or a function of
@@ -60,7 +50,7 @@ class FakeGenerator:
 
     Example:
         >>> gen = FakeGenerator(["Paris"], logprobs=-0.1)
-        >>> [c] = gen.generate("Capital of France?")
+        >>> [c] = gen.generate(GenerationRequest(prompt="Capital of France?"))
         >>> c.text, c.logprobs[0].logprob, gen.call_count
         ('Paris', -0.1, 1)
     """
@@ -77,8 +67,8 @@ class FakeGenerator:
         self.name = name
         self.responses = responses
         self.logprobs = logprobs
-        self.calls: list[FakeCall] = []
-        self.scored: list[tuple[str, str]] = []
+        self.calls: list[GenerationRequest] = []
+        self.scored: list[ScoringRequest] = []
         self._served = 0  # completions drawn from the response list so far
         self._lock = threading.Lock()
 
@@ -87,72 +77,34 @@ class FakeGenerator:
         """How many times `generate`/`agenerate` was called."""
         return len(self.calls)
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
-        """Return `n` scripted completions, honouring `stop` and `max_tokens`."""
-        call = FakeCall(
-            prompt=prompt,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            stop=tuple(stop),
-            seed=seed,
-            top_logprobs=top_logprobs,
-        )
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        """Return `request.n` scripted completions, honouring stop and max tokens."""
         with self._lock:
-            self.calls.append(call)
-            texts = [self._next_text(prompt) for _ in range(n)]
-        return tuple(self._completion(call, text) for text in texts)
+            self.calls.append(request)
+            texts = [self._next_text(request.prompt) for _ in range(request.n)]
+        return tuple(self._completion(request, text) for text in texts)
 
-    async def agenerate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
         """`generate`, awaited (yields to the event loop once)."""
         await asyncio.sleep(0)
-        return self.generate(
-            prompt,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-            top_logprobs=top_logprobs,
-        )
+        return self.generate(request)
 
-    def score_continuation(
-        self, prompt: str, continuation: str, *, top_logprobs: int = 5
-    ) -> tuple[TokenLogprob, ...]:
-        """The configured logprobs of `continuation`'s fake tokens."""
+    def score_continuation(self, request: ScoringRequest) -> tuple[TokenLogprob, ...]:
+        """The configured logprobs of the continuation's fake tokens."""
         with self._lock:
-            self.scored.append((prompt, continuation))
-        scored = self._token_logprobs(fake_tokens(continuation), top_logprobs)
+            self.scored.append(request)
+        tokens = fake_tokens(request.continuation)
+        scored = self._token_logprobs(tokens, request.top_k)
         if scored is None:
             raise GenerationError(f"FakeGenerator {self.name!r} has no logprobs")
         return scored
 
     async def ascore_continuation(
-        self, prompt: str, continuation: str, *, top_logprobs: int = 5
+        self, request: ScoringRequest
     ) -> tuple[TokenLogprob, ...]:
         """`score_continuation`, awaited."""
         await asyncio.sleep(0)
-        return self.score_continuation(prompt, continuation, top_logprobs=top_logprobs)
+        return self.score_continuation(request)
 
     def _next_text(self, prompt: str) -> str:
         if callable(self.responses):
@@ -161,17 +113,16 @@ class FakeGenerator:
         self._served += 1
         return text
 
-    def _completion(self, call: FakeCall, text: str) -> Completion:
-        text = _cut_at_stop(text, call.stop)
-        tokens = fake_tokens(text)
-        finish = "length" if len(tokens) > call.max_tokens else "stop"
-        tokens = tokens[: call.max_tokens]
+    def _completion(self, request: GenerationRequest, text: str) -> Completion:
+        tokens = fake_tokens(Completion(text=text).cut_at(request.stop).text)
+        kept = tokens[: request.max_tokens]
+        logprobs = self._token_logprobs(kept, request.top_k)
         return Completion(
-            text="".join(tokens),
-            logprobs=self._token_logprobs(tokens, call.top_logprobs),
-            finish_reason=finish,
-            prompt_tokens=len(fake_tokens(call.prompt)),
-            completion_tokens=len(tokens),
+            text="".join(kept),
+            logprobs=logprobs if request.logprobs else None,
+            finish_reason="length" if len(tokens) > request.max_tokens else "stop",
+            prompt_tokens=len(fake_tokens(request.prompt)),
+            completion_tokens=len(kept),
         )
 
     def _token_logprobs(
@@ -204,11 +155,6 @@ def _top(token: str, logprob: float, k: int) -> tuple[TopLogprob, ...]:
     entries = [(token, logprob)] + [(f"<alt{i}>", v) for i, v in enumerate(alts, 1)]
     ranked = sorted(entries, key=lambda e: e[1], reverse=True)[: max(k, 0)]
     return tuple(TopLogprob(token=t, logprob=v) for t, v in ranked)
-
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return text[: min(hits)] if hits else text
 
 
 class FakeEmbedder(BaseEmbedder):
