@@ -35,7 +35,7 @@ from langchain_core.runnables import (
 )
 
 from confguard import Guard, ReviewQueueRoute
-from confguard.demo import default_questions, demo_policy
+from confguard.defaults import default_questions, demo_policy
 from confguard.embeddings import MiniLMEmbedder
 from confguard.llm.local import default_generator
 from confguard.rag import EmbeddingIndex, completion_prompt, demo_corpus

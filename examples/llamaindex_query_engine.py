@@ -36,7 +36,7 @@ from llama_index.postprocessor.confguard import (
 from llama_index.vector_stores.faiss import FaissVectorStore
 
 from confguard import Policy
-from confguard.demo import default_questions
+from confguard.defaults import default_questions
 from confguard.embeddings import E5Embedder, MiniLMEmbedder, MpnetEmbedder
 from confguard.llm.local import default_generator
 from confguard.rag import completion_prompt, demo_corpus

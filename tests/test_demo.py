@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from confguard import cli, demo
+from confguard import cli, defaults
+from confguard.cli import output
 from confguard.store import SQLStore
 from confguard.testing import FakeEmbedder, FakeGenerator
 
 
 def test_the_default_questions_mix_corpus_and_outside_questions() -> None:
-    questions = demo.default_questions()
+    questions = defaults.default_questions()
     assert len(questions) == 10
     assert sum(bool(q.gold) for q in questions) == 6
     assert questions[0].gold == ("Denver Broncos",)
@@ -22,7 +23,7 @@ def test_the_default_questions_mix_corpus_and_outside_questions() -> None:
 
 def test_the_demo_policy_loads_and_routes_escalations_to_review(tmp_path: Path) -> None:
     store = SQLStore(f"sqlite:///{tmp_path / 'a.sqlite'}")
-    guard = demo.demo_guard(store)
+    guard = defaults.demo_guard(store)
     assert guard.policy.escalate.route == "review"
     assert guard.policy.thresholds.accept == 0.70
     assert [s.name for s in guard.signals] == [
@@ -37,7 +38,7 @@ def test_the_demo_policy_loads_and_routes_escalations_to_review(tmp_path: Path) 
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """A terminal wide enough that table cells are not folded mid-word."""
-    monkeypatch.setattr(cli, "console", Console(width=400))
+    monkeypatch.setattr(output, "console", Console(width=400))
 
 
 @pytest.fixture
@@ -53,10 +54,10 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeGenerator:
         answer, logprobs=lambda text: -0.05 if text == "Denver Broncos" else -2.0
     )
     monkeypatch.setattr(
-        demo,
+        defaults,
         "demo_pipeline",
         functools.partial(
-            demo.demo_pipeline, generator=generator, embedder=FakeEmbedder()
+            defaults.demo_pipeline, generator=generator, embedder=FakeEmbedder()
         ),
     )
     return generator

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from confguard.cli_eval import main
+from confguard.cli import main
 from confguard.evaluation import load_jsonl
 from confguard.evaluation.calibrate import calibrate_policy, final_scores
 from confguard.evaluation.defaults import scoring_guard

@@ -2,7 +2,7 @@
 
 Example:
     >>> from confguard.evaluation import evaluate, load_dataset, write_report
-    >>> data = load_dataset("squad:/work/shared/data/squad_dev_v1.1.json").sample(200)
+    >>> data = load_dataset("squad:path/to/squad.json").sample(200)
     >>> write_report(evaluate(data, pipeline, guard), Path("eval-out")).final.auroc
 """
 

@@ -1,29 +1,29 @@
 """The pipeline and guard `confguard eval` uses unless told otherwise: the demo's.
 
-The demo's guarded RAG (MiniLM retrieval, Gemma 3 270M answering, token, hedging
-and retrieval signals under the demo policy), with the corpus built from the
-dataset's own passages. Datasets whose items each carry their own passage (the
-knowledge conflicts) are answered from that passage, without retrieval.
+The demo's signals and policy (`confguard.defaults`) score the answers. The demo's
+RAG answers, over a corpus built from the dataset's own passages; datasets whose
+items each carry their own passage (the knowledge conflicts) are answered from
+that passage, without retrieval.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from confguard.defaults import IndexProgress, demo_policy, demo_signals, rag_pipeline
 from confguard.evaluation.datasets import Dataset
 from confguard.evaluation.runner import GivenContexts, ItemPipeline, QuestionPipeline
 from confguard.exceptions import ConfigurationError
 from confguard.guard import Guard
-from confguard.policy import Policy, ReviewQueueRoute
+from confguard.policy import Policy
+from confguard.routes import ReviewQueueRoute
 from confguard.signals.base import Signal
-from confguard.signals.retrieval import RetrievalSupport
 from confguard.store import InMemoryStore
 
 Contexts = Literal["retrieve", "given"]
-IndexProgress = Callable[[int, int], None]
 
 
 def scoring_guard(signals: Sequence[Signal], policy: Policy) -> Guard:
@@ -38,25 +38,17 @@ def scoring_guard(signals: Sequence[Signal], policy: Policy) -> Guard:
     return Guard(signals, policy, routes=routes)
 
 
-def demo_signals() -> tuple[Signal, ...]:
-    """The signals of `confguard demo`."""
-    from confguard.demo import demo_guard
-    from confguard.store import SQLStore
-
-    return demo_guard(SQLStore("sqlite://")).signals
-
-
 def default_guard(policy: Policy | None, contexts: Contexts) -> Guard:
     """The demo's signals under `policy` (the demo policy if None).
 
     With given contexts there is no retrieval score to judge, so the retrieval
     signal is left out.
-    """
-    from confguard.demo import demo_policy
 
-    signals = demo_signals()
-    if contexts == "given":
-        signals = tuple(s for s in signals if not isinstance(s, RetrievalSupport))
+    Example:
+        >>> [s.name for s in default_guard(None, "given").signals][-1]
+        'answer_support'
+    """
+    signals = demo_signals(retrieval=contexts == "retrieve")
     return scoring_guard(signals, policy or demo_policy())
 
 
@@ -79,26 +71,20 @@ def default_pipeline(
         >>> pipeline.key
         'rag-minilm-gemma-3-270m-q4_k_m-top1'
     """
-    from confguard.llm.local import default_generator
-
-    generator = default_generator()
     if contexts == "given":
-        return GivenContexts(generator)
+        from confguard.llm.local import default_generator
+
+        return GivenContexts(default_generator())
     passages = dataset.passages()
     if not passages:
         raise ConfigurationError(
             f"{dataset.name} has no passages to retrieve from; give items "
             "'contexts' or evaluate your own pipeline (--pipeline)"
         )
-    from confguard.embeddings import MiniLMEmbedder
-    from confguard.rag import EmbeddingIndex, RAGPipeline
-
     folder = corpus_folder(cache_dir, dataset)
-    index = EmbeddingIndex.build(
-        MiniLMEmbedder(), passages, cache_dir=folder, progress=progress
-    )
-    rag = RAGPipeline(generator, index)
-    return QuestionPipeline(rag, key=f"rag-{index.name}-{generator.name}-top1")
+    rag = rag_pipeline(passages, folder, progress)
+    key = f"rag-{rag.index.name}-{rag.generator.name}-top1"
+    return QuestionPipeline(rag, key=key)
 
 
 __all__ = [
@@ -106,6 +92,5 @@ __all__ = [
     "corpus_folder",
     "default_guard",
     "default_pipeline",
-    "demo_signals",
     "scoring_guard",
 ]

@@ -1,0 +1,157 @@
+"""`confguard eval`: measure every signal on a dataset, write the report folder."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from confguard.cli.command import Command
+from confguard.cli.output import Advance, progress_bars, say, show
+from confguard.exceptions import ConfigurationError
+from confguard.guard import Guard
+
+if TYPE_CHECKING:
+    from confguard.evaluation import Correctness, Dataset, EvalMetrics, ItemPipeline
+    from confguard.evaluation.defaults import Contexts
+    from confguard.evaluation.report import ScoreMetrics
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The dataset, the grading rule, and the pipeline and guard to evaluate."""
+    p.add_argument(
+        "--dataset", required=True, help="squad:PATH, conflicts:PATH, jsonl:PATH"
+    )
+    p.add_argument("--limit", type=int, help="evaluate N random items")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("confguard-eval"))
+    p.add_argument("--cache-dir", type=Path, default=Path(".confguard"))
+    p.add_argument("--policy", help="policy YAML (default: the demo policy)")
+    p.add_argument(
+        "--f1-threshold", type=float, default=0.5, help="F1 to count as right"
+    )
+    p.add_argument("--exact-match", action="store_true", help="require exact match")
+    p.add_argument(
+        "--contexts",
+        choices=["retrieve", "given"],
+        help="retrieve from all passages, or answer from each item's own "
+        "(default: by dataset)",
+    )
+    p.add_argument(
+        "--pipeline", help="MODULE:FACTORY, factory(whole dataset) -> pipeline"
+    )
+    p.add_argument("--guard", help="MODULE:FACTORY, factory() -> Guard")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, write the report folder, print the table.
+
+    Example:
+        $ confguard eval --dataset squad:path/to/squad.json --limit 200 --out ev
+    """
+    from confguard.evaluation import evaluate, load_dataset, write_report
+    from confguard.evaluation.runner import GenerationCache
+
+    full = load_dataset(args.dataset)
+    dataset = full.sample(args.limit, seed=args.seed)
+    with progress_bars() as advance:
+        guard = _guard(args, full)
+        pipeline = _pipeline(args, full, advance)  # the corpus: every passage
+        cache = GenerationCache.for_pipeline(args.cache_dir / "eval", pipeline)
+        done = evaluate(
+            dataset, pipeline, guard, rule=_rule(args), cache=cache, progress=advance
+        )
+    metrics = write_report(done, args.out)
+    show(_metrics_table(metrics))
+    say(_summary(metrics))
+    say(f"report: {args.out / 'report.md'}")
+    return 0
+
+
+def load_object(spec: str) -> Any:
+    """The attribute named by ``module:attr`` (the module must be importable).
+
+    Example:
+        >>> load_object("confguard.defaults:demo_policy")().thresholds.accept
+        0.7
+    """
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise ConfigurationError(f"expected MODULE:ATTRIBUTE, got {spec!r}")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot load {spec!r}: {exc}") from exc
+
+
+def _rule(args: argparse.Namespace) -> Correctness:
+    from confguard.evaluation import ExactMatch, F1AtLeast
+
+    return ExactMatch() if args.exact_match else F1AtLeast(args.f1_threshold)
+
+
+def _contexts(args: argparse.Namespace, dataset: Dataset) -> Contexts:
+    if args.contexts is not None:
+        chosen: Contexts = args.contexts
+        return chosen
+    return "retrieve" if dataset.shared_corpus else "given"
+
+
+def _guard(args: argparse.Namespace, dataset: Dataset) -> Guard:
+    from confguard.evaluation.defaults import default_guard
+    from confguard.policy import Policy
+
+    if args.guard:
+        guard = load_object(args.guard)
+        return guard if isinstance(guard, Guard) else guard()
+    policy = Policy.from_yaml(Path(args.policy)) if args.policy else None
+    return default_guard(policy, _contexts(args, dataset))
+
+
+def _pipeline(
+    args: argparse.Namespace, dataset: Dataset, advance: Advance
+) -> ItemPipeline:
+    from confguard.evaluation.defaults import default_pipeline
+    from confguard.evaluation.runner import ItemPipeline, QuestionPipeline
+
+    if args.pipeline:
+        pipeline = load_object(args.pipeline)(dataset)
+        if isinstance(pipeline, ItemPipeline):
+            return pipeline
+        return QuestionPipeline(pipeline, key=args.pipeline)
+
+    def indexing(done: int, total: int) -> None:
+        advance("indexing", done, total)
+
+    contexts = _contexts(args, dataset)
+    return default_pipeline(dataset, contexts, args.cache_dir, indexing)
+
+
+def _metrics_table(metrics: EvalMetrics) -> Table:
+    table = Table("score", "n", "AUROC", "AUPRC", "AURC", "ECE", "Brier")
+    rows: dict[str, ScoreMetrics] = {"final": metrics.final, **metrics.signals}
+    for name, m in rows.items():
+        table.add_row(
+            name,
+            str(m.n),
+            *(_fmt(v) for v in (m.auroc, m.auprc, m.aurc, m.ece, m.brier)),
+        )
+    return table
+
+
+def _summary(metrics: EvalMetrics) -> str:
+    p = metrics.policy
+    return (
+        f"n {metrics.n}, accuracy {metrics.accuracy:.3f}; policy coverage "
+        f"{p.coverage:.3f}, risk {_fmt(p.risk)}"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+COMMAND = Command("eval", "measure every signal on data", add_arguments, run)
