@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from confguard.exceptions import CalibrationError, InputError, UnknownComponentError
 from confguard.results import SignalResult
 from confguard.scoring.aggregate import Combiner, LinearImputer, LogisticCombiner
-from confguard.store.base import AuditStore
 
 MIN_SAMPLES = 10
 """The fewest labelled samples any fit accepts."""
@@ -140,7 +139,33 @@ def combined(
     return [combiner.combine(s.results())[0] for s in samples]
 
 
-def labelled_from_store(store: AuditStore) -> list[LabelledSample]:
+class _Reviewed(Protocol):
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def confidence(self) -> float | None: ...
+    @property
+    def label(self) -> bool | None: ...
+
+
+class _Decided(Protocol):
+    @property
+    def signals(self) -> tuple[SignalResult, ...]: ...
+
+
+class ReviewLog(Protocol):
+    """What `labelled_from_store` reads: any `confguard.store.AuditStore`."""
+
+    def reviews(self) -> Sequence[_Reviewed]:
+        """Every review queue entry."""
+        ...
+
+    def decisions(self, request_id: str) -> Sequence[_Decided]:
+        """The logged decisions of one request, oldest first."""
+        ...
+
+
+def labelled_from_store(store: ReviewLog) -> list[LabelledSample]:
     """Reviewed answers from the audit store: approved = right, edited/rejected = wrong.
 
     Reviews reach only the cases the policy escalated, so they over-represent low
@@ -348,6 +373,7 @@ __all__ = [
     "IsotonicCalibrator",
     "LabelledSample",
     "PlattCalibrator",
+    "ReviewLog",
     "check_labels",
     "combined",
     "fit_calibrator",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -57,6 +59,11 @@ class ReviewRequest(_Frozen):
     confidence: float | None
     reason: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """Your own data; the built-in stores do not keep it."""
+
+    def to_item(self) -> ReviewItem:
+        """A new pending queue entry for this case, with a fresh id."""
+        return ReviewItem(id=uuid.uuid4().hex, **self.model_dump(exclude={"metadata"}))
 
 
 class ReviewItem(_Frozen):
@@ -80,6 +87,22 @@ class ReviewItem(_Frozen):
         if self.status == "pending":
             return None
         return self.status == "approved"
+
+    def resolved(
+        self,
+        verdict: Verdict,
+        *,
+        edited_answer: str | None = None,
+        reviewer: str | None = None,
+    ) -> ReviewItem:
+        """This entry with a reviewer's verdict, resolved now (validated)."""
+        verdict_fields = {
+            "status": verdict,
+            "edited_answer": edited_answer,
+            "reviewer": reviewer,
+            "resolved_at": utcnow(),
+        }
+        return ReviewItem.model_validate({**self.model_dump(), **verdict_fields})
 
 
 @runtime_checkable
@@ -110,3 +133,37 @@ class AuditStore(Protocol):
     ) -> list[AuditRecord]: ...
 
     def reviews(self, status: ReviewStatus | None = None) -> list[ReviewItem]: ...
+
+
+class BaseStore:
+    """The review-queue bookkeeping the built-in stores share; they add the storage."""
+
+    def enqueue_review(self, request: ReviewRequest) -> str:
+        """Put a case in the review queue; returns its review id."""
+        item = request.to_item()
+        self._add_review(item)
+        return item.id
+
+    def resolve_review(
+        self,
+        review_id: str,
+        verdict: Verdict,
+        *,
+        edited_answer: str | None = None,
+        reviewer: str | None = None,
+    ) -> ReviewItem:
+        """Record a reviewer's verdict; KeyError if no review has that id."""
+        return self._change_review(
+            review_id,
+            lambda item: item.resolved(
+                verdict, edited_answer=edited_answer, reviewer=reviewer
+            ),
+        )
+
+    def _add_review(self, item: ReviewItem) -> None:
+        raise NotImplementedError
+
+    def _change_review(
+        self, review_id: str, change: Callable[[ReviewItem], ReviewItem]
+    ) -> ReviewItem:
+        raise NotImplementedError

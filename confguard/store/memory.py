@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import threading
-import uuid
+from collections.abc import Callable
 
 from confguard.store.base import (
     AuditRecord,
+    BaseStore,
     ReviewItem,
     ReviewRequest,
     ReviewStatus,
-    Verdict,
-    utcnow,
 )
 
 
-class InMemoryStore:
+class InMemoryStore(BaseStore):
     """Keeps decisions and reviews in lists guarded by a lock; lost at exit."""
 
     def __init__(self) -> None:
@@ -30,13 +29,9 @@ class InMemoryStore:
     async def arecord(self, record: AuditRecord) -> None:
         self.record(record)
 
-    def enqueue_review(self, request: ReviewRequest) -> str:
-        item = ReviewItem(
-            id=uuid.uuid4().hex, **request.model_dump(exclude={"metadata"})
-        )
+    def _add_review(self, item: ReviewItem) -> None:
         with self._lock:
             self._reviews[item.id] = item
-        return item.id
 
     async def aenqueue_review(self, request: ReviewRequest) -> str:
         return self.enqueue_review(request)
@@ -44,26 +39,13 @@ class InMemoryStore:
     def pending_reviews(self, limit: int = 100) -> list[ReviewItem]:
         return self.reviews("pending")[:limit]
 
-    def resolve_review(
-        self,
-        review_id: str,
-        verdict: Verdict,
-        *,
-        edited_answer: str | None = None,
-        reviewer: str | None = None,
+    def _change_review(
+        self, review_id: str, change: Callable[[ReviewItem], ReviewItem]
     ) -> ReviewItem:
         with self._lock:
             if review_id not in self._reviews:
                 raise KeyError(f"no review with id {review_id!r}")
-            item = self._reviews[review_id].model_copy(
-                update={
-                    "status": verdict,
-                    "edited_answer": edited_answer,
-                    "reviewer": reviewer,
-                    "resolved_at": utcnow(),
-                }
-            )
-            self._reviews[review_id] = item
+            item = self._reviews[review_id] = change(self._reviews[review_id])
         return item
 
     def decisions(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,11 +23,11 @@ from sqlalchemy.sql import Select
 from confguard.exceptions import StoreError
 from confguard.store.base import (
     AuditRecord,
+    BaseStore,
     ReviewItem,
     ReviewRequest,
     ReviewStatus,
     Verdict,
-    utcnow,
 )
 from confguard.store.schema import (
     DECISIONS,
@@ -157,7 +157,7 @@ def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> E
     return engine
 
 
-class SQLStore:
+class SQLStore(BaseStore):
     """An AuditStore in a SQL database: SQLite by default, PostgreSQL by URL.
 
     Connects and creates its tables at construction. Writes are serialised (SQLite
@@ -220,40 +220,21 @@ class SQLStore:
         """Append one decision to the log, in the store's writer thread."""
         await self._in_writer(self.record, record)
 
-    def enqueue_review(self, request: ReviewRequest) -> str:
-        """Put a case in the review queue; returns its review id."""
-        item = ReviewItem(
-            id=uuid.uuid4().hex, **request.model_dump(exclude={"metadata"})
-        )
+    def _add_review(self, item: ReviewItem) -> None:
         self._insert(REVIEWS, review_values(item))
-        return item.id
 
     async def aenqueue_review(self, request: ReviewRequest) -> str:
         """Put a case in the review queue, in the store's writer thread."""
         return await self._in_writer(self.enqueue_review, request)
 
-    def resolve_review(
-        self,
-        review_id: str,
-        verdict: Verdict,
-        *,
-        edited_answer: str | None = None,
-        reviewer: str | None = None,
+    def _change_review(
+        self, review_id: str, change: Callable[[ReviewItem], ReviewItem]
     ) -> ReviewItem:
-        """Record a reviewer's verdict; KeyError if no review has that id."""
         with self._writing() as session:
             row = session.get(ReviewRow, review_id)
             if row is None:
                 raise KeyError(f"no review with id {review_id!r} in {self.url}")
-            verdict_fields = {
-                "status": verdict,
-                "edited_answer": edited_answer,
-                "reviewer": reviewer,
-                "resolved_at": utcnow(),
-            }
-            item = ReviewItem.model_validate(
-                {**to_review_item(row).model_dump(), **verdict_fields}
-            )
+            item = change(to_review_item(row))
             for column, value in review_values(item).items():
                 setattr(row, column, value)
         return item
@@ -267,13 +248,10 @@ class SQLStore:
         reviewer: str | None = None,
     ) -> ReviewItem:
         """Record a reviewer's verdict, in the store's writer thread."""
-
-        def resolve() -> ReviewItem:
-            return self.resolve_review(
-                review_id, verdict, edited_answer=edited_answer, reviewer=reviewer
-            )
-
-        return await self._in_writer(resolve)
+        resolve = partial(
+            self.resolve_review, edited_answer=edited_answer, reviewer=reviewer
+        )
+        return await self._in_writer(resolve, review_id, verdict)
 
     # -- reads ----------------------------------------------------------------
 
