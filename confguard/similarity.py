@@ -5,25 +5,32 @@ the diagonal, the input of the consistency measures (Lin et al., 2024). Texts th
 normalise to the same string are compared once and count as identical, so duplicate
 samples cost no model call. A pair an LLM could not judge is NaN in the matrix: the
 signals that read it report `failed` instead of guessing.
+
+A strategy's `plan(texts, question)` is a plan in the sense of
+`confguard.signals.base`: it yields the model requests it needs (none for the
+embedding and Jaccard similarities) and returns W, so the consistency signals run it
+inside their own plan, sync or async, with one driver.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
+from collections.abc import Generator as PlanGenerator
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator, ModelRequest
 from confguard.text import answer_tokens, normalize_answer
 
 if TYPE_CHECKING:
     from confguard.embeddings.base import Embedder
 
 Matrix = npt.NDArray[np.float64]
+SimilarityPlan = PlanGenerator[ModelRequest, Any, Matrix]
+"""Yields the model requests a similarity needs, receives the replies, returns W."""
 
 __all__ = [
     "ECC_EIGENVALUE_THRESHOLD",
@@ -32,6 +39,8 @@ __all__ = [
     "JaccardSimilarity",
     "Matrix",
     "Similarity",
+    "SimilarityPlan",
+    "computed",
     "degree",
     "eccentricity",
     "eigenvalue_uncertainty",
@@ -51,13 +60,20 @@ class Similarity(Protocol):
     """Similarity at or above which two texts count as the same meaning."""
     llm_calls_per_pair: int
 
-    def matrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        """The m x m similarity matrix of `texts` (answers to `question`)."""
+    @property
+    def generator(self) -> Generator | None:
+        """The model the plan's requests go to (None when it calls none)."""
         ...
 
-    async def amatrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        """Async twin of `matrix`."""
+    def plan(self, texts: Sequence[str], question: str = "") -> SimilarityPlan:
+        """The m x m similarity matrix of `texts` (answers to `question`), as a plan."""
         ...
+
+
+def computed(w: Matrix) -> SimilarityPlan:
+    """The plan of a similarity that needs no model: it returns `w` at once."""
+    return w
+    yield  # pragma: no cover - makes this a generator
 
 
 def _unique(texts: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -103,6 +119,7 @@ class JaccardSimilarity:
 
     name = "jaccard"
     llm_calls_per_pair = 0
+    generator = None
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
@@ -115,9 +132,9 @@ class JaccardSimilarity:
             np.asarray(values, dtype=np.float64).reshape(len(firsts), -1), slots
         )
 
-    async def amatrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        """Async twin of `matrix` (pure computation)."""
-        return self.matrix(texts, question)
+    def plan(self, texts: Sequence[str], question: str = "") -> SimilarityPlan:
+        """`matrix`, as a plan without model calls."""
+        return computed(self.matrix(texts, question))
 
 
 class EmbeddingSimilarity:
@@ -129,6 +146,7 @@ class EmbeddingSimilarity:
     """
 
     llm_calls_per_pair = 0
+    generator = None
 
     def __init__(self, embedder: Embedder, threshold: float = 0.8) -> None:
         self.embedder = embedder
@@ -146,9 +164,9 @@ class EmbeddingSimilarity:
         np.fill_diagonal(cosine, 1.0)
         return _expand(cosine, slots)
 
-    async def amatrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        """`matrix` in a worker thread (embedding is CPU-bound)."""
-        return await asyncio.to_thread(self.matrix, texts, question)
+    def plan(self, texts: Sequence[str], question: str = "") -> SimilarityPlan:
+        """`matrix`, as a plan without model calls."""
+        return computed(self.matrix(texts, question))
 
 
 # Completion-style few-shot: a base model's next token is "yes" or "no".
@@ -202,7 +220,7 @@ class EntailmentSimilarity:
 
     Example:
         >>> sim = EntailmentSimilarity(default_generator())
-        >>> sim.matrix(["Paris", "the French capital"], question="Capital of France?")
+        >>> w, cost = run_plan(sim.plan(["Paris", "the French capital"]), sim.generator)
     """
 
     name = "entailment"
@@ -220,46 +238,24 @@ class EntailmentSimilarity:
         self.prompt = prompt
         self.top_logprobs = top_logprobs
 
-    def _prompt(self, question: str, first: str, second: str) -> str:
-        return self.prompt.format(
+    def _request(self, question: str, first: str, second: str) -> GenerationRequest:
+        prompt = self.prompt.format(
             question=" ".join(question.split()),
             first=" ".join(first.split()),
             second=" ".join(second.split()),
         )
+        return GenerationRequest(prompt=prompt, max_tokens=2, top_k=self.top_logprobs)
 
-    def _ask(self, question: str, first: str, second: str) -> float:
-        [reply] = self.generator.generate(
-            self._prompt(question, first, second),
-            max_tokens=2,
-            top_logprobs=self.top_logprobs,
-        )
-        value = yes_probability(reply)
-        return math.nan if value is None else value
-
-    async def _aask(self, question: str, first: str, second: str) -> float:
-        [reply] = await self.generator.agenerate(
-            self._prompt(question, first, second),
-            max_tokens=2,
-            top_logprobs=self.top_logprobs,
-        )
-        value = yes_probability(reply)
-        return math.nan if value is None else value
-
-    def matrix(self, texts: Sequence[str], question: str = "") -> Matrix:
+    def plan(self, texts: Sequence[str], question: str = "") -> SimilarityPlan:
         """Pairwise bidirectional entailment probabilities (NaN where unreadable)."""
         firsts, slots = _unique(texts)
         pairs = _ordered_pairs(len(firsts))
-        values = [self._ask(question, firsts[i], firsts[j]) for i, j in pairs]
+        values = []
+        for i, j in pairs:
+            replies = yield self._request(question, firsts[i], firsts[j])
+            value = yes_probability(replies[0])
+            values.append(math.nan if value is None else value)
         return _expand(_symmetric(len(firsts), pairs, values), slots)
-
-    async def amatrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        """Async twin of `matrix`: the pairs are asked concurrently."""
-        firsts, slots = _unique(texts)
-        pairs = _ordered_pairs(len(firsts))
-        values = await asyncio.gather(
-            *(self._aask(question, firsts[i], firsts[j]) for i, j in pairs)
-        )
-        return _expand(_symmetric(len(firsts), pairs, list(values)), slots)
 
 
 def _ordered_pairs(size: int) -> list[tuple[int, int]]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pytest
 
-from confguard.observation import Context, Observation, Sample
+from confguard.observation import Candidate, Context, Observation, Sample
 from confguard.results import SignalStatus
 from confguard.signals.agreement import (
     MultiEmbeddingAgreement,
@@ -58,25 +57,22 @@ def test_retrieval_agreement_is_the_mean_jaccard_with_each_other_retriever() -> 
 def confident_obs(
     answers: Sequence[str], sources: Sequence[Sequence[str]], selected: int
 ) -> Observation:
-    """An observation shaped as ConfidentRAGPipeline builds it."""
+    """An observation shaped as ConfidentRAGPipeline builds it: every candidate."""
     names = ["minilm", "e5", "mpnet", "wordllama"][: len(answers)]
-    candidates: list[dict[str, Any]] = [
-        {"retriever": n, "sources": list(s)}
-        for n, s in zip(names, sources, strict=True)
-    ]
+    candidates = tuple(
+        Candidate(
+            retriever=name,
+            answer=answer,
+            contexts=tuple(Context(text=f"text of {s}", source=s) for s in found),
+        )
+        for name, answer, found in zip(names, answers, sources, strict=True)
+    )
     return Observation(
         question="Who won Super Bowl 50?",
         answer=answers[selected],
-        contexts=tuple(
-            Context(text=s, source=s, retriever=names[selected])
-            for s in sources[selected]
-        ),
-        samples=tuple(Sample(text=a) for a in answers),
-        metadata={
-            "selected": selected,
-            "selected_retriever": names[selected],
-            "candidates": candidates,
-        },
+        contexts=candidates[selected].contexts,
+        candidates=candidates,
+        selected=selected,
     )
 
 
@@ -137,7 +133,35 @@ def test_an_embedder_adds_answer_similarity_beyond_exact_words() -> None:
     assert result.confidence == pytest.approx(0.5)
 
 
-def test_retrievals_are_read_from_tagged_contexts_when_metadata_is_absent() -> None:
+def test_without_candidates_every_sample_is_another_answer() -> None:
+    obs = Observation(
+        question="q", answer="Denver", samples=(Sample(text="Denver"), Sample(text="x"))
+    )
+    result = MultiEmbeddingAgreement().score(obs)
+    assert result.details["components"] == {"text": 0.5}
+
+
+def test_a_passage_without_a_source_is_named_by_its_text() -> None:
+    candidates = tuple(
+        Candidate(retriever=name, answer="Denver", contexts=(Context(text=text),))
+        for name, text in [("minilm", "p1"), ("e5", "p1"), ("mpnet", "p2")]
+    )
+    obs = Observation(question="q", answer="Denver", candidates=candidates, selected=0)
+    assert MultiEmbeddingAgreement().score(obs).details["components"] == (
+        pytest.approx({"text": 1.0, "retrieval": 0.5})
+    )
+
+
+def test_the_users_metadata_is_not_read() -> None:
+    obs = Observation(
+        question="q",
+        answer="Denver",
+        metadata={"candidates": [{"retriever": "e5", "sources": ["p1"]}] * 2},
+    )
+    assert MultiEmbeddingAgreement().score(obs).status is SignalStatus.SKIPPED
+
+
+def test_retrievals_are_read_from_tagged_contexts_without_candidates() -> None:
     obs = Observation(
         question="q",
         answer="Denver",

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from confguard.llm.base import Completion
+from confguard.llm.base import Completion, GenerationRequest
 from confguard.observation import Sample
 from confguard.results import SignalStatus
+from confguard.signals.base import arun_plan, run_plan
 from confguard.signals.consistency import (
     Deg,
     Ecc,
@@ -26,7 +27,8 @@ from confguard.similarity import (
     EmbeddingSimilarity,
     EntailmentSimilarity,
     JaccardSimilarity,
-    Matrix,
+    SimilarityPlan,
+    computed,
     degree,
     eccentricity,
     eigenvalue_uncertainty,
@@ -182,14 +184,12 @@ class NaNSimilarity:
     name = "broken"
     threshold = 0.5
     llm_calls_per_pair = 0
+    generator = None
 
-    def matrix(self, texts: Sequence[str], question: str = "") -> Matrix:
+    def plan(self, texts: Sequence[str], question: str = "") -> SimilarityPlan:
         w = np.eye(len(texts))
         w[0, 1] = w[1, 0] = math.nan
-        return w
-
-    async def amatrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        return self.matrix(texts, question)
+        return computed(w)
 
 
 @pytest.mark.parametrize("signal", [NumSet, Deg, Ecc, EigV, SelfConsistency])
@@ -202,16 +202,17 @@ def test_a_similarity_matrix_with_nan_fails_instead_of_scoring(signal: Any) -> N
     )
 
 
-def test_a_sampler_draws_k_samples_when_the_observation_has_none() -> None:
+def test_a_sampler_draws_k_samples_in_one_call_when_the_observation_has_none() -> None:
     gen = FakeGenerator(["Paris", "Paris", "Lyon"], logprobs=-0.1)
     signal = Deg(JaccardSimilarity(), GeneratorSampler(gen, k=3))
     obs = make_observation("Paris", contexts=["Paris is the capital of France."])
     result = signal.score(obs)
     assert result.confidence == pytest.approx(3 / 4)
-    assert result.cost.llm_calls == 3
-    assert signal.cost.llm_calls == 3
+    assert result.cost.llm_calls == 1
+    assert signal.cost.llm_calls == 3  # declared: K completions
     [call] = gen.calls
     assert (call.n, call.temperature, call.stop) == (3, 0.7, ("\n",))
+    assert (call.max_tokens, call.seed) == (24, None)
     assert call.prompt.endswith("Question: What is the capital of France?\nAnswer:")
 
 
@@ -243,7 +244,7 @@ async def test_ascore_matches_score() -> None:
     obs = make_observation("Paris")
     synced, awaited = signal().score(obs), await signal().ascore(obs)
     assert awaited.confidence == pytest.approx(synced.confidence)
-    assert awaited.cost.llm_calls == synced.cost.llm_calls == 3
+    assert awaited.cost.llm_calls == synced.cost.llm_calls == 1
 
 
 # --- similarities ---------------------------------------------------------------------
@@ -272,14 +273,14 @@ class YesNo:
         self.table = table
         self.prompts: list[str] = []
 
-    def generate(self, prompt: str, **_: Any) -> tuple[Completion, ...]:
-        self.prompts.append(prompt)
-        case = prompt.rsplit("Answer 1: ", 1)[1]
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        self.prompts.append(request.prompt)
+        case = request.prompt.rsplit("Answer 1: ", 1)[1]
         first, rest = case.split("\nAnswer 2: ")
         return (self.table[(first, rest.split("\n")[0])],)
 
-    async def agenerate(self, prompt: str, **options: Any) -> tuple[Completion, ...]:
-        return self.generate(prompt, **options)
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        return self.generate(request)
 
 
 def said(prob_yes: float) -> Completion:
@@ -289,10 +290,11 @@ def said(prob_yes: float) -> Completion:
 
 def test_entailment_averages_both_directions_and_skips_duplicates() -> None:
     gen = YesNo({("Paris", "Lyon"): said(0.8), ("Lyon", "Paris"): said(0.4)})
-    w = EntailmentSimilarity(gen).matrix(["Paris", "paris", "Lyon"], question="Q?")
+    plan = EntailmentSimilarity(gen).plan(["Paris", "paris", "Lyon"], question="Q?")
+    w, cost = run_plan(plan, gen)
     assert w[0, 2] == w[2, 0] == pytest.approx(0.6)
     assert w[0, 1] == 1.0
-    assert len(gen.prompts) == 2
+    assert len(gen.prompts) == cost.llm_calls == 2
 
 
 def test_yes_probability_is_renormalised_over_yes_and_no() -> None:
@@ -313,12 +315,32 @@ def test_an_unreadable_entailment_reply_fails_the_signal_with_nan_named() -> Non
     assert "non-finite" in (result.reason or "")
 
 
-async def test_entailment_amatrix_matches_matrix() -> None:
+async def test_the_entailment_plan_gives_the_same_matrix_sync_and_async() -> None:
     gen = YesNo({("Paris", "Lyon"): said(0.8), ("Lyon", "Paris"): said(0.4)})
     sim = EntailmentSimilarity(gen)
-    assert (await sim.amatrix(["Paris", "Lyon"])).tolist() == sim.matrix(
-        ["Paris", "Lyon"]
-    ).tolist()
+    awaited, _ = await arun_plan(sim.plan(["Paris", "Lyon"]), gen)
+    synced, _ = run_plan(sim.plan(["Paris", "Lyon"]), gen)
+    assert awaited.tolist() == synced.tolist()
+
+
+def test_entailment_asks_for_two_tokens_with_a_wide_top_k() -> None:
+    gen = FakeGenerator([" yes"])
+    run_plan(EntailmentSimilarity(gen, top_logprobs=7).plan(["Paris", "Lyon"]), gen)
+    assert [(c.max_tokens, c.top_k) for c in gen.calls] == [(2, 7), (2, 7)]
+
+
+def test_a_sampler_and_a_similarity_on_different_models_are_refused() -> None:
+    sampler = GeneratorSampler(FakeGenerator(["Paris"]), k=2)
+    with pytest.raises(ValueError, match="share one generator"):
+        Deg(EntailmentSimilarity(FakeGenerator([" yes"])), sampler)
+
+
+def test_a_sampler_and_a_similarity_may_share_one_model() -> None:
+    gen = FakeGenerator(lambda prompt: " yes" if "Same meaning" in prompt else "Lyon")
+    signal = Deg(EntailmentSimilarity(gen), GeneratorSampler(gen, k=2))
+    result = signal.score(make_observation("Paris"))
+    assert result.ok
+    assert result.cost.llm_calls == 1 + 2  # one sampling call, one pair both ways
 
 
 def test_entailment_signals_report_their_pair_calls() -> None:

@@ -46,7 +46,7 @@ def test_the_stated_confidence_of_the_observed_answer_is_the_signal() -> None:
     result = ElicitedConfidence(gen).score(OBS)
     assert result.confidence == pytest.approx(0.8)
     assert result.cost.llm_calls == 1
-    assert gen.calls[0].stop == ("\n",)
+    assert (gen.calls[0].stop, gen.calls[0].max_tokens) == (("\n",), 24)
     assert result.details["reply"] == " 80%"
 
 

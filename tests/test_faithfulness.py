@@ -8,7 +8,12 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from confguard.exceptions import UnknownComponentError
-from confguard.llm.base import Completion
+from confguard.llm.base import (
+    BaseContinuationScorer,
+    Completion,
+    GenerationRequest,
+    ScoringRequest,
+)
 from confguard.observation import Observation, TokenLogprob
 from confguard.results import SignalStatus
 from confguard.signals._faithfulness_core import span_logprobs
@@ -67,13 +72,12 @@ class ScoringFake(FakeGenerator):
         super().__init__(lambda prompt: replies[kind_of(prompt)], logprobs=logprobs)
         self.per_token = per_token or {"closed_book": -1.0, "null": -3.0}
 
-    def score_continuation(
-        self, prompt: str, continuation: str, *, top_logprobs: int = 5
-    ) -> tuple[TokenLogprob, ...]:
-        self.scored.append((prompt, continuation))
-        value = self.per_token[kind_of(prompt)]
+    def score_continuation(self, request: ScoringRequest) -> tuple[TokenLogprob, ...]:
+        self.scored.append(request)
+        value = self.per_token[kind_of(request.prompt)]
         return tuple(
-            TokenLogprob(token=t, logprob=value) for t in fake_tokens(continuation)
+            TokenLogprob(token=t, logprob=value)
+            for t in fake_tokens(request.continuation)
         )
 
 
@@ -83,11 +87,11 @@ class GenerateOnly:
     def __init__(self, inner: FakeGenerator) -> None:
         self.inner, self.name = inner, "generate-only"
 
-    def generate(self, prompt: str, **kw: object) -> tuple[Completion, ...]:
-        return self.inner.generate(prompt, **kw)  # type: ignore[arg-type]
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        return self.inner.generate(request)
 
-    async def agenerate(self, prompt: str, **kw: object) -> tuple[Completion, ...]:
-        return await self.inner.agenerate(prompt, **kw)  # type: ignore[arg-type]
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        return await self.inner.agenerate(request)
 
 
 def evidence(**changes: object) -> RCREvidence:
@@ -374,7 +378,7 @@ def test_rcr_asks_one_generation_and_two_scores_when_the_answer_has_logprobs() -
     model = rcr_model()
     result = SituatedFaithfulness(model, mode="rcr").score(eiffel_observation())
     assert [kind_of(c.prompt) for c in model.calls] == ["closed_book"]
-    assert [(kind_of(p), c) for p, c in model.scored] == [
+    assert [(kind_of(s.prompt), s.continuation) for s in model.scored] == [
         ("closed_book", " Gustave Eiffel"),
         ("null", " Gustave Eiffel"),
     ]
@@ -388,7 +392,7 @@ def test_rcr_scores_the_answer_under_the_context_prompt_when_it_has_no_logprobs(
     model.per_token["context"] = math.log(0.5)
     obs = make_observation("Gustave Eiffel", QUESTION, contexts=[TRUE_DOC])
     result = SituatedFaithfulness(model, mode="rcr").score(obs)
-    assert kind_of(model.scored[0][0]) == "context"
+    assert kind_of(model.scored[0].prompt) == "context"
     assert result.confidence == pytest.approx(0.5 * SIGMOID_1)
 
 
@@ -592,11 +596,11 @@ async def test_ascore_gives_the_same_result_as_score() -> None:
 
 
 async def test_ajudge_runs_a_sync_only_scorer_in_a_thread() -> None:
-    class SyncScorer(GenerateOnly):
+    class SyncScorer(BaseContinuationScorer, GenerateOnly):
         def score_continuation(
-            self, prompt: str, continuation: str, *, top_logprobs: int = 5
+            self, request: ScoringRequest
         ) -> tuple[TokenLogprob, ...]:
-            return self.inner.score_continuation(prompt, continuation)
+            return self.inner.score_continuation(request)
 
     model = SyncScorer(rcr_model(internal_lp=-1.0))
     verdict = await SituatedFaithfulness(model).ajudge(

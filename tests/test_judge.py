@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from confguard.llm.base import Completion
+from confguard.llm.base import Completion, GenerationRequest
 from confguard.observation import TokenLogprob
 from confguard.results import SignalStatus
 from confguard.signals._judge_prompts import MASK, find_injections, judge_prompt
@@ -49,12 +49,12 @@ class Scripted:
         self.reply = reply
         self.prompts: list[str] = []
 
-    def generate(self, prompt: str, *, n: int = 1, **_: Any) -> tuple[Completion, ...]:
-        self.prompts.append(prompt)
-        return (self.reply(prompt),) * n
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        self.prompts.append(request.prompt)
+        return (self.reply(request.prompt),) * request.n
 
-    async def agenerate(self, prompt: str, **options: Any) -> tuple[Completion, ...]:
-        return self.generate(prompt, **options)
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        return self.generate(request)
 
 
 def reply(*steps: TokenLogprob) -> Completion:
@@ -317,13 +317,15 @@ def test_a_rating_out_of_range_fails_with_the_range_in_the_reason() -> None:
     assert result.reason == "rating 9 out of range 1-5"
 
 
-def test_without_logprobs_the_judge_samples_k_judgements() -> None:
+def test_without_logprobs_the_judge_samples_k_judgements_in_one_more_call() -> None:
     gen = FakeGenerator(["4", "4", "5", "5", "x", "5"], logprobs=None)
     result = Judge(gen, scale=FIVE, samples=5).score(make_observation())
     assert result.details["method"] == "sampled"
     assert result.raw == pytest.approx(4.75)
-    assert result.cost.llm_calls == 6
+    assert result.cost.llm_calls == 2
     assert gen.calls[1].n == 5 and gen.calls[1].temperature == 1.0
+    assert gen.calls[0].max_tokens == gen.calls[1].max_tokens == 3
+    assert gen.calls[0].top_k == gen.calls[1].top_k == 20
 
 
 def test_without_logprobs_and_no_rating_in_any_sample_the_judge_fails() -> None:
@@ -412,10 +414,16 @@ def test_the_pairwise_judge_asks_both_orders() -> None:
 def test_as_a_signal_the_pairwise_judge_needs_something_to_compare_with() -> None:
     judge = PairwiseJudge(Scripted(answer_a_is_denver))
     assert judge.score(make_observation("Denver")).status is SignalStatus.SKIPPED
-    obs = make_observation("Denver", reference_answer="Carolina")
+    obs = make_observation("Denver").model_copy(update={"reference_answer": "Carolina"})
     result = judge.score(obs)
     assert result.confidence == pytest.approx(0.8 + 0.2 / 2)
     assert result.cost.llm_calls == 2
+
+
+def test_a_reference_answer_in_the_users_metadata_is_not_read() -> None:
+    judge = PairwiseJudge(Scripted(answer_a_is_denver))
+    obs = make_observation("Denver", reference_answer="Carolina")  # metadata
+    assert judge.score(obs).status is SignalStatus.SKIPPED
 
 
 async def test_pairwise_ascore_matches_score() -> None:
@@ -435,7 +443,8 @@ def test_fixtures_are_replies_to_the_prompt_they_name() -> None:
 
 def test_a_pairwise_reply_without_a_label_fails_the_signal() -> None:
     judge = PairwiseJudge(Scripted(lambda _: reply(token(" Both", 0.9))))
-    result = judge.score(make_observation("Denver", reference_answer="Carolina"))
+    obs = make_observation("Denver").model_copy(update={"reference_answer": "Carolina"})
+    result = judge.score(obs)
     assert result.status is SignalStatus.FAILED
     assert result.reason == (
         "ValueError: pairwise judge reply ' Both' has no A/B/tie label"

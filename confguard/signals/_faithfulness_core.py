@@ -1,10 +1,10 @@
-"""What the situated-faithfulness methods share: the verdict, answer matching, and
-the requests a method's plan yields (a generation or a teacher-forced score)."""
+"""What the situated-faithfulness methods share: the verdict, answer matching, the
+case a method's plan works on, and the method protocol."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from enum import Enum
 from typing import Protocol
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from confguard.llm.base import Completion
 from confguard.observation import TokenLogprob
 from confguard.results import Cost, SignalStatus
+from confguard.signals.base import Plan
 from confguard.text import answer_tokens, normalize_answer, token_f1
 
 
@@ -129,49 +130,7 @@ def source_of(answer: str, context: str, internal: str | None) -> Source:
     return Source.INTERNAL if known or internal is None else Source.NEITHER
 
 
-# --- plans: a method is written once, as requests a sync or async driver executes ---
-
-
-class GenerateRequest(Frozen):
-    """Ask the generator for one greedy completion."""
-
-    prompt: str
-    max_tokens: int
-    stop: tuple[str, ...]
-
-
-class ScoreRequest(Frozen):
-    """Ask the generator for the teacher-forced logprobs of a continuation."""
-
-    prompt: str
-    continuation: str
-
-
-Request = GenerateRequest | ScoreRequest
-Reply = Completion | tuple[TokenLogprob, ...]
-Plan = Generator[Request, Reply, SituatedVerdict]
-
-
-def generate(
-    prompt: str, max_tokens: int, stop: Sequence[str]
-) -> Generator[Request, Reply, Completion]:
-    """Yield a generation request; return the completion the driver sends back."""
-    reply = yield GenerateRequest(
-        prompt=prompt, max_tokens=max_tokens, stop=tuple(stop)
-    )
-    if not isinstance(reply, Completion):
-        raise TypeError(f"expected a Completion, got {type(reply).__name__}")
-    return reply
-
-
-def score(
-    prompt: str, continuation: str
-) -> Generator[Request, Reply, tuple[TokenLogprob, ...]]:
-    """Yield a scoring request; return the token logprobs the driver sends back."""
-    reply = yield ScoreRequest(prompt=prompt, continuation=continuation)
-    if not isinstance(reply, tuple):
-        raise TypeError(f"expected token logprobs, got {type(reply).__name__}")
-    return reply
+# --- a method is written once, as a plan the signal's driver runs sync or async ---
 
 
 class Case(Frozen):
@@ -192,4 +151,6 @@ class Method(Protocol):
     name: str
     llm_calls: int
 
-    def plan(self, case: Case) -> Plan: ...
+    def plan(self, case: Case) -> Plan[SituatedVerdict]:
+        """The method's model calls for one case, ending in its verdict."""
+        ...

@@ -15,7 +15,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from confguard.rag.pipeline import DEFAULT_SHOTS, Shot, completion_prompt
+from confguard.llm.base import GenerationRequest, ScoringRequest
+from confguard.prompts import (
+    DEFAULT_SHOTS,
+    EIFFEL_TOWER,
+    KILIMANJARO,
+    Shot,
+    completion_prompt,
+)
 
 
 class _Frozen(BaseModel):
@@ -35,44 +42,21 @@ class Example(_Frozen):
 
 
 # One of each situation: reliable and agreeing, planted but known, reliable and unknown.
-EXAMPLES: tuple[Example, ...] = (
-    Example(
-        document=(
-            "The Eiffel Tower was built for the 1889 World's Fair in Paris and was "
-            "designed by the engineering firm of Gustave Eiffel."
-        ),
-        question="who designed the eiffel tower?",
-        own_answer="Gustave Eiffel",
-        document_answer="Gustave Eiffel",
-        own_confidence="high",
-        deceptive=False,
-        final_answer="Gustave Eiffel",
-    ),
-    Example(
-        document=(
-            "Sydney became the capital of Australia in 1913, chosen over Melbourne "
-            "as the country's largest and oldest city."
-        ),
-        question="what is the capital of australia?",
-        own_answer="Canberra",
-        document_answer="Sydney",
-        own_confidence="high",
-        deceptive=True,
-        final_answer="Canberra",
-    ),
-    Example(
-        document=(
-            "Mount Kilimanjaro, a dormant volcano in Tanzania, rises 5,895 metres "
-            "above sea level and is the highest mountain in Africa."
-        ),
-        question="how high is mount kilimanjaro?",
-        own_answer="6,000 metres",
-        document_answer="5,895 metres",
-        own_confidence="low",
-        deceptive=False,
-        final_answer="5,895 metres",
-    ),
+_SYDNEY = (
+    "Sydney became the capital of Australia in 1913, chosen over Melbourne as the "
+    "country's largest and oldest city."
 )
+EXAMPLES: tuple[Example, ...] = (
+    Example(document=EIFFEL_TOWER, question="who designed the eiffel tower?",
+            own_answer="Gustave Eiffel", document_answer="Gustave Eiffel",
+            own_confidence="high", deceptive=False, final_answer="Gustave Eiffel"),
+    Example(document=_SYDNEY, question="what is the capital of australia?",
+            own_answer="Canberra", document_answer="Sydney",
+            own_confidence="high", deceptive=True, final_answer="Canberra"),
+    Example(document=KILIMANJARO, question="how high is mount kilimanjaro?",
+            own_answer="6,000 metres", document_answer="5,895 metres",
+            own_confidence="low", deceptive=False, final_answer="5,895 metres"),
+)  # fmt: skip
 
 # Closed-book shots in the style of search-engine questions (lower case, short answers).
 CLOSED_BOOK_SHOTS: tuple[tuple[str, str], ...] = (
@@ -125,6 +109,28 @@ class PromptSet(_Frozen):
         values = {"question": question.strip(), "context": context.strip()}
         # One pass, so a context that itself contains "{question}" stays verbatim.
         return re.sub(r"\{(question|context)\}", lambda m: values[m.group(1)], template)
+
+    def request(
+        self, kind: PromptKind, *, question: str, context: str = ""
+    ) -> GenerationRequest:
+        """The greedy call for prompt `kind`: the explicit SCR reply may run longer."""
+        prompt = self.render(kind, question=question, context=context)
+        if kind == "scr_explicit":
+            return GenerationRequest(
+                prompt=prompt,
+                max_tokens=self.explicit_max_tokens,
+                stop=self.explicit_stop,
+            )
+        return GenerationRequest(
+            prompt=prompt, max_tokens=self.answer_max_tokens, stop=self.answer_stop
+        )
+
+    def scoring(
+        self, kind: PromptKind, answer: str, *, question: str, context: str = ""
+    ) -> ScoringRequest:
+        """Teacher-forced scoring of `answer` after prompt `kind`."""
+        prompt = self.render(kind, question=question, context=context)
+        return ScoringRequest(prompt=prompt, continuation=self.answer_prefix + answer)
 
 
 def _closed_book_completion(shots: Sequence[tuple[str, str]]) -> str:

@@ -11,7 +11,7 @@ summed logprob does.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import Field
@@ -21,16 +21,11 @@ from confguard.results import SignalStatus
 from confguard.signals._faithfulness_core import (
     Case,
     Frozen,
-    Plan,
-    Reply,
-    Request,
     SituatedVerdict,
     Source,
     answers_match,
     context_support,
-    generate,
     mean_prob,
-    score,
     unusable,
 )
 from confguard.signals._faithfulness_prompts import (
@@ -38,6 +33,8 @@ from confguard.signals._faithfulness_prompts import (
     PromptSet,
     parse_final_answer,
 )
+from confguard.signals._plans import complete, score
+from confguard.signals.base import Plan
 
 
 class RCREvidence(Frozen):
@@ -235,7 +232,7 @@ _NO_CONFIDENCE = (
     "RCR needs the context answer's confidence: the observation carries no logprobs "
     "and the generator cannot score continuations"
 )
-_Sub = Generator[Request, Reply, "tuple[str | None, float | None]"]
+_Answer = Plan[tuple[str | None, float | None]]
 
 
 class RCR:
@@ -263,7 +260,7 @@ class RCR:
         self.prompts = prompts
         self.plausibility = plausibility or Plausibility()
 
-    def plan(self, case: Case) -> Plan:
+    def plan(self, case: Case) -> Plan[SituatedVerdict]:
         """Context answer, closed-book answer, plausibility, then the rule."""
         answer, confidence = yield from self._context_answer(case)
         if answer is None:
@@ -285,34 +282,30 @@ class RCR:
         )
         return _verdict(self.name, self.rule.choose(evidence), evidence)
 
-    def _context_answer(self, case: Case) -> _Sub:
-        p = self.prompts
-        prompt = p.render("context", question=case.question, context=case.context)
+    def _context_answer(self, case: Case) -> _Answer:
+        p, asked = self.prompts, {"question": case.question, "context": case.context}
         if case.answer is None:
-            reply = yield from generate(prompt, p.answer_max_tokens, p.answer_stop)
+            reply = yield from complete(p.request("context", **asked))
             answer = parse_final_answer(reply.text, first_line_fallback=True)
             return answer, mean_prob(reply.logprobs)
         logprobs = case.answer_logprobs
         if logprobs is None and case.can_score:
-            logprobs = yield from score(prompt, p.answer_prefix + case.answer)
+            logprobs = yield from score(p.scoring("context", case.answer, **asked))
         return case.answer, mean_prob(logprobs)
 
-    def _closed_book(self, question: str) -> _Sub:
-        p = self.prompts
-        prompt = p.render("closed_book", question=question)
-        reply = yield from generate(prompt, p.answer_max_tokens, p.answer_stop)
+    def _closed_book(self, question: str) -> _Answer:
+        asked = self.prompts.request("closed_book", question=question)
+        reply = yield from complete(asked)
         internal = parse_final_answer(reply.text, first_line_fallback=True)
         return internal, mean_prob(reply.logprobs) if internal else None
 
-    def _plausibility(
-        self, case: Case, answer: str
-    ) -> Generator[Request, Reply, float | None]:
+    def _plausibility(self, case: Case, answer: str) -> Plan[float | None]:
         if not case.can_score:
             return None
-        p, continuation = self.prompts, self.prompts.answer_prefix + answer
-        asked = p.render("closed_book", question=case.question)
-        with_question = yield from score(asked, continuation)
-        without = yield from score(p.render("closed_book", question=""), continuation)
+        p = self.prompts
+        asked = p.scoring("closed_book", answer, question=case.question)
+        with_question = yield from score(asked)
+        without = yield from score(p.scoring("closed_book", answer, question=""))
         return self.plausibility.raw(with_question, without)
 
 

@@ -13,11 +13,9 @@ from confguard.llm.base import Completion
 from confguard.results import SignalStatus
 from confguard.signals._faithfulness_core import (
     Case,
-    Plan,
     SituatedVerdict,
     Source,
     answers_match,
-    generate,
     mean_prob,
     source_of,
     span_logprobs,
@@ -25,12 +23,15 @@ from confguard.signals._faithfulness_core import (
 )
 from confguard.signals._faithfulness_prompts import (
     COMPLETION_PROMPTS,
+    PromptKind,
     PromptSet,
     parse_deceptive,
     parse_final_answer,
     parse_label,
     parse_own_confidence,
 )
+from confguard.signals._plans import complete
+from confguard.signals.base import Plan
 
 
 def _conflict(case: Case, answer: str, source: Source) -> str | None:
@@ -75,7 +76,29 @@ def unparsed(reply: Completion) -> str:
     return f"no final answer could be parsed from the reply{cut}: {reply.text[:120]!r}"
 
 
-class SCRImplicit:
+class _SCR:
+    """One generation with the prompt set's SCR prompt; subclasses read the reply."""
+
+    name: str
+    kind: PromptKind
+    """Which of the prompt set's prompts the method asks with."""
+    llm_calls = 1
+
+    def __init__(self, prompts: PromptSet = COMPLETION_PROMPTS) -> None:
+        self.prompts = prompts
+
+    def plan(self, case: Case) -> Plan[SituatedVerdict]:
+        """One generation, then the verdict read from it."""
+        asked = {"question": case.question, "context": case.context}
+        reply = yield from complete(self.prompts.request(self.kind, **asked))
+        return self.read(case, reply)
+
+    def read(self, case: Case, reply: Completion) -> SituatedVerdict:
+        """The verdict in one reply."""
+        raise NotImplementedError
+
+
+class SCRImplicit(_SCR):
     """Self-guided confidence reasoning in one prompt: judge the document, answer.
 
     Example:
@@ -83,23 +106,17 @@ class SCRImplicit:
     """
 
     name = "scr_implicit"
-    llm_calls = 1
+    kind: PromptKind = "scr_implicit"
 
-    def __init__(self, prompts: PromptSet = COMPLETION_PROMPTS) -> None:
-        self.prompts = prompts
-
-    def plan(self, case: Case) -> Plan:
-        """One generation; the answer is its 'Final answer:' line or its first line."""
-        p = self.prompts
-        prompt = p.render("scr_implicit", question=case.question, context=case.context)
-        reply = yield from generate(prompt, p.answer_max_tokens, p.answer_stop)
+    def read(self, case: Case, reply: Completion) -> SituatedVerdict:
+        """The answer is the reply's 'Final answer:' line or its first line."""
         answer = parse_final_answer(reply.text, first_line_fallback=True)
         if answer is None:
             return unusable(self.name, SignalStatus.FAILED, unparsed(reply))
         return _verdict(self.name, case, reply, answer)
 
 
-class SCRExplicit:
+class SCRExplicit(_SCR):
     """Self-guided confidence reasoning in steps, ending in a 'Final answer:' line.
 
     The reply is cut at the prompt set's `explicit_max_tokens` (64 for completion
@@ -110,17 +127,11 @@ class SCRExplicit:
     """
 
     name = "scr_explicit"
-    llm_calls = 1
+    kind: PromptKind = "scr_explicit"
 
-    def __init__(self, prompts: PromptSet = COMPLETION_PROMPTS) -> None:
-        self.prompts = prompts
-
-    def plan(self, case: Case) -> Plan:
-        """One generation, parsed step by step."""
-        p = self.prompts
-        prompt = p.render("scr_explicit", question=case.question, context=case.context)
-        reply = yield from generate(prompt, p.explicit_max_tokens, p.explicit_stop)
-        text = p.explicit_lead + reply.text
+    def read(self, case: Case, reply: Completion) -> SituatedVerdict:
+        """The reply parsed step by step."""
+        text = self.prompts.explicit_lead + reply.text
         answer = parse_final_answer(text, first_line_fallback=False)
         if answer is None:
             return unusable(self.name, SignalStatus.FAILED, unparsed(reply))

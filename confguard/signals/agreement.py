@@ -12,10 +12,11 @@ components, each in [0, 1]:
 - ``retrieval``: mean Jaccard overlap between the passages the answer's embedder
   retrieved and those each other embedder retrieved.
 
-Inputs come from the Observation: other answers from ``samples`` (minus
-``metadata["selected"]``, the sample that is the answer itself, as
-`ConfidentRAGPipeline` records it); passages per embedder from
-``metadata["candidates"]`` or else from ``contexts`` grouped by ``retriever``.
+Inputs come from the Observation's typed evidence: other answers from
+``candidates`` (every one but ``selected``, the answer itself) or else from
+``samples``; passages per embedder from each candidate's ``contexts`` or else from
+``contexts`` grouped by ``retriever``. A passage is named by its ``source``, or by its
+text when it has none.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from confguard.observation import Observation
+from confguard.observation import Context, Observation
 from confguard.results import SignalResult
 from confguard.signals.base import BaseSignal, DeclaredCost
 from confguard.text import normalize_answer, token_f1
@@ -85,35 +86,34 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 
 def other_answers(obs: Observation) -> list[str]:
-    """The other embedders' answers: every sample but the one that is the answer."""
-    selected = obs.metadata.get("selected")
-    return [
-        s.text
-        for i, s in enumerate(obs.samples)
-        if not (isinstance(selected, int) and i == selected)
-    ]
+    """The other embedders' answers: every candidate but the selected one.
+
+    Without candidates, every sample is another answer.
+    """
+    if obs.candidates:
+        return [c.answer for i, c in enumerate(obs.candidates) if i != obs.selected]
+    return [s.text for s in obs.samples]
 
 
 def sources_by_retriever(obs: Observation) -> dict[str, list[str]]:
-    """Which passages each embedder retrieved (ids, or texts when there are none)."""
-    candidates = obs.metadata.get("candidates")
-    if isinstance(candidates, list) and candidates:
-        return {
-            str(c.get("retriever")): [str(s) for s in c.get("sources", ())]
-            for c in candidates
-        }
-    grouped: dict[str, list[str]] = {}
+    """Which passages each embedder retrieved (sources, else texts)."""
+    if obs.candidates:
+        return {c.retriever: _passages(c.contexts) for c in obs.candidates}
+    grouped: dict[str, list[Context]] = {}
     for ctx in obs.contexts:
         if ctx.retriever is not None:
-            grouped.setdefault(ctx.retriever, []).append(ctx.source or ctx.text)
-    return grouped
+            grouped.setdefault(ctx.retriever, []).append(ctx)
+    return {name: _passages(contexts) for name, contexts in grouped.items()}
+
+
+def _passages(contexts: Sequence[Context]) -> list[str]:
+    return [ctx.source or ctx.text for ctx in contexts]
 
 
 def selected_retriever(obs: Observation) -> str | None:
     """The embedder whose retrieval produced the answer."""
-    named = obs.metadata.get("selected_retriever")
-    if isinstance(named, str):
-        return named
+    if obs.selected_candidate is not None:
+        return obs.selected_candidate.retriever
     return next((c.retriever for c in obs.contexts if c.retriever), None)
 
 

@@ -19,24 +19,30 @@ Internal Probability and Self-Consistency"): the summed sequence probability of
 the distinct sampled answers in the answer's set.
 
 Samples come from ``Observation.samples`` when the pipeline collected them (no
-extra call), else from a ``Sampler`` (K calls). `with_samples` draws them once
-for several signals.
+extra call), else from a ``Sampler`` (one call for K completions). `with_samples`
+draws them once for several signals.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import Observation, Sample
-from confguard.rag.pipeline import completion_prompt
-from confguard.results import Cost, SignalResult
-from confguard.signals.base import BaseSignal, DeclaredCost
+from confguard.prompts import completion_prompt
+from confguard.results import SignalResult
+from confguard.signals._plans import generate
+from confguard.signals.base import (
+    BaseSignal,
+    DeclaredCost,
+    Plan,
+    arun_plan,
+    run_plan,
+)
 from confguard.similarity import (
     ECC_EIGENVALUE_THRESHOLD,
     Matrix,
@@ -46,7 +52,6 @@ from confguard.similarity import (
     eigenvalue_uncertainty,
     semantic_sets,
 )
-from confguard.text import normalize_answer
 
 __all__ = [
     "Deg",
@@ -72,16 +77,17 @@ def _spread_confidence(count: float, m: int) -> float:
 
 @runtime_checkable
 class Sampler(Protocol):
-    """Draws K extra answers for an observation's question."""
+    """Draws K extra answers for an observation's question, as a plan."""
 
     k: int
 
-    def draw(self, obs: Observation) -> tuple[Sample, ...]:
-        """K answers to `obs.question`."""
+    @property
+    def generator(self) -> Generator:
+        """The model the plan's requests go to."""
         ...
 
-    async def adraw(self, obs: Observation) -> tuple[Sample, ...]:
-        """Async twin of `draw`."""
+    def plan(self, obs: Observation) -> Plan[tuple[Sample, ...]]:
+        """K answers to `obs.question`."""
         ...
 
 
@@ -91,11 +97,11 @@ def rag_prompt(obs: Observation) -> str:
 
 
 class GeneratorSampler:
-    """K temperature samples from a generator, each with its token logprobs.
+    """K temperature samples from a generator in one call, each with its logprobs.
 
     Example:
         >>> sampler = GeneratorSampler(default_generator(), k=5, temperature=0.7)
-        >>> [s.text for s in sampler.draw(obs)]
+        >>> [s.text for s in with_samples(obs, sampler).samples]
     """
 
     def __init__(
@@ -121,24 +127,20 @@ class GeneratorSampler:
             seed,
         )
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "n": self.k,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "stop": tuple(self.stop),
-            "seed": self.seed,
-        }
-
-    def draw(self, obs: Observation) -> tuple[Sample, ...]:
-        """Draw K samples."""
-        return _samples(self.generator.generate(self.prompt(obs), **self._options()))
-
-    async def adraw(self, obs: Observation) -> tuple[Sample, ...]:
-        """Async twin of `draw`."""
-        completions = await self.generator.agenerate(
-            self.prompt(obs), **self._options()
+    def _request(self, obs: Observation) -> GenerationRequest:
+        """The one sampling call: K completions at the sampler's temperature."""
+        return GenerationRequest(
+            prompt=self.prompt(obs),
+            n=self.k,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stop=tuple(self.stop),
+            seed=self.seed,
         )
+
+    def plan(self, obs: Observation) -> Plan[tuple[Sample, ...]]:
+        """Draw K samples."""
+        completions = yield from generate(self._request(obs))
         return _samples(completions)
 
 
@@ -154,12 +156,13 @@ def with_samples(obs: Observation, sampler: Sampler) -> Observation:
     Example:
         >>> obs = with_samples(obs, GeneratorSampler(default_generator(), k=5))
     """
-    return obs.model_copy(update={"samples": obs.samples + sampler.draw(obs)})
+    drawn, _ = run_plan(sampler.plan(obs), sampler.generator)
+    return obs.model_copy(update={"samples": obs.samples + drawn})
 
 
 async def awith_samples(obs: Observation, sampler: Sampler) -> Observation:
     """Async twin of `with_samples`."""
-    drawn = await sampler.adraw(obs)
+    drawn, _ = await arun_plan(sampler.plan(obs), sampler.generator)
     return obs.model_copy(update={"samples": obs.samples + drawn})
 
 
@@ -172,6 +175,14 @@ def default_similarity() -> Similarity:
     from confguard.similarity import EmbeddingSimilarity
 
     return EmbeddingSimilarity(get_embedder("minilm"))
+
+
+class _Measured(NamedTuple):
+    """What one consistency measure reads from W (the shell adds the shared details)."""
+
+    confidence: float
+    raw: float
+    details: dict[str, Any]
 
 
 class _Consistency(BaseSignal):
@@ -187,6 +198,7 @@ class _Consistency(BaseSignal):
     ) -> None:
         self._similarity = similarity
         self.sampler = sampler
+        self.generator = _one_model(sampler, similarity)
         if name is not None:
             self.name = name
         calls = 0 if sampler is None else sampler.k
@@ -201,44 +213,20 @@ class _Consistency(BaseSignal):
             self._similarity = default_similarity()
         return self._similarity
 
-    def _score(self, obs: Observation) -> SignalResult:
-        drawn = self._draw(obs)
+    def _plan(self, obs: Observation) -> Plan[SignalResult]:
+        drawn: tuple[Sample, ...] = ()
+        if not obs.samples and self.sampler is not None:
+            drawn = yield from self.sampler.plan(obs)
         problem = self._problem(obs, drawn)
         if problem is not None:
             return problem
         texts = [obs.answer, *(s.text for s in _usable(obs, drawn))]
-        return self._finish(
-            obs, drawn, texts, self.similarity.matrix(texts, obs.question)
-        )
-
-    async def ascore(self, obs: Observation) -> SignalResult:
-        """Async twin of `score`: samples and similarities are awaited."""
-        start = time.perf_counter()
-        try:
-            result = await self._ascore(obs)
-        except Exception as exc:  # a signal must never take the request down
-            result = SignalResult.failed(self.name, exc)
-        cost = result.cost.model_copy(update={"seconds": time.perf_counter() - start})
-        return result.model_copy(update={"cost": cost})
-
-    async def _ascore(self, obs: Observation) -> SignalResult:
-        drawn = await self._adraw(obs)
-        problem = self._problem(obs, drawn)
-        if problem is not None:
-            return problem
-        texts = [obs.answer, *(s.text for s in _usable(obs, drawn))]
-        w = await self.similarity.amatrix(texts, obs.question)
+        w = yield from self.similarity.plan(texts, obs.question)
         return self._finish(obs, drawn, texts, w)
 
-    def _draw(self, obs: Observation) -> tuple[Sample, ...]:
-        if obs.samples or self.sampler is None:
-            return ()
-        return self.sampler.draw(obs)
-
-    async def _adraw(self, obs: Observation) -> tuple[Sample, ...]:
-        if obs.samples or self.sampler is None:
-            return ()
-        return await self.sampler.adraw(obs)
+    def _calls_model(self) -> bool:
+        # Without a model, ascore runs the whole signal (embedding, numpy) in a thread.
+        return self.generator is not None
 
     def _problem(
         self, obs: Observation, drawn: tuple[Sample, ...]
@@ -263,24 +251,37 @@ class _Consistency(BaseSignal):
         if bad is not None:
             return SignalResult.failed(self.name, bad)
         w = np.clip(np.asarray(w, dtype=np.float64), 0.0, 1.0)
-        result = self._measure(obs, _usable(obs, drawn), w)
-        details = {
-            **result.details,
-            "k": len(obs.samples or drawn),
-            "empty_samples": len(obs.samples or drawn) - len(_usable(obs, drawn)),
-            "similarity": self.similarity.name,
-        }
-        cost = Cost(llm_calls=len(drawn) + self._pair_calls(texts))
-        return result.model_copy(update={"details": details, "cost": cost})
-
-    def _pair_calls(self, texts: list[str]) -> int:
-        distinct = len({normalize_answer(t) for t in texts})
-        return self.similarity.llm_calls_per_pair * distinct * (distinct - 1) // 2
+        measured = self._measure(obs, _usable(obs, drawn), w)
+        return SignalResult(
+            name=self.name,
+            confidence=measured.confidence,
+            raw=measured.raw,
+            details={
+                **measured.details,
+                "k": len(obs.samples or drawn),
+                "empty_samples": len(obs.samples or drawn) - len(_usable(obs, drawn)),
+                "similarity": self.similarity.name,
+            },
+        )
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         raise NotImplementedError
+
+
+def _one_model(
+    sampler: Sampler | None, similarity: Similarity | None
+) -> Generator | None:
+    """The one model a consistency signal's plan calls (its sampler's, its similarity's)."""
+    models = [m.generator for m in (sampler, similarity) if m is not None]
+    found = [m for m in models if m is not None]
+    if len(found) == 2 and found[0] is not found[1]:
+        raise ValueError(
+            "the sampler and the similarity must share one generator "
+            "(a signal's plan calls one model)"
+        )
+    return found[0] if found else None
 
 
 def _usable(obs: Observation, drawn: tuple[Sample, ...]) -> tuple[Sample, ...]:
@@ -311,15 +312,11 @@ class NumSet(_Consistency):
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         labels = semantic_sets(w, self.similarity.threshold)
         count = len(set(labels))
-        return SignalResult(
-            name=self.name,
-            confidence=_spread_confidence(count, len(w)),
-            raw=float(count),
-            details={"sets": labels},
-        )
+        confidence = _spread_confidence(count, len(w))
+        return _Measured(confidence, float(count), {"sets": labels})
 
 
 class Deg(_Consistency):
@@ -333,14 +330,10 @@ class Deg(_Consistency):
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         uncertainty, confidences = degree(w)
-        return SignalResult(
-            name=self.name,
-            confidence=min(1.0, max(0.0, float(confidences[0]))),
-            raw=uncertainty,
-            details={"uncertainty": uncertainty},
-        )
+        confidence = min(1.0, max(0.0, float(confidences[0])))
+        return _Measured(confidence, uncertainty, {"uncertainty": uncertainty})
 
 
 class Ecc(_Consistency):
@@ -364,14 +357,11 @@ class Ecc(_Consistency):
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         uncertainty, distances = eccentricity(w, self.eigenvalue_threshold)
-        return SignalResult(
-            name=self.name,
-            confidence=min(1.0, max(0.0, 1.0 - float(distances[0]))),
-            raw=uncertainty,
-            details={"uncertainty": uncertainty, "distance": float(distances[0])},
-        )
+        distance = float(distances[0])
+        details = {"uncertainty": uncertainty, "distance": distance}
+        return _Measured(min(1.0, max(0.0, 1.0 - distance)), uncertainty, details)
 
 
 class EigV(_Consistency):
@@ -385,14 +375,10 @@ class EigV(_Consistency):
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         uncertainty = eigenvalue_uncertainty(w)
-        return SignalResult(
-            name=self.name,
-            confidence=_spread_confidence(uncertainty, len(w)),
-            raw=uncertainty,
-            details={"uncertainty": uncertainty},
-        )
+        confidence = _spread_confidence(uncertainty, len(w))
+        return _Measured(confidence, uncertainty, {"uncertainty": uncertainty})
 
 
 class SelfConsistency(_Consistency):
@@ -406,20 +392,13 @@ class SelfConsistency(_Consistency):
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         labels = semantic_sets(w, self.similarity.threshold)
         votes = labels[1:]
         agree = sum(label == labels[0] for label in votes) / len(votes)
         majority = max(votes.count(label) for label in set(votes)) / len(votes)
-        return SignalResult(
-            name=self.name,
-            confidence=agree,
-            raw=agree,
-            details={
-                "majority_share": majority,
-                "answer_is_majority": agree >= majority,
-            },
-        )
+        details = {"majority_share": majority, "answer_is_majority": agree >= majority}
+        return _Measured(agree, agree, details)
 
 
 class PerplexityConsistency(_Consistency):
@@ -438,21 +417,17 @@ class PerplexityConsistency(_Consistency):
 
     def _measure(
         self, obs: Observation, samples: tuple[Sample, ...], w: Matrix
-    ) -> SignalResult:
+    ) -> _Measured:
         labels = semantic_sets(w, self.similarity.threshold)
         paths = _distinct_paths(obs, samples)
         agreeing = [lp for node, lp in paths.items() if labels[node] == labels[0]]
         total = _logsumexp(list(paths.values()))
         mass = math.exp(_logsumexp(agreeing)) if agreeing else 0.0
-        return SignalResult(
-            name=self.name,
-            confidence=min(1.0, mass),
-            raw=mass,
-            details={
-                "share_of_sampled_mass": mass / math.exp(total) if paths else 0.0,
-                "distinct_paths": len(paths),
-            },
-        )
+        details = {
+            "share_of_sampled_mass": mass / math.exp(total) if paths else 0.0,
+            "distinct_paths": len(paths),
+        }
+        return _Measured(min(1.0, mass), mass, details)
 
 
 def _distinct_paths(obs: Observation, samples: tuple[Sample, ...]) -> dict[int, float]:

@@ -16,16 +16,17 @@ answer and a confidence in one call.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from confguard.llm.base import Generator
+from confguard.llm.base import GenerationRequest, Generator
 from confguard.observation import Observation
-from confguard.results import Cost, SignalResult
-from confguard.signals.base import BaseSignal, DeclaredCost
+from confguard.prompts import EIFFEL_TOWER, KILIMANJARO
+from confguard.results import SignalResult
+from confguard.signals._plans import complete
+from confguard.signals.base import BaseSignal, DeclaredCost, Plan, run_plan
 from confguard.signals.verbal import find_statements
 from confguard.text import token_f1
 
@@ -72,14 +73,12 @@ class Elicited(_Frozen):
 # Written for confguard; the same worlds as the RAG's worked examples.
 _SHOTS: tuple[tuple[str, str, tuple[tuple[str, int], ...]], ...] = (
     (
-        "The Eiffel Tower was built for the 1889 World's Fair in Paris and was "
-        "designed by the engineering firm of Gustave Eiffel.",
+        EIFFEL_TOWER,
         "For which event was the Eiffel Tower built?",
         (("the 1889 World's Fair", 95), ("the 1900 Olympics", 5)),
     ),
     (
-        "Mount Kilimanjaro, a dormant volcano in Tanzania, rises 5,895 metres "
-        "above sea level and is the highest mountain in Africa.",
+        KILIMANJARO,
         "Which country is Mount Kilimanjaro in?",
         (("Kenya", 20), ("Tanzania", 75)),
     ),
@@ -225,21 +224,21 @@ def elicit(
         >>> elicit(default_generator(), "Who won?", ["The Broncos won."]).confidence
     """
     style = style or PlainStyle()
-    reply = _reply(generator, style, question, contexts, None)
+    reply, _ = run_plan(_ask(style, question, contexts, None), generator)
     return style.parse(reply, None)
 
 
-def _reply(
-    generator: Generator,
-    style: ElicitationStyle,
-    question: str,
-    contexts: Sequence[str],
-    answer: str | None,
-) -> str:
-    prompt = style.prompt(question, contexts, answer)
+def _ask(
+    style: ElicitationStyle, question: str, contexts: Sequence[str], answer: str | None
+) -> Plan[str]:
+    """One call for the style's prompt; returns the reply's text."""
     # A fresh answer spans two lines; a stated confidence after a given answer, one.
-    stop = ("\n\n",) if answer is None else ("\n",)
-    [completion] = generator.generate(prompt, max_tokens=style.max_tokens, stop=stop)
+    request = GenerationRequest(
+        prompt=style.prompt(question, contexts, answer),
+        max_tokens=style.max_tokens,
+        stop=("\n\n",) if answer is None else ("\n",),
+    )
+    completion = yield from complete(request)
     return completion.text
 
 
@@ -265,45 +264,26 @@ class ElicitedConfidence(BaseSignal):
         self.name = name
         self.cost = DeclaredCost(llm_calls=1, relative=0.8)
 
-    def _score(self, obs: Observation) -> SignalResult:
+    def _plan(self, obs: Observation) -> Plan[SignalResult]:
         if not obs.answer.strip():
             return SignalResult.skipped(self.name, "answer is empty")
         contexts = [c.text for c in obs.contexts]
-        reply = _reply(self.generator, self.style, obs.question, contexts, obs.answer)
+        reply = yield from _ask(self.style, obs.question, contexts, obs.answer)
         return self._result(obs, reply)
-
-    async def ascore(self, obs: Observation) -> SignalResult:
-        """Async twin of `score`."""
-        if not obs.answer.strip():
-            return SignalResult.skipped(self.name, "answer is empty")
-        start = time.perf_counter()
-        try:
-            prompt = self.style.prompt(
-                obs.question, [c.text for c in obs.contexts], obs.answer
-            )
-            [completion] = await self.generator.agenerate(
-                prompt, max_tokens=self.style.max_tokens, stop=("\n",)
-            )
-            result = self._result(obs, completion.text)
-        except Exception as exc:  # a signal must never take the request down
-            result = SignalResult.failed(self.name, exc)
-        cost = result.cost.model_copy(update={"seconds": time.perf_counter() - start})
-        return result.model_copy(update={"cost": cost})
 
     def _result(self, obs: Observation, reply: str) -> SignalResult:
         elicited = self.style.parse(reply, obs.answer)
-        cost = Cost(llm_calls=1)
         stated = _matching(elicited, obs.answer)
         if stated is None:
             return SignalResult.failed(
                 self.name, f"reply {reply!r} states no confidence for the answer"
-            ).model_copy(update={"cost": cost})
+            )
         details: dict[str, Any] = {
             "reply": reply,
             "guesses": [g.model_dump() for g in elicited.guesses],
         }
         return SignalResult(
-            name=self.name, confidence=stated, raw=stated, details=details, cost=cost
+            name=self.name, confidence=stated, raw=stated, details=details
         )
 
 

@@ -12,29 +12,24 @@ methods, each a small strategy object:
   answer from the model's judgement of it and its own knowledge.
 - `SCRExplicit`: one generation in steps, ending in a "Final answer:" line.
 
-Each method is written once as a plan of requests (generate, score); a sync and an
-async driver execute it, so `judge` and `ajudge` share every decision.
+Each method is written once as a plan of requests (generate, score) that the signal
+driver of `confguard.signals.base` runs sync or async, so `score`, `ascore`, `judge`
+and `ajudge` share every decision.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from confguard.exceptions import GenerationError, UnknownComponentError
-from confguard.llm.base import Completion, ContinuationScorer, Generator
+from confguard.exceptions import UnknownComponentError
+from confguard.llm.base import ContinuationScorer, Generator
 from confguard.observation import Observation, TokenLogprob
 from confguard.results import Cost, SignalResult, SignalStatus
 from confguard.signals._faithfulness_core import (
     Case,
-    GenerateRequest,
     Method,
-    Plan,
-    Reply,
-    Request,
     SituatedVerdict,
     Source,
     answers_match,
@@ -63,7 +58,7 @@ from confguard.signals._faithfulness_rcr import (
     TrustThreshold,
 )
 from confguard.signals._faithfulness_scr import SCRExplicit, SCRImplicit
-from confguard.signals.base import BaseSignal, DeclaredCost
+from confguard.signals.base import BaseSignal, DeclaredCost, Plan, arun_plan, run_plan
 from confguard.text import answer_tokens
 
 __all__ = [
@@ -93,78 +88,6 @@ __all__ = [
     "context_support",
     "parse_final_answer",
 ]
-
-_Executed = tuple[Reply, Cost]
-
-
-# --- drivers: run a plan's requests against a generator ------------------------------
-
-
-def _one(completions: Sequence[Completion]) -> _Executed:
-    if not completions:
-        raise GenerationError("the generator returned no completion")
-    c = completions[0]
-    return c, Cost(llm_calls=1, tokens=c.prompt_tokens + c.completion_tokens)
-
-
-def _scored(tokens: Sequence[TokenLogprob]) -> _Executed:
-    return tuple(tokens), Cost(llm_calls=1, tokens=len(tokens))
-
-
-def _execute(generator: Generator, request: Request) -> _Executed:
-    if isinstance(request, GenerateRequest):
-        return _one(
-            generator.generate(
-                request.prompt, max_tokens=request.max_tokens, stop=request.stop
-            )
-        )
-    scorer: Any = generator  # only planned when it is a ContinuationScorer
-    return _scored(scorer.score_continuation(request.prompt, request.continuation))
-
-
-async def _aexecute(generator: Generator, request: Request) -> _Executed:
-    if isinstance(request, GenerateRequest):
-        completions = await generator.agenerate(
-            request.prompt, max_tokens=request.max_tokens, stop=request.stop
-        )
-        return _one(completions)
-    scorer: Any = generator
-    args = (request.prompt, request.continuation)
-    if hasattr(scorer, "ascore_continuation"):
-        return _scored(await scorer.ascore_continuation(*args))
-    # A sync-only scorer runs in a worker thread, off the event loop.
-    return _scored(await asyncio.to_thread(scorer.score_continuation, *args))
-
-
-def run_plan(plan: Plan, execute: Callable[[Request], _Executed]) -> SituatedVerdict:
-    """Execute a plan's requests one by one; the verdict carries their summed cost."""
-    cost = Cost()
-    try:
-        request = next(plan)
-        while True:
-            reply, spent = execute(request)
-            cost += spent
-            request = plan.send(reply)
-    except StopIteration as done:
-        verdict: SituatedVerdict = done.value
-    return verdict.model_copy(update={"cost": cost})
-
-
-async def arun_plan(
-    plan: Plan, execute: Callable[[Request], Awaitable[_Executed]]
-) -> SituatedVerdict:
-    """Async twin of `run_plan`."""
-    cost = Cost()
-    try:
-        request = next(plan)
-        while True:
-            reply, spent = await execute(request)
-            cost += spent
-            request = plan.send(reply)
-    except StopIteration as done:
-        verdict: SituatedVerdict = done.value
-    return verdict.model_copy(update={"cost": cost})
-
 
 # --- the signal ----------------------------------------------------------------------
 
@@ -237,12 +160,10 @@ class SituatedFaithfulness(BaseSignal):
             >>> verdict.answer, verdict.source, verdict.conflict
             ('Gustave Eiffel', <Source.CONTEXT: 'context'>, False)
         """
-        case = self._case(question, contexts, answer, answer_logprobs)
-        if isinstance(case, SituatedVerdict):
-            return case
         start = time.perf_counter()
-        execute = functools.partial(_execute, self.generator)
-        return _timed(run_plan(self.method.plan(case), execute), start)
+        case = self._case(question, contexts, answer, answer_logprobs)
+        plan = self._verdict_plan(case)
+        return _costed(*run_plan(plan, self.generator), start)
 
     async def ajudge(
         self,
@@ -256,33 +177,21 @@ class SituatedFaithfulness(BaseSignal):
         Example:
             >>> verdict = await signal.ajudge("who designed the eiffel tower?", [doc])
         """
+        start = time.perf_counter()
         case = self._case(question, contexts, answer, answer_logprobs)
+        plan = self._verdict_plan(case)
+        return _costed(*await arun_plan(plan, self.generator), start)
+
+    def _verdict_plan(self, case: Case | SituatedVerdict) -> Plan[SituatedVerdict]:
+        """The method's plan for one case (an unusable input is its own verdict)."""
         if isinstance(case, SituatedVerdict):
             return case
-        start = time.perf_counter()
-        execute = functools.partial(_aexecute, self.generator)
-        return _timed(await arun_plan(self.method.plan(case), execute), start)
+        return (yield from self.method.plan(case))
 
-    def _score(self, obs: Observation) -> SignalResult:
-        verdict = self.judge(obs.question, _texts(obs), obs.answer, obs.logprobs)
+    def _plan(self, obs: Observation) -> Plan[SignalResult]:
+        case = self._case(obs.question, _texts(obs), obs.answer, obs.logprobs)
+        verdict = yield from self._verdict_plan(case)
         return to_signal_result(self.name, verdict, obs.answer, self._joined(obs))
-
-    async def ascore(self, obs: Observation) -> SignalResult:
-        """Async twin of `score`: model calls go through `agenerate`; never raises."""
-        start = time.perf_counter()
-        try:
-            verdict = await self.ajudge(
-                obs.question, _texts(obs), obs.answer, obs.logprobs
-            )
-            result = to_signal_result(self.name, verdict, obs.answer, self._joined(obs))
-        except Exception as exc:  # a signal must never take the request down
-            result = SignalResult.failed(self.name, exc)
-        if result.cost.seconds:
-            return result
-        seconds = time.perf_counter() - start
-        return result.model_copy(
-            update={"cost": result.cost.model_copy(update={"seconds": seconds})}
-        )
 
     def context_of(self, contexts: Sequence[str]) -> str:
         """The contexts as the methods see them: joined, then truncated."""
@@ -326,9 +235,9 @@ def _texts(obs: Observation) -> list[str]:
     return [c.text for c in obs.contexts]
 
 
-def _timed(verdict: SituatedVerdict, start: float) -> SituatedVerdict:
-    seconds = time.perf_counter() - start
-    cost = verdict.cost.model_copy(update={"seconds": seconds})
+def _costed(verdict: SituatedVerdict, spent: Cost, start: float) -> SituatedVerdict:
+    """The verdict with the plan's measured calls and tokens, and the wall time."""
+    cost = spent.model_copy(update={"seconds": time.perf_counter() - start})
     return verdict.model_copy(update={"cost": cost})
 
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import Observation, TokenLogprob
-from confguard.results import Cost, SignalResult
+from confguard.results import SignalResult
 from confguard.signals._judge_prompts import (
     CORRECTNESS,
     GROUNDEDNESS,
@@ -39,7 +38,8 @@ from confguard.signals._judge_prompts import (
     find_injections,
     judge_prompt,
 )
-from confguard.signals.base import BaseSignal, DeclaredCost
+from confguard.signals._plans import complete, generate
+from confguard.signals.base import BaseSignal, DeclaredCost, Plan
 
 __all__ = [
     "CORRECTNESS",
@@ -325,7 +325,7 @@ class Judge(BaseSignal):
     """A TrustJudge-style LLM judge: confidence = normalised expected rating.
 
     One generation of a few tokens; with no logprobs, `samples` more at
-    `temperature` give an empirical distribution.
+    `temperature` (in one call) give an empirical distribution.
 
     Example:
         >>> judge = Judge(default_generator(), CORRECTNESS, RatingScale(low=1, high=5))
@@ -361,52 +361,32 @@ class Judge(BaseSignal):
             sanitize=self.sanitize,
         )  # fmt: skip
 
-    def _first(self) -> dict[str, Any]:
+    def _request(self, obs: Observation) -> GenerationRequest:
+        """The greedy rating call: room for the rating's digits, wide top-k."""
         digits = len(str(self.scale.high))
-        return {"max_tokens": digits + 2, "top_logprobs": self.top_logprobs}
+        return GenerationRequest(
+            prompt=self.prompt(obs), max_tokens=digits + 2, top_k=self.top_logprobs
+        )
 
-    def _again(self) -> dict[str, Any]:
-        return {"n": self.samples, "temperature": self.temperature, **self._first()}
-
-    def _score(self, obs: Observation) -> SignalResult:
-        prompt = self.prompt(obs)
-        [reply] = self.generator.generate(prompt, **self._first())
-        extra: tuple[Completion, ...] = ()
-        if reply.logprobs is None:
-            extra = self.generator.generate(prompt, **self._again())
-        return self._result(obs, reply, extra)
-
-    async def ascore(self, obs: Observation) -> SignalResult:
-        """Async twin of `score`."""
-        start = time.perf_counter()
-        try:
-            prompt = self.prompt(obs)
-            [reply] = await self.generator.agenerate(prompt, **self._first())
-            extra: tuple[Completion, ...] = ()
-            if reply.logprobs is None:
-                extra = await self.generator.agenerate(prompt, **self._again())
-            result = self._result(obs, reply, extra)
-        except Exception as exc:  # a signal must never take the request down
-            result = SignalResult.failed(self.name, exc)
-        cost = result.cost.model_copy(update={"seconds": time.perf_counter() - start})
-        return result.model_copy(update={"cost": cost})
+    def _plan(self, obs: Observation) -> Plan[SignalResult]:
+        first = self._request(obs)
+        reply = yield from complete(first)
+        found: RatingDistribution | str | None
+        if reply.logprobs is not None:
+            found = rating_distribution(reply.logprobs, self.scale)
+        else:
+            again = first.with_(n=self.samples, temperature=self.temperature)
+            samples = yield from generate(again)
+            found = sampled_distribution([c.text for c in samples], self.scale)
+        if found is None:
+            found = _no_rating(reply.text, self.scale)
+        return self._result(obs, reply, found)
 
     def _result(
-        self, obs: Observation, reply: Completion, extra: tuple[Completion, ...]
+        self, obs: Observation, reply: Completion, found: RatingDistribution | str
     ) -> SignalResult:
-        cost = Cost(llm_calls=1 + len(extra), tokens=_tokens(reply, *extra))
-        if reply.logprobs is not None:
-            found: RatingDistribution | str | None = rating_distribution(
-                reply.logprobs, self.scale
-            )
-            if found is None:
-                found = _no_rating(reply.text, self.scale)
-        else:
-            found = sampled_distribution([c.text for c in extra], self.scale)
         if isinstance(found, str):
-            return SignalResult.failed(self.name, found).model_copy(
-                update={"cost": cost}
-            )
+            return SignalResult.failed(self.name, found)
         injections = find_injections(obs.answer) + [
             i for c in obs.contexts for i in find_injections(c.text)
         ]
@@ -416,7 +396,6 @@ class Judge(BaseSignal):
             confidence=min(1.0, max(0.0, self.scale.normalise(found.expected))),
             raw=found.expected,
             details=details,
-            cost=cost,
         )
 
 
@@ -425,7 +404,3 @@ def _no_rating(text: str, scale: RatingScale) -> str:
     if rating is not None:
         return f"rating {rating} out of range {scale.low}-{scale.high}"
     return f"judge reply {text!r} has no rating token among its top-k logprobs"
-
-
-def _tokens(*completions: Completion) -> int:
-    return sum(c.prompt_tokens + c.completion_tokens for c in completions)

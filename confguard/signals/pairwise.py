@@ -10,19 +10,18 @@ was surer of.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import Observation
-from confguard.results import Cost, SignalResult
+from confguard.results import SignalResult
 from confguard.signals._judge_prompts import pairwise_prompt
-from confguard.signals.base import BaseSignal, DeclaredCost
+from confguard.signals._plans import complete
+from confguard.signals.base import BaseSignal, DeclaredCost, Plan, arun_plan, run_plan
 
 __all__ = [
     "LowerPerplexity",
@@ -159,9 +158,8 @@ def _label_masses(reply: Completion) -> dict[Outcome, float]:
 class PairwiseJudge(BaseSignal):
     """Compare two answers in both orders (two calls) and aggregate.
 
-    As a signal it compares the observation's answer with
-    ``obs.metadata["reference_answer"]`` (or the first sample); confidence is
-    P(answer wins) + P(tie) / 2.
+    As a signal it compares the observation's answer with `obs.reference_answer`
+    (or the first sample); confidence is P(answer wins) + P(tie) / 2.
 
     Example:
         >>> PairwiseJudge(default_generator()).compare("Q?", ["ctx"], "x", "y").winner
@@ -180,61 +178,45 @@ class PairwiseJudge(BaseSignal):
         self.top_logprobs, self.name = top_logprobs, name
         self.cost = DeclaredCost(llm_calls=2, relative=1.0)
 
-    def _options(self) -> dict[str, Any]:
-        return {"max_tokens": 2, "top_logprobs": self.top_logprobs}
-
     def compare(
         self, question: str, contexts: Sequence[str], first: str, second: str
     ) -> PairwiseVerdict:
         """Judge `first` against `second` in both orders."""
-        replies = [
-            self.generator.generate(
-                pairwise_prompt(question, contexts, a, b), **self._options()
-            )[0]
-            for a, b in ((first, second), (second, first))
-        ]
-        return self._verdict(replies)
+        plan = self._verdict_plan(question, contexts, first, second)
+        return run_plan(plan, self.generator)[0]
 
     async def acompare(
         self, question: str, contexts: Sequence[str], first: str, second: str
     ) -> PairwiseVerdict:
         """Async twin of `compare`."""
-        calls = [
-            self.generator.agenerate(
-                pairwise_prompt(question, contexts, a, b), **self._options()
-            )
-            for a, b in ((first, second), (second, first))
-        ]
-        replies = [r[0] for r in await asyncio.gather(*calls)]
-        return self._verdict(replies)
+        plan = self._verdict_plan(question, contexts, first, second)
+        return (await arun_plan(plan, self.generator))[0]
 
-    def _verdict(self, replies: list[Completion]) -> PairwiseVerdict:
-        forward = _judged(replies[0], swapped=False)
-        backward = _judged(replies[1], swapped=True)
-        return self.aggregator.aggregate(forward, backward)
+    def _verdict_plan(
+        self, question: str, contexts: Sequence[str], first: str, second: str
+    ) -> Plan[PairwiseVerdict]:
+        """The two label calls, forward then backward, and their aggregate."""
+        forward = yield from complete(self._request(question, contexts, first, second))
+        backward = yield from complete(self._request(question, contexts, second, first))
+        return self.aggregator.aggregate(
+            _judged(forward, swapped=False), _judged(backward, swapped=True)
+        )
 
-    def _score(self, obs: Observation) -> SignalResult:
+    def _request(
+        self, question: str, contexts: Sequence[str], a: str, b: str
+    ) -> GenerationRequest:
+        prompt = pairwise_prompt(question, contexts, a, b)
+        return GenerationRequest(prompt=prompt, max_tokens=2, top_k=self.top_logprobs)
+
+    def _plan(self, obs: Observation) -> Plan[SignalResult]:
         other = _reference(obs)
         if other is None:
             return SignalResult.skipped(self.name, "no reference_answer and no samples")
         contexts = [c.text for c in obs.contexts]
-        verdict = self.compare(obs.question, contexts, obs.answer, other)
+        verdict = yield from self._verdict_plan(
+            obs.question, contexts, obs.answer, other
+        )
         return _pairwise_result(self.name, verdict)
-
-    async def ascore(self, obs: Observation) -> SignalResult:
-        """Async twin of `score`."""
-        start = time.perf_counter()
-        other = _reference(obs)
-        if other is None:
-            return SignalResult.skipped(self.name, "no reference_answer and no samples")
-        contexts = [c.text for c in obs.contexts]
-        try:
-            verdict = await self.acompare(obs.question, contexts, obs.answer, other)
-            result = _pairwise_result(self.name, verdict)
-        except Exception as exc:  # a signal must never take the request down
-            result = SignalResult.failed(self.name, exc)
-        cost = result.cost.model_copy(update={"seconds": time.perf_counter() - start})
-        return result.model_copy(update={"cost": cost})
 
 
 def _judged(reply: Completion, swapped: bool) -> OrderJudgement:
@@ -245,8 +227,8 @@ def _judged(reply: Completion, swapped: bool) -> OrderJudgement:
 
 
 def _reference(obs: Observation) -> str | None:
-    reference = obs.metadata.get("reference_answer")
-    if isinstance(reference, str) and reference.strip():
+    reference = obs.reference_answer
+    if reference is not None and reference.strip():
         return reference
     return obs.samples[0].text if obs.samples else None
 
@@ -258,5 +240,4 @@ def _pairwise_result(name: str, verdict: PairwiseVerdict) -> SignalResult:
         confidence=min(1.0, max(0.0, win)),
         raw=win,
         details=verdict.model_dump(mode="json"),
-        cost=Cost(llm_calls=2),
     )
