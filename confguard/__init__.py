@@ -18,15 +18,7 @@ from confguard.exceptions import (
 )
 from confguard.guard import AsyncGuard, Guard
 from confguard.observation import Context, Observation, Sample, TokenLogprob
-from confguard.policy import (
-    CallableRoute,
-    EscalationRequest,
-    PipelineRoute,
-    Policy,
-    ReviewQueueRoute,
-    WebhookRoute,
-    decide,
-)
+from confguard.policy import Policy, decide
 from confguard.results import (
     Abstain,
     Accept,
@@ -41,6 +33,13 @@ from confguard.results import (
     RetryStrategy,
     SignalResult,
     SignalStatus,
+)
+from confguard.routes import (
+    CallableRoute,
+    EscalationRequest,
+    PipelineRoute,
+    ReviewQueueRoute,
+    WebhookRoute,
 )
 from confguard.scoring import mean, minimum, weighted
 from confguard.signals.base import FunctionSignal

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
-from tenacity import BaseRetrying, RetryCallState, Retrying, retry_if_result
+from tenacity import BaseRetrying, RetryCallState, retry_if_result
+from typing_extensions import Unpack
 
 from confguard.exceptions import (
     ConfigurationError,
@@ -23,10 +24,10 @@ from confguard.exceptions import (
     UnknownComponentError,
 )
 from confguard.observation import Observation
+from confguard.policy.builtin_strategies import check_known
+from confguard.policy.cascade import Cascade
 from confguard.policy.decide import decide
 from confguard.policy.model import Policy
-from confguard.policy.retrying import Retries, build_retrying
-from confguard.policy.routes import EscalationRequest, Route, RouteOutcome
 from confguard.results import (
     Abstain,
     Accept,
@@ -38,6 +39,8 @@ from confguard.results import (
     Retry,
     SignalResult,
 )
+from confguard.routes.base import EscalationRequest, Route, RouteOutcome
+from confguard.routes.retrying import Retries, RetryRule, checked
 from confguard.scoring.aggregate import (
     Calibrator,
     Combiner,
@@ -115,6 +118,36 @@ def _stopped(state: RetryCallState) -> None:
     return None
 
 
+_ATTEMPTS = RetryRule(
+    retry_if_result(_wants_retry), _decision_wait, {"retry_error_callback": _stopped}
+)
+"""Retry an attempt while the decision is Retry, waiting what the decision says."""
+
+
+class GuardOptions(TypedDict, total=False):
+    """The keyword options of `Guard` and `AsyncGuard`; every one may be left out."""
+
+    store: AuditStore | None
+    """Where every decision is recorded (and the review queue lives)."""
+    routes: Mapping[str, Route] | None
+    """Escalation routes by name; the policy's `escalate.route` must be one."""
+    combiner: Combiner | None
+    """Overrides the policy's combiner."""
+    calibrator: Calibrator | None
+    """Overrides the policy's calibrator."""
+    signal_timeout: float | None
+    """Seconds each signal may take; a slower one is reported as failed."""
+    retries: Retries | None
+    """Attempts in all (overrides the policy's max_attempts), or a tenacity Retrying."""
+    store_answers: bool
+    """Keep answer texts in the audit store, not only their digests."""
+    strategies: Iterable[str]
+    """Retry strategy names the pipeline understands beyond the built-in ones."""
+
+
+OPTIONS = frozenset(GuardOptions.__annotations__)
+
+
 class GuardCore:
     """The configuration of a guard, validated once, and its pure steps."""
 
@@ -122,38 +155,28 @@ class GuardCore:
         self,
         signals: Sequence[SignalLike],
         policy: Policy | None = None,
-        *,
-        store: AuditStore | None = None,
-        routes: Mapping[str, Route] | None = None,
-        combiner: Combiner | None = None,
-        calibrator: Calibrator | None = None,
-        signal_timeout: float | None = None,
-        retries: Retries | None = None,
-        store_answers: bool = False,
+        **options: Unpack[GuardOptions],
     ) -> None:
+        _known_options(options)
+        retries = options.get("retries")
         self.signals = _signals(signals)
-        self.retries = _checked_retries(
-            policy_attempts(policy) if retries is None else retries
-        )
+        self.retries = checked(policy_attempts(policy) if retries is None else retries)
         self.policy = _with_attempts(policy or Policy(), self.retries)
-        self.combiner = combiner or _combiner(self.policy, self.signals)
+        check_known(self.policy.retry.strategies, options.get("strategies", ()))
+        self.combiner = options.get("combiner") or _combiner(self.policy, self.signals)
+        calibrator = options.get("calibrator")
         self.calibrator = _checked_calibrator(
             self.policy.calibrator if calibrator is None else calibrator
         )
-        self.store = _checked_store(store)
-        self.routes = _routes(self.policy, routes or {})
-        self.signal_timeout = _timeout(signal_timeout)
-        self.store_answers = store_answers
+        self.store = _checked_store(options.get("store"))
+        self.routes = _routes(self.policy, options.get("routes") or {})
+        self.signal_timeout = _timeout(options.get("signal_timeout"))
+        self.store_answers = options.get("store_answers", False)
+        self.cascade = _cascade(self)
 
     def retrying(self, cls: type[R]) -> R:
         """A fresh retry controller per request (tenacity keeps statistics on it)."""
-        return build_retrying(
-            self.retries,
-            cls,
-            retry=retry_if_result(_wants_retry),
-            wait=_decision_wait,
-            retry_error_callback=_stopped,
-        )
+        return _ATTEMPTS.build(self.retries, cls)
 
     def next_attempt(self, records: Sequence[AttemptRecord]) -> Attempt:
         """The attempt after `records`, carrying the retry strategy as data."""
@@ -293,9 +316,19 @@ def policy_attempts(policy: Policy | None) -> int:
     return (policy or Policy()).retry.max_attempts
 
 
-def _checked_retries(retries: Retries) -> Retries:
-    build_retrying(retries, Retrying, retry=retry_if_result(bool), wait=_decision_wait)
-    return retries
+def _known_options(options: Mapping[str, object]) -> None:
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}; "
+            f"the options are: {', '.join(sorted(OPTIONS))}"
+        )
+
+
+def _cascade(core: GuardCore) -> Cascade | None:
+    if not core.policy.cascade:
+        return None
+    return Cascade(core.combiner, core.calibrator, core.policy)
 
 
 def _with_attempts(policy: Policy, retries: Retries) -> Policy:
@@ -367,4 +400,13 @@ def _timeout(seconds: float | None) -> float | None:
     return seconds
 
 
-__all__ = ["Call", "DoCheck", "DoEscalate", "Done", "GuardCore", "Step"]
+__all__ = [
+    "OPTIONS",
+    "Call",
+    "DoCheck",
+    "DoEscalate",
+    "Done",
+    "GuardCore",
+    "GuardOptions",
+    "Step",
+]

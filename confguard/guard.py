@@ -2,7 +2,7 @@
 
 The shells do the I/O the core asks for: run the pipeline under tenacity, score the
 signals, write audit rows, call escalation routes. Everything that decides lives in
-`confguard._core` and `confguard.policy.decide`.
+`confguard._core`, `confguard.policy.decide` and `confguard.policy.cascade`.
 """
 
 from __future__ import annotations
@@ -10,27 +10,33 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, Retrying
+from typing_extensions import Unpack
 
-from confguard._core import Call, DoCheck, DoEscalate, GuardCore, SignalLike
+from confguard._core import (
+    Call,
+    DoCheck,
+    DoEscalate,
+    GuardCore,
+    GuardOptions,
+    SignalLike,
+)
 from confguard.observation import Observation
+from confguard.policy.cascade import Cascade, CascadePlan
 from confguard.policy.model import Policy
-from confguard.policy.pipeline import (
+from confguard.results import Attempt, AttemptRecord, GuardResult, SignalResult
+from confguard.routes.base import RouteOutcome
+from confguard.routes.pipeline import (
     Pipeline,
     acall_pipeline,
     as_observation,
     call_pipeline,
 )
-from confguard.policy.retrying import Retries
-from confguard.policy.routes import Route, RouteOutcome
-from confguard.results import Attempt, AttemptRecord, GuardResult, SignalResult
 from confguard.scoring.aggregate import Calibrator, Combiner
-from confguard.scoring.cascade import Cascade
 from confguard.signals.base import Signal, ascore
-from confguard.store.base import AuditStore
 
 _S = TypeVar("_S", bound="_Shell")
 
@@ -42,32 +48,9 @@ class _Shell:
         self,
         signals: Sequence[SignalLike],
         policy: Policy | None = None,
-        *,
-        store: AuditStore | None = None,
-        routes: Mapping[str, Route] | None = None,
-        combiner: Combiner | None = None,
-        calibrator: Calibrator | None = None,
-        signal_timeout: float | None = None,
-        retries: Retries | None = None,
-        store_answers: bool = False,
+        **options: Unpack[GuardOptions],
     ) -> None:
-        self._core = GuardCore(
-            signals,
-            policy,
-            store=store,
-            routes=routes,
-            combiner=combiner,
-            calibrator=calibrator,
-            signal_timeout=signal_timeout,
-            retries=retries,
-            store_answers=store_answers,
-        )
-        core = self._core
-        self._cascade = (
-            Cascade(core.combiner, core.calibrator, core.policy)
-            if core.policy.cascade
-            else None
-        )
+        self._core = GuardCore(signals, policy, **options)
 
     @property
     def policy(self) -> Policy:
@@ -92,16 +75,22 @@ class _Shell:
     def _twin(self, shell: type[_S]) -> _S:
         # The core is immutable and holds no per-call state, so shells may share it.
         twin = shell.__new__(shell)
-        twin._core, twin._cascade = self._core, self._cascade
+        twin._core = self._core
         return twin
 
 
 class Guard(_Shell):
     """Scores, decides, retries, escalates and records, synchronously.
 
-    `retries` is an int (attempts in all; overrides the policy's max_attempts) or a
-    tenacity Retrying whose stop and wait are used. Signals without a `signal_timeout`
-    run one after another; with one, in worker threads, each under the timeout.
+    The keyword options are those of `GuardOptions` (store, routes, combiner,
+    calibrator, signal_timeout, retries, store_answers, strategies). `retries` is an
+    int (attempts in all; overrides the policy's max_attempts) or a tenacity Retrying
+    whose stop and wait are used. Signals without a `signal_timeout` run one after
+    another; with one, in worker threads, each under the timeout.
+
+    The policy's retry strategies must be built in (`confguard.strategies`) or named
+    in `strategies=`, the names your pipeline reads from `attempt.strategy`; any other
+    name raises `UnknownComponentError` here rather than meaning nothing on a retry.
 
     Example:
         >>> guard = Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], Policy())
@@ -167,11 +156,7 @@ class Guard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        signals, timeout = self._core.signals, self._core.signal_timeout
-        if self._cascade is not None:
-            results = score_cascade(self._cascade, signals, obs, timeout)
-        else:
-            results = score_all(signals, obs, timeout)
+        results = _score(self._core, obs)
         latency = time.perf_counter() - start
         return self._core.judge(attempt, obs, results, tuple(history), latency)
 
@@ -263,11 +248,7 @@ class AsyncGuard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        signals, timeout = self._core.signals, self._core.signal_timeout
-        if self._cascade is not None:
-            results = await ascore_cascade(self._cascade, signals, obs, timeout)
-        else:
-            results = await ascore_all(signals, obs, timeout)
+        results = await _ascore(self._core, obs)
         latency = time.perf_counter() - start
         return self._core.judge(attempt, obs, results, tuple(history), latency)
 
@@ -370,14 +351,13 @@ def score_cascade(
 
     Results come back in the guard's signal order; skipped ones say why.
     """
-    ordered, results = cascade.order(signals), list[SignalResult]()
-    for i, signal in enumerate(ordered):
-        settled = cascade.settle(results, ordered[i:])
-        if settled is not None:
-            results.extend(settled)
-            break
-        results.extend(score_all([signal], obs, timeout))
-    return _in_order(signals, results)
+    plan: CascadePlan = cascade.plan(signals)
+    try:
+        signal = next(plan)
+        while True:
+            signal = plan.send(score_all([signal], obs, timeout)[0])
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 async def ascore_cascade(
@@ -387,21 +367,25 @@ async def ascore_cascade(
     timeout: float | None,
 ) -> tuple[SignalResult, ...]:
     """Async twin of `score_cascade`."""
-    ordered, results = cascade.order(signals), list[SignalResult]()
-    for i, signal in enumerate(ordered):
-        settled = cascade.settle(results, ordered[i:])
-        if settled is not None:
-            results.extend(settled)
-            break
-        results.append(await ascore_signal(signal, obs, timeout))
-    return _in_order(signals, results)
+    plan: CascadePlan = cascade.plan(signals)
+    try:
+        signal = next(plan)
+        while True:
+            signal = plan.send(await ascore_signal(signal, obs, timeout))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
-def _in_order(
-    signals: Sequence[Signal], results: Sequence[SignalResult]
-) -> tuple[SignalResult, ...]:
-    by_name = {r.name: r for r in results}
-    return tuple(by_name[s.name] for s in signals)
+def _score(core: GuardCore, obs: Observation) -> tuple[SignalResult, ...]:
+    if core.cascade is None:
+        return score_all(core.signals, obs, core.signal_timeout)
+    return score_cascade(core.cascade, core.signals, obs, core.signal_timeout)
+
+
+async def _ascore(core: GuardCore, obs: Observation) -> tuple[SignalResult, ...]:
+    if core.cascade is None:
+        return await ascore_all(core.signals, obs, core.signal_timeout)
+    return await ascore_cascade(core.cascade, core.signals, obs, core.signal_timeout)
 
 
 __all__ = [

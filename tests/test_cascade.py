@@ -11,17 +11,17 @@ import pytest
 from confguard.guard import AsyncGuard, Guard, score_all, score_cascade
 from confguard.observation import Observation
 from confguard.policy import Policy, decide
-from confguard.results import SignalResult
-from confguard.scoring import assess, mean, minimum, weighted
-from confguard.scoring.aggregate import Combiner, LinearImputer, LogisticCombiner
-from confguard.scoring.calibration import IsotonicCalibrator, PlattCalibrator
-from confguard.scoring.cascade import (
+from confguard.policy.cascade import (
     Cascade,
-    band_of,
+    CascadePlan,
     calibrated_span,
     cost_order,
     skipped_by_cascade,
 )
+from confguard.results import SignalResult
+from confguard.scoring import assess, mean, minimum, weighted
+from confguard.scoring.aggregate import Combiner, LinearImputer, LogisticCombiner
+from confguard.scoring.calibration import IsotonicCalibrator, PlattCalibrator
 from confguard.signals.base import DeclaredCost, FunctionSignal
 
 OBS = Observation(question="Capital of France?", answer="Paris")
@@ -72,11 +72,11 @@ def test_signals_run_cheapest_first_by_llm_calls_then_relative_cost() -> None:
     ]
 
 
-def test_band_of_names_the_highest_threshold_reached() -> None:
-    assert band_of(BANDS.thresholds, 0.8) == "accept"
-    assert band_of(BANDS.thresholds, 0.79) == "annotate"
-    assert band_of(BANDS.thresholds, 0.4) == "retry"
-    assert band_of(BANDS.thresholds, 0.39) == "abstain"
+def test_the_band_is_the_highest_threshold_reached() -> None:
+    assert BANDS.thresholds.band(0.8) == "accept"
+    assert BANDS.thresholds.band(0.79) == "annotate"
+    assert BANDS.thresholds.band(0.4) == "retry"
+    assert BANDS.thresholds.band(0.39) == "abstain"
 
 
 def test_the_mean_span_puts_the_pending_signals_at_zero_and_at_one() -> None:
@@ -159,7 +159,8 @@ def test_settle_skips_the_rest_when_both_ends_share_a_band() -> None:
     judge = Counting("judge", 0.0, calls=1)
     [skipped] = cascade.settle(done, [judge]) or ()
     assert skipped.name == "judge"
-    assert skipped.details == {"cascade": True}
+    assert skipped.cascade_skipped
+    assert skipped.details == {}
     # Four at 1.0, one pending: [4/5, 5/5] = [0.80, 1.00], all accept.
     assert skipped.reason == (
         "cascade: 'judge' could move the confidence only within [0.80, 1.00], "
@@ -188,6 +189,39 @@ def test_under_fail_closed_a_signal_not_ok_settles_at_once() -> None:
         "cascade: 'logprob' is not ok and the policy fails closed, "
         "so the decision no longer depends on the rest"
     )
+
+
+def drive(plan: CascadePlan, reply: float) -> tuple[list[str], list[SignalResult]]:
+    """Run a cascade plan by hand: every signal it asks for reports `reply`."""
+    asked: list[str] = []
+    try:
+        signal = next(plan)
+        while True:
+            asked.append(signal.name)
+            signal = plan.send(ok(signal.name, reply))
+    except StopIteration as done:
+        return asked, list(done.value)
+
+
+def test_the_plan_asks_cheapest_first_and_stops_once_the_band_is_settled() -> None:
+    judge = Counting("judge", 0.0, calls=1)
+    cheap = [Counting(n, 1.0) for n in "abcd"]
+    plan = Cascade(mean(), None, ACCEPT_ONLY).plan([judge, *cheap])
+    asked, results = drive(plan, 1.0)
+    # Four at 1.0 leave the judge only [0.80, 1.00]: all accept, so it is not asked.
+    assert asked == ["a", "b", "c", "d"]
+    assert [r.name for r in results] == ["judge", "a", "b", "c", "d"]
+    assert [r.cascade_skipped for r in results] == [True, False, False, False, False]
+
+
+def test_the_plan_asks_for_everything_while_the_band_stays_open() -> None:
+    judge, cheap = Counting("judge", 0.0, calls=1), Counting("a", 1.0)
+    asked, results = drive(
+        Cascade(minimum(), None, ACCEPT_ONLY).plan([judge, cheap]), 1.0
+    )
+    assert asked == ["a", "judge"]
+    assert [r.name for r in results] == ["judge", "a"]
+    assert not any(r.cascade_skipped for r in results)
 
 
 def test_nothing_pending_means_nothing_to_settle() -> None:

@@ -20,17 +20,18 @@ from confguard.results import (
     RetryStrategy,
     SignalResult,
 )
+from confguard.strategies import more_context, temperature
 from confguard.testing import make_observation
 
 BASE: dict[str, Any] = {
     "thresholds": {"accept": 0.8, "annotate": 0.6, "retry": 0.4, "escalate": 0.2},
-    "retry": {"max_attempts": 3, "strategies": ["temperature_zero", "more_context"]},
+    "retry": {"max_attempts": 3, "strategies": [temperature(0.0), more_context(8)]},
     "escalate": {"route": "human"},
     "annotate": {"caveat": "check this ({confidence:.0%})"},
     "abstain": {"message": "no answer"},
 }
-T0 = RetryStrategy(name="temperature_zero")
-MORE = RetryStrategy(name="more_context")
+T0 = temperature(0.0)
+MORE = more_context(8)
 RETRY = Retry(reason="earlier", strategy=T0)
 ESCALATED = Escalate(reason="earlier", route="human")
 SKIPPED = SignalResult.skipped("logprob", "model exposes no logprobs")
@@ -89,7 +90,7 @@ CASES: list[tuple[str, Policy, Assessment, tuple[Decision, ...], Decision]] = [
         (),
         Retry(
             reason="confidence 0.42 < accept 0.80, ≥ retry 0.40: "
-            "retry 2/3 with strategy 'temperature_zero'",
+            "retry 2/3 with strategy 'temperature'",
             strategy=T0,
         ),
     ),

@@ -34,14 +34,15 @@ from confguard.exceptions import (
     ObservationError,
     UnknownComponentError,
 )
-from confguard.results import Attempt, RetryStrategy
+from confguard.results import Attempt
 from confguard.signals.base import DeclaredCost
 from confguard.store import InMemoryStore, digest
+from confguard.strategies import more_context, temperature
 
 URL = "https://hooks.test/escalate"
 POLICY: dict[str, Any] = {
     "thresholds": {"accept": 0.8, "annotate": 0.6, "retry": 0.4, "escalate": 0.2},
-    "retry": {"max_attempts": 3, "strategies": ["temperature_zero", "more_context"]},
+    "retry": {"max_attempts": 3, "strategies": [temperature(0.0), more_context(8)]},
     "escalate": {"route": "human", "pending_message": "a human will answer"},
     "annotate": {"caveat": "check this ({confidence:.0%})"},
     "abstain": {"message": "no answer"},
@@ -152,13 +153,13 @@ def test_run_retries_with_the_strategies_in_order_then_accepts() -> None:
     assert result.decision.action == "accept"
     assert pipeline.attempts == [
         Attempt(number=1),
-        Attempt(number=2, strategy=RetryStrategy(name="temperature_zero")),
-        Attempt(number=3, strategy=RetryStrategy(name="more_context")),
+        Attempt(number=2, strategy=temperature(0.0)),
+        Attempt(number=3, strategy=more_context(8)),
     ]
     rows = store.decisions()
     assert [(r.attempt, r.action, r.strategy) for r in rows] == [
         (1, "retry", None),
-        (2, "retry", "temperature_zero"),
+        (2, "retry", "temperature"),
         (3, "accept", "more_context"),
     ]
     assert len({r.request_id for r in rows}) == 1
@@ -409,6 +410,32 @@ def test_a_route_that_is_not_a_route_is_rejected() -> None:
         Guard([CONF], policy(), routes={"human": lambda r: None})  # type: ignore[dict-item]
 
 
+def test_a_strategy_the_pipeline_was_not_said_to_understand_is_refused() -> None:
+    rerank = policy(retry={"strategies": ["repeat", "rerank"]})
+    with pytest.raises(UnknownComponentError) as info:
+        Guard([CONF], rerank, routes=HUMAN)
+    assert str(info.value) == (
+        "unknown retry strategy 'rerank'; "
+        "known: more_context, other_embedder, repeat, temperature"
+    )
+    with pytest.raises(UnknownComponentError, match="retry strategy 'rerank'"):
+        AsyncGuard([CONF], rerank, routes=HUMAN)
+
+
+def test_strategies_names_the_ones_the_pipeline_understands_itself() -> None:
+    rerank = policy(retry={"strategies": ["rerank"]})
+    g, _ = guard(policy=rerank, strategies=["rerank"])
+    pipeline = Scripted(0.5, 0.9)
+    assert g.run(pipeline, "q").decision.action == "accept"
+    assert pipeline.attempts[1].strategy is not None
+    assert pipeline.attempts[1].strategy.name == "rerank"
+
+
+def test_an_unknown_keyword_option_is_a_type_error_listing_the_options() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'store_answer'"):
+        Guard([CONF], store_answer=True)  # type: ignore[call-arg]
+
+
 def test_policy_weights_must_name_known_signals() -> None:
     weighted = Policy.from_dict({"combiner": "weighted", "weights": {"judge": 2.0}})
     with pytest.raises(UnknownComponentError, match="'judge'; known: conf"):
@@ -443,7 +470,7 @@ async def test_arun_retries_a_coroutine_pipeline_then_accepts() -> None:
     pipeline = AsyncScripted(0.5, 0.9)
     result = await g.arun(pipeline, "Capital of France?")
     assert result.decision.action == "accept"
-    assert pipeline.attempts[1].strategy == RetryStrategy(name="temperature_zero")
+    assert pipeline.attempts[1].strategy == temperature(0.0)
     assert [r.action for r in store.decisions()] == ["retry", "accept"]
 
 

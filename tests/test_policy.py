@@ -10,6 +10,7 @@ import pytest
 from confguard.exceptions import PolicyError
 from confguard.policy import Policy, RetryPolicy, Thresholds
 from confguard.results import RetryStrategy
+from confguard.strategies import more_context, other_embedder, repeat, temperature
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "policy.yaml"
 
@@ -61,18 +62,60 @@ def test_from_dict_and_model_validate_build_the_same_policy() -> None:
 
 
 def test_strategies_may_be_given_by_name_alone() -> None:
-    policy = Policy.from_yaml("retry: {strategies: [temperature_zero, more_context]}")
-    assert [s.name for s in policy.retry.strategies] == [
-        "temperature_zero",
-        "more_context",
-    ]
-    assert policy.retry.strategies[0].params == {}
+    policy = Policy.from_yaml("retry: {strategies: [repeat, rerank]}")
+    assert [s.name for s in policy.retry.strategies] == ["repeat", "rerank"]
+    assert policy.retry.strategies[1].params == {}
+
+
+def test_built_in_strategies_are_rebuilt_by_their_constructors() -> None:
+    policy = Policy.from_yaml(
+        """
+        retry:
+          strategies:
+            - {name: more_context, params: {top_k: 8}}
+            - {name: other_embedder, params: {embedder: e5}}
+            - {name: temperature, params: {temperature: 0}}
+            - repeat
+        """
+    )
+    assert policy.retry.strategies == (
+        more_context(8),
+        other_embedder("e5"),
+        temperature(0.0),
+        repeat(),
+    )
+    assert policy.retry.strategies[2].params == {"temperature": 0.0}
+    assert Policy(retry={"strategies": [more_context(3)]}).retry.strategies == (
+        more_context(3),
+    )
+
+
+def test_a_strategy_of_your_own_keeps_whatever_params_it_has() -> None:
+    policy = Policy.from_dict(
+        {"retry": {"strategies": [{"name": "rerank", "params": {"model": "x"}}]}}
+    )
+    assert policy.retry.strategies == (
+        RetryStrategy(name="rerank", params={"model": "x"}),
+    )
 
 
 def test_strategies_are_used_in_order_and_the_last_one_repeats() -> None:
     retry = RetryPolicy(max_attempts=5, strategies=("a", "b"))
     assert [retry.strategy_for(n).name for n in (1, 2, 3, 4)] == ["a", "b", "b", "b"]
     assert RetryPolicy().strategy_for(1) == RetryStrategy(name="repeat")
+
+
+def test_a_confidence_falls_in_the_highest_band_whose_threshold_it_reaches() -> None:
+    thresholds = Thresholds(accept=0.8, retry=0.4, escalate=0.2)
+    assert [thresholds.band(c) for c in (1.0, 0.8, 0.79, 0.4, 0.2, 0.19, 0.0)] == [
+        "accept",
+        "accept",
+        "retry",  # annotate is not set: the band below takes it
+        "retry",
+        "escalate",
+        "abstain",
+        "abstain",
+    ]
 
 
 def test_backoff_grows_by_the_multiplier_before_each_retry() -> None:
@@ -150,6 +193,47 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         {"retry": {"strategies": [{"params": {"k": 1}}]}},
         "retry.strategies.0.name",
         "retry.strategies.0.name: Field required, got {'params': {'k': 1}}",
+    ),
+    (
+        {"retry": {"strategies": ["more_context"]}},
+        "retry.strategies.0.params",
+        "retry.strategies.0.params: strategy 'more_context' takes params {top_k}, "
+        "got {}",
+    ),
+    (
+        {"retry": {"strategies": ["repeat", {"name": "temperature", "params": {}}]}},
+        "retry.strategies.1.params",
+        "retry.strategies.1.params: strategy 'temperature' takes params "
+        "{temperature}, got {}",
+    ),
+    (
+        {"retry": {"strategies": [{"name": "repeat", "params": {"n": 2}}]}},
+        "retry.strategies.0.params",
+        "retry.strategies.0.params: strategy 'repeat' takes no params, got {'n': 2}",
+    ),
+    (
+        {
+            "retry": {
+                "strategies": [{"name": "more_context", "params": {"top_k": 8, "k": 2}}]
+            }
+        },
+        "retry.strategies.0.params",
+        "retry.strategies.0.params: strategy 'more_context' takes params {top_k}, "
+        "got {'top_k': 8, 'k': 2}",
+    ),
+    (
+        {"retry": {"strategies": [{"name": "more_context", "params": {"top_k": 0}}]}},
+        "retry.strategies.0.params",
+        "retry.strategies.0.params: more_context: top_k must be an integer >= 1, got 0",
+    ),
+    (
+        {
+            "retry": {
+                "strategies": [{"name": "temperature", "params": {"temperature": -1}}]
+            }
+        },
+        "retry.strategies.0.params",
+        "retry.strategies.0.params: temperature: value must be a number >= 0, got -1",
     ),
     (
         {"annotate": {"caveat": "only {conf}"}},

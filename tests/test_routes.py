@@ -11,7 +11,9 @@ from tenacity import Retrying, stop_after_attempt
 
 from confguard.exceptions import EscalationError
 from confguard.observation import Observation
-from confguard.policy import (
+from confguard.results import Attempt, SignalResult
+from confguard.routes import (
+    BaseRoute,
     CallableRoute,
     EscalationRequest,
     PipelineRoute,
@@ -20,8 +22,7 @@ from confguard.policy import (
     RouteOutcome,
     WebhookRoute,
 )
-from confguard.results import Attempt, SignalResult
-from confguard.store import InMemoryStore
+from confguard.store import InMemoryStore, ReviewRequest
 from confguard.testing import make_observation
 
 URL = "https://hooks.test/escalate"
@@ -53,6 +54,25 @@ def test_every_route_kind_satisfies_the_route_protocol() -> None:
         WebhookRoute(URL),
     ]
     assert all(isinstance(r, Route) for r in routes)
+    assert all(isinstance(r, BaseRoute) for r in routes)
+
+
+class Pager(BaseRoute):
+    """A route of one's own: only `escalate` is written."""
+
+    def __init__(self) -> None:
+        self.paged: list[str] = []
+
+    def escalate(self, request: EscalationRequest) -> RouteOutcome:
+        self.paged.append(request.request_id)
+        return RouteOutcome(answer="paged")
+
+
+async def test_a_base_route_gets_its_async_twin_from_escalate() -> None:
+    pager = Pager()
+    assert isinstance(pager, Route)
+    assert await pager.aescalate(request()) == RouteOutcome(answer="paged")
+    assert pager.paged == ["r1"]
 
 
 def test_the_webhook_payload_is_the_case_as_json() -> None:
@@ -160,6 +180,39 @@ def test_the_review_queue_route_enqueues_the_case() -> None:
     assert (item.confidence, item.reason) == (0.25, "confidence 0.25 < retry 0.40")
 
 
+def test_the_review_queue_route_hands_on_the_case_and_no_metadata() -> None:
+    class Recording(InMemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.requests: list[ReviewRequest] = []
+
+        def enqueue_review(self, request: ReviewRequest) -> str:
+            self.requests.append(request)
+            return super().enqueue_review(request)
+
+    store = Recording()
+    ReviewQueueRoute(store).escalate(request("review"))
+    assert store.requests == [
+        ReviewRequest(
+            request_id="r1",
+            question=OBS.question,
+            answer="Lyon",
+            confidence=0.25,
+            reason="confidence 0.25 < retry 0.40",
+        )
+    ]
+
+
+def test_a_failing_store_is_an_escalation_error_naming_the_route() -> None:
+    class Down(InMemoryStore):
+        def enqueue_review(self, request: ReviewRequest) -> str:
+            raise OSError("disk full")
+
+    with pytest.raises(EscalationError) as info:
+        ReviewQueueRoute(Down()).escalate(request("review"))
+    assert str(info.value) == "escalation route 'review' failed: OSError: disk full"
+
+
 async def test_the_review_queue_route_enqueues_asynchronously() -> None:
     store = InMemoryStore()
     outcome = await ReviewQueueRoute(store).aescalate(request("review"))
@@ -244,6 +297,13 @@ async def test_the_async_webhook_retries_and_reads_the_answer() -> None:
     outcome = await WebhookRoute(URL, backoff_seconds=0).aescalate(request())
     assert outcome.answer == "Paris"
     assert route.call_count == 2
+
+
+def test_a_webhook_with_a_bad_retries_value_is_refused_when_built() -> None:
+    from confguard.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="retries must be an int >= 1"):
+        WebhookRoute(URL, retries=0)
 
 
 @respx.mock

@@ -1,5 +1,9 @@
-"""The policy: thresholds and actions, the pure `decide()`, and escalation routes."""
+"""The policy: thresholds and actions, the pure `decide()`, and the cost-aware cascade.
 
+Escalation routes, retries and the pipeline protocol live in `confguard.routes`.
+"""
+
+from confguard.policy.cascade import Cascade
 from confguard.policy.decide import decide
 from confguard.policy.model import (
     AbstainPolicy,
@@ -9,33 +13,14 @@ from confguard.policy.model import (
     RetryPolicy,
     Thresholds,
 )
-from confguard.policy.pipeline import Pipeline
-from confguard.policy.retrying import Retries
-from confguard.policy.routes import (
-    CallableRoute,
-    EscalationRequest,
-    PipelineRoute,
-    ReviewQueueRoute,
-    Route,
-    RouteOutcome,
-    WebhookRoute,
-)
 
 __all__ = [
     "AbstainPolicy",
     "AnnotatePolicy",
-    "CallableRoute",
+    "Cascade",
     "EscalatePolicy",
-    "EscalationRequest",
-    "Pipeline",
-    "PipelineRoute",
     "Policy",
-    "Retries",
     "RetryPolicy",
-    "ReviewQueueRoute",
-    "Route",
-    "RouteOutcome",
     "Thresholds",
-    "WebhookRoute",
     "decide",
 ]

@@ -12,6 +12,7 @@ from confguard.policy.model import Policy
 from confguard.results import (
     Abstain,
     Accept,
+    Action,
     Annotate,
     Assessment,
     AttemptRecord,
@@ -98,16 +99,17 @@ def _by_band(
     return _abstain(policy, f"{prefix}: abstain")
 
 
-def _band(policy: Policy, confidence: float) -> tuple[str, str]:
-    shown = f"confidence {confidence:.2f}"
-    above: tuple[str, float] | None = None
-    for name, threshold in policy.thresholds.set_bands():
-        if confidence >= threshold:
-            below = f" < {above[0]} {above[1]:.2f}," if above else ""
-            return name, f"{shown}{below} ≥ {name} {threshold:.2f}"
-        above = (name, threshold)
-    lowest = f" < {above[0]} {above[1]:.2f}" if above else ""
-    return "abstain", f"{shown}{lowest}"
+def _band(policy: Policy, confidence: float) -> tuple[Action, str]:
+    """The band, and the thresholds either side of the confidence as the reason."""
+    band, bands = policy.thresholds.band(confidence), policy.thresholds.set_bands()
+    names = [name for name, _ in bands]
+    at = names.index(band) if band in names else len(bands)
+    sides = []
+    if at > 0:
+        sides.append("< {} {:.2f}".format(*bands[at - 1]))
+    if at < len(bands):
+        sides.append("≥ {} {:.2f}".format(*bands[at]))
+    return band, f"confidence {confidence:.2f} " + ", ".join(sides)
 
 
 def _retry(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -22,12 +22,14 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from confguard.exceptions import PolicyError
-from confguard.results import RetryStrategy
+from confguard.policy.builtin_strategies import checked_strategy
+from confguard.results import Action, RetryStrategy
 from confguard.scoring.aggregate import COMBINERS, LogisticCombiner
 from confguard.scoring.calibration import FittedCalibrator
 from confguard.scoring.thresholds import RiskControl
 
-BANDS = ("accept", "annotate", "retry", "escalate")
+Band = Literal["accept", "annotate", "retry", "escalate"]
+BANDS: tuple[Band, ...] = ("accept", "annotate", "retry", "escalate")
 """Threshold names, from the highest band to the lowest."""
 
 
@@ -75,10 +77,22 @@ class Thresholds(_Part):
                 )
         return value
 
-    def set_bands(self) -> tuple[tuple[str, float], ...]:
+    def set_bands(self) -> tuple[tuple[Band, float], ...]:
         """The (name, threshold) pairs that are set, highest first."""
-        pairs = ((name, getattr(self, name)) for name in BANDS)
+        pairs = ((name, cast(float | None, getattr(self, name))) for name in BANDS)
         return tuple((name, value) for name, value in pairs if value is not None)
+
+    def band(self, confidence: float) -> Action:
+        """The band `confidence` falls in: the highest threshold it reaches, or abstain.
+
+        Example:
+            >>> Thresholds(accept=0.8, retry=0.4).band(0.5)
+            'retry'
+        """
+        for name, threshold in self.set_bands():
+            if confidence >= threshold:
+                return name
+        return "abstain"
 
 
 class AnnotatePolicy(_Part):
@@ -112,7 +126,12 @@ class RetryPolicy(_Part):
     max_attempts: int = Field(default=3, ge=1)
     """Attempts in all, the first included (1 = never retry)."""
     strategies: tuple[RetryStrategy, ...] = ()
-    """Used in order, one per retry; the last repeats when retries outnumber them."""
+    """Used in order, one per retry; the last repeats when retries outnumber them.
+
+    The built-in names (`more_context`, `other_embedder`, `temperature`, `repeat`)
+    are rebuilt with their `confguard.strategies` constructors, so wrong params fail
+    here; other names are the pipeline's own (the guard must be told of them).
+    """
     backoff_seconds: float = Field(default=0.0, ge=0.0)
     backoff_multiplier: float = Field(default=1.0, ge=1.0)
 
@@ -123,6 +142,13 @@ class RetryPolicy(_Part):
             return tuple(_strategy(item) for item in value)
         return value
 
+    @field_validator("strategies")
+    @classmethod
+    def _builtins_checked(
+        cls, value: tuple[RetryStrategy, ...]
+    ) -> tuple[RetryStrategy, ...]:
+        return tuple(_rebuilt(i, s) for i, s in enumerate(value))
+
     def strategy_for(self, retry: int) -> RetryStrategy:
         """The strategy of the `retry`-th retry (1-based)."""
         if not self.strategies:
@@ -132,6 +158,14 @@ class RetryPolicy(_Part):
     def wait_before(self, retry: int) -> float:
         """Seconds to wait before the `retry`-th retry (1-based)."""
         return float(self.backoff_seconds * self.backoff_multiplier ** (retry - 1))
+
+
+def _rebuilt(index: int, strategy: RetryStrategy) -> RetryStrategy:
+    try:
+        return checked_strategy(strategy)
+    except ValueError as exc:
+        field = f"{RetryPolicy.section}.strategies.{index}.params"
+        raise PolicyError(f"{field}: {exc}", field=field) from None
 
 
 class EscalatePolicy(_Part):
@@ -163,7 +197,7 @@ class Policy(_Part):
     Example:
         >>> policy = Policy.from_yaml('''
         ... thresholds: {accept: 0.8, annotate: 0.6, retry: 0.4}
-        ... retry: {max_attempts: 3, strategies: [temperature_zero, more_context]}
+        ... retry: {max_attempts: 3, strategies: [repeat]}
         ... ''')
         >>> policy.thresholds.retry
         0.4
@@ -328,6 +362,7 @@ __all__ = [
     "BANDS",
     "AbstainPolicy",
     "AnnotatePolicy",
+    "Band",
     "EscalatePolicy",
     "Policy",
     "RetryPolicy",

@@ -6,28 +6,33 @@ the final confidence across a policy threshold. Each of them reports a confidenc
 somewhere in [0, 1] (or fails and drops out), so the combiner can bound where the
 combination may still end (`span`: the mean, the weights, the minimum or the
 logistic coefficients decide how far); a monotone calibrator maps both ends. When
-both ends fall in the same band, the decision is fixed and the remaining signals are
-recorded as skipped, with ``details["cascade"] = True`` and the span in the reason.
+both ends fall in the same band (`Thresholds.band`), the decision is fixed and the
+remaining signals are recorded as skipped, with `cascade_skipped` set and the span in
+the reason.
 
 Under ``on_missing_evidence: fail_closed`` a signal that is not ok fixes the decision
 on its own, so the cascade stops there too. The bound assumes the signals still to
 run would report normally; what it saves is exactly what a remaining signal could
 not have changed. Combiners without a `span` method never stop early.
+
+`Cascade.plan` is the whole loop as a generator (like a signal's plan): it yields the
+next signal to run and receives its result, so the guard's sync and async shells
+only execute it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from confguard.policy.model import Policy, Thresholds
-from confguard.results import SignalResult
+from confguard.policy.model import Policy
+from confguard.results import SignalResult, SignalStatus
 from confguard.scoring.aggregate import Calibrator, Combiner, Span
 from confguard.signals.base import Signal
 
-CASCADE = "cascade"
-"""The details key that marks a result the cascade skipped."""
+CascadePlan = Generator[Signal, SignalResult, tuple[SignalResult, ...]]
+"""Yields each signal to run, receives its result, returns every result."""
 
 
 @runtime_checkable
@@ -47,14 +52,6 @@ def cost_order(signals: Sequence[Signal]) -> tuple[Signal, ...]:
         ['avg_logprob', 'judge_correctness']
     """
     return tuple(sorted(signals, key=lambda s: (s.cost.llm_calls, s.cost.relative)))
-
-
-def band_of(thresholds: Thresholds, confidence: float) -> str:
-    """The band a confidence falls in: the highest threshold it reaches, or abstain."""
-    for name, threshold in thresholds.set_bands():
-        if confidence >= threshold:
-            return name
-    return "abstain"
 
 
 def calibrated_span(span: Span, calibrator: Calibrator | None) -> Span:
@@ -85,6 +82,21 @@ class Cascade:
         """The order to run signals in: cheapest first."""
         return cost_order(signals)
 
+    def plan(self, signals: Sequence[Signal]) -> CascadePlan:
+        """Run cheapest first until the rest cannot change the decision.
+
+        Returns the results in the order of `signals`; skipped ones say why.
+        """
+        ordered, results = self.order(signals), list[SignalResult]()
+        for i, signal in enumerate(ordered):
+            settled = self.settle(results, ordered[i:])
+            if settled is not None:
+                results.extend(settled)
+                break
+            results.append((yield signal))
+        by_name = {r.name: r for r in results}
+        return tuple(by_name[s.name] for s in signals)
+
     def settle(
         self, results: Sequence[SignalResult], pending: Sequence[Signal]
     ) -> tuple[SignalResult, ...] | None:
@@ -114,8 +126,8 @@ class Cascade:
             return None
         names = [s.name for s in pending]
         low, high = calibrated_span(self.combiner.span(results, names), self.calibrator)
-        band = band_of(self.policy.thresholds, low)
-        if band != band_of(self.policy.thresholds, high):
+        band = self.policy.thresholds.band(low)
+        if band != self.policy.thresholds.band(high):
             return None
         listed = ", ".join(repr(n) for n in names)
         return (
@@ -125,19 +137,20 @@ class Cascade:
 
 
 def _skipped(name: str, reason: str) -> SignalResult:
-    return SignalResult.skipped(name, reason, **{CASCADE: True})
+    return SignalResult(
+        name=name, status=SignalStatus.SKIPPED, reason=reason, cascade_skipped=True
+    )
 
 
 def skipped_by_cascade(results: Sequence[SignalResult]) -> tuple[str, ...]:
     """The names of the signals the cascade did not run."""
-    return tuple(r.name for r in results if r.details.get(CASCADE))
+    return tuple(r.name for r in results if r.cascade_skipped)
 
 
 __all__ = [
-    "CASCADE",
     "Cascade",
+    "CascadePlan",
     "Spanning",
-    "band_of",
     "calibrated_span",
     "cost_order",
     "skipped_by_cascade",

@@ -1,4 +1,7 @@
-"""Calling the user's pipeline: `(question, attempt)` or `(question)`, sync or async."""
+"""The Pipeline protocol and how it is called: `(question, attempt)` or `(question)`.
+
+Sync or async; whatever it returns must be an `Observation`.
+"""
 
 from __future__ import annotations
 
