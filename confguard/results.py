@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from confguard.exceptions import InputError
+from confguard.observation import Issue as Issue
 from confguard.observation import Observation
 
 
@@ -279,3 +289,142 @@ class GuardResult(_Frozen):
         for record in self.attempts:
             total = total + record.assessment.cost
         return total
+
+
+VERDICT_KEY = "confguard"
+"""The metadata key under which the integrations attach a `Verdict` to an output."""
+Review = Literal["approve", "edit", "reject"]
+
+
+class AttemptSummary(_Frozen):
+    """What one attempt was, and what the policy decided about it."""
+
+    number: int
+    strategy: str | None = None
+    route: str | None = None
+    action: Action
+    reason: str
+    confidence: float | None = None
+
+    @classmethod
+    def of(cls, record: AttemptRecord) -> AttemptSummary:
+        """The summary of an AttemptRecord."""
+        strategy = record.attempt.strategy
+        return cls(
+            number=record.attempt.number,
+            strategy=strategy.name if strategy else None,
+            route=record.attempt.route,
+            action=record.decision.action,
+            reason=record.decision.reason,
+            confidence=record.assessment.confidence,
+        )
+
+
+class Verdict(_Frozen):
+    """The guard's decision on an answer in JSON-safe form, as integrations attach it.
+
+    Example:
+        >>> verdict = Verdict.from_result(guard.run(pipeline, "Who won?"))
+        >>> verdict.action, verdict.confidence, len(verdict.attempts)
+        ('accept', 0.91, 1)
+    """
+
+    action: Action
+    reason: str
+    confidence: float | None = None
+    guard_action: Action
+    """The guard's own decision; differs from `action` only when the integration
+    refused an answer the guard let through (e.g. an empty response)."""
+    answer: str | None = None
+    """The text the caller was given (caveat included, or the refusal message)."""
+    judged_answer: str | None = None
+    """The final attempt's answer as the guard judged it, also when refused (keep
+    it for audit and evaluation; do not show a refused answer to users)."""
+    caveat: str | None = None
+    route: str | None = None
+    review_id: str | None = None
+    review: Review | None = None
+    """Set once a person approved, edited or rejected an escalated answer."""
+    issues: tuple[Issue, ...] = ()
+    signals: tuple[SignalSummary, ...] = ()
+    attempts: tuple[AttemptSummary, ...] = ()
+    latency_seconds: float = Field(default=0.0, ge=0.0)
+
+    @property
+    def accepted(self) -> bool:
+        """True when the answer was accepted or annotated."""
+        return self.action in ("accept", "annotate")
+
+    @classmethod
+    def from_result(
+        cls,
+        result: GuardResult,
+        *,
+        append_caveat: bool = True,
+        answer: str | None = None,
+        refusal: Abstain | None = None,
+    ) -> Verdict:
+        """The verdict of a guard result.
+
+        `append_caveat` appends an annotated answer's caveat to the text given;
+        `answer` replaces that text; `refusal` refuses although the guard did not.
+        """
+        decision = refusal or result.decision
+        given = _given_text(result, refusal, append_caveat)
+        return cls(
+            action=decision.action,
+            reason=decision.reason,
+            confidence=result.confidence,
+            guard_action=result.decision.action,
+            answer=given if answer is None else answer,
+            judged_answer=next(
+                (r.observation.answer for r in reversed(result.attempts)), None
+            ),
+            caveat=decision.caveat if isinstance(decision, Annotate) else None,
+            route=decision.route if isinstance(decision, Escalate) else None,
+            review_id=result.review_id,
+            issues=tuple(i for r in result.attempts for i in r.observation.issues),
+            signals=tuple(SignalSummary.of(s) for s in result.assessment.signals),
+            attempts=tuple(AttemptSummary.of(r) for r in result.attempts),
+            latency_seconds=result.latency_seconds,
+        )
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The verdict as the JSON-safe dict stored under `VERDICT_KEY`."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def find(cls, metadata: Mapping[str, Any] | None) -> Verdict | None:
+        """The verdict under `VERDICT_KEY` of a metadata mapping, None if absent.
+
+        Raises `InputError` when the stored verdict is malformed.
+        """
+        raw = None if metadata is None else metadata.get(VERDICT_KEY)
+        if raw is None:
+            return None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise InputError(f"the confguard verdict is malformed: {exc}") from exc
+
+    @classmethod
+    def read(cls, metadata: Mapping[str, Any] | None, *, where: str) -> Verdict:
+        """The verdict under `VERDICT_KEY`; `InputError` naming `where` if absent."""
+        found = cls.find(metadata)
+        if found is None:
+            raise InputError(
+                f"the {where} carries no confguard verdict (no {VERDICT_KEY!r} key); "
+                "was it returned by a confguard integration?"
+            )
+        return found
+
+
+def _given_text(
+    result: GuardResult, refusal: Abstain | None, append_caveat: bool
+) -> str | None:
+    if refusal is not None:
+        return refusal.message or None
+    text, decision = result.answer, result.decision
+    if append_caveat and isinstance(decision, Annotate) and text:
+        return f"{text}\n\n{decision.caveat}"
+    return text

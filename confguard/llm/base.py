@@ -25,7 +25,7 @@ class GenerationRequest(_Frozen):
     """One generation call: the prompt and every setting that shapes the completions.
 
     Example:
-        >>> request = GenerationRequest(prompt="Question: 2+2?\\nAnswer:", stop=("\\n",))
+        >>> request = GenerationRequest(prompt="Q: 2+2?\\nA:", stop=("\\n",))
         >>> request.with_(temperature=0.7, n=5).n
         5
     """
@@ -128,7 +128,7 @@ class Generator(Protocol):
     """A request in, `request.n` completions out, each with top-k token logprobs.
 
     Example:
-        >>> request = GenerationRequest(prompt="Question: 2+2?\\nAnswer:", stop=("\\n",))
+        >>> request = GenerationRequest(prompt="Q: 2+2?\\nA:", stop=("\\n",))
         >>> [c] = generator.generate(request)
         >>> c.text, c.logprobs[0].top_logprobs[:2]
     """
@@ -144,7 +144,9 @@ class Generator(Protocol):
 class ContinuationScorer(Protocol):
     """Teacher-forced log-probabilities of a given continuation after a prompt."""
 
-    def score_continuation(self, request: ScoringRequest) -> tuple[TokenLogprob, ...]: ...
+    def score_continuation(
+        self, request: ScoringRequest
+    ) -> tuple[TokenLogprob, ...]: ...
 
     async def ascore_continuation(
         self, request: ScoringRequest
@@ -186,6 +188,33 @@ class BaseContinuationScorer:
         return await asyncio.to_thread(self.score_continuation, request)
 
 
+def openai_kwargs(request: GenerationRequest) -> dict[str, Any]:
+    """The request as OpenAI-style call keywords, for framework adapters.
+
+    OpenAI-compatible clients in LangChain and LlamaIndex take these names; a
+    setting left at its neutral value (top_p 1, no stop, no seed) is left out.
+
+    Example:
+        >>> openai_kwargs(GenerationRequest(prompt="Q", seed=7, logprobs=False))
+        {'temperature': 0.0, 'max_tokens': 64, 'seed': 7}
+    """
+    kwargs: dict[str, Any] = {
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+    if request.top_p != 1.0:
+        kwargs["top_p"] = request.top_p
+    if request.stop:
+        kwargs["stop"] = list(request.stop)
+    if request.seed is not None:
+        kwargs["seed"] = request.seed
+    if request.logprobs:
+        kwargs["logprobs"] = True
+        if request.top_k > 0:
+            kwargs["top_logprobs"] = request.top_k
+    return kwargs
+
+
 __all__ = [
     "BaseContinuationScorer",
     "BaseGenerator",
@@ -195,4 +224,5 @@ __all__ = [
     "Generator",
     "ModelRequest",
     "ScoringRequest",
+    "openai_kwargs",
 ]

@@ -3,10 +3,10 @@
 Example:
     >>> from confguard import Guard, Policy
     >>> from confguard.signals import AverageLogprob
-    >>> from langchain_confguard import GuardedRunnable, Verdict
+    >>> from langchain_confguard import GuardedRunnable, verdict_of
     >>> guard = Guard([AverageLogprob()], Policy())
     >>> guarded = GuardedRunnable(bound=chain, guard=guard)
-    >>> Verdict.of(guarded.invoke({"question": "Who won Super Bowl 50?"})).action
+    >>> verdict_of(guarded.invoke({"question": "Who won Super Bowl 50?"})).action
     'accept'
 
 The agent middleware (`ConfidenceGateMiddleware`, `HumanEscalationMiddleware`,
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from confguard.llm.base import GenerationRequest
+from confguard.results import AttemptSummary, SignalSummary, Verdict
 from langchain_confguard.callbacks import (
     AsyncConfidenceCallbackHandler,
     ConfidenceCallbackHandler,
@@ -25,7 +27,6 @@ from langchain_confguard.callbacks import (
 from langchain_confguard.chat_model import GeneratorChatModel
 from langchain_confguard.generator import (
     ChatModelGenerator,
-    GenerationRequest,
     openai_kwargs,
     stop_only,
 )
@@ -35,9 +36,9 @@ from langchain_confguard.rag import (
     ConfidentAnswer,
     ConfidentRAGRunnable,
 )
-from langchain_confguard.runnable import ATTEMPT_TAG, GuardedRunnable
+from langchain_confguard.runnable import ATTEMPT_TAG, GuardedRunnable, attempt_of
 from langchain_confguard.text import answer_text, question_text
-from langchain_confguard.verdict import METADATA_KEY, SignalSummary, Verdict
+from langchain_confguard.verdict import METADATA_KEY, get_verdict, verdict_of
 
 if TYPE_CHECKING:
     from langchain_confguard.agents import (
@@ -71,6 +72,7 @@ __all__ = [
     "METADATA_KEY",
     "AnswerReview",
     "AsyncConfidenceCallbackHandler",
+    "AttemptSummary",
     "ChatModelGenerator",
     "ConfguardRetriever",
     "ConfidenceCallbackHandler",
@@ -85,10 +87,13 @@ __all__ = [
     "SignalSummary",
     "Verdict",
     "answer_text",
+    "attempt_of",
     "build_observation",
+    "get_verdict",
     "message_logprobs",
     "openai_kwargs",
     "openai_logprobs",
     "question_text",
     "stop_only",
+    "verdict_of",
 ]

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
-from confguard.results import Annotate, GuardResult
+from confguard.results import Verdict
 from langchain_confguard.text import answer_key
-from langchain_confguard.verdict import METADATA_KEY, Verdict
+from langchain_confguard.verdict import METADATA_KEY
 
-
-def given_text(result: GuardResult, show_caveat: bool) -> str:
-    """The text the caller gets: the answer, a caveat appended when annotated."""
-    text = result.answer or ""
-    decision = result.decision
-    if show_caveat and isinstance(decision, Annotate) and text:
-        return f"{text}\n\n{decision.caveat}"
-    return text
+Shape = Callable[[Any, str, Verdict], Any]
+Message = TypeVar("Message", bound=BaseMessage)
 
 
 def attach(output: Any, text: str, verdict: Verdict) -> Any:
@@ -29,12 +23,12 @@ def attach(output: Any, text: str, verdict: Verdict) -> Any:
     Types with no room for either (str, None, unknown objects) become `text`.
     """
     if isinstance(output, BaseMessage):
-        return _message(output, text, verdict)
+        return with_verdict(output, text, verdict, keep=True)
     if isinstance(output, Document):
         metadata = {**output.metadata, METADATA_KEY: verdict.to_metadata()}
         return output.model_copy(update={"page_content": text, "metadata": metadata})
     if isinstance(output, Mapping):
-        return _mapping(output, text, verdict)
+        return _mapping(output, text, verdict, attach)
     if isinstance(output, BaseModel) and "answer" in type(output).model_fields:
         return _model(output, text, verdict)
     return text
@@ -43,31 +37,36 @@ def attach(output: Any, text: str, verdict: Verdict) -> Any:
 def replace(output: Any, text: str, verdict: Verdict) -> Any:
     """A refusal shaped like `output`: a fresh AIMessage, or its answer replaced."""
     if isinstance(output, BaseMessage):
-        metadata = {METADATA_KEY: verdict.to_metadata()}
-        return AIMessage(content=text, id=output.id, response_metadata=metadata)
+        return with_verdict(output, text, verdict, keep=False)
     if isinstance(output, Mapping):
-        key = answer_key(output)
-        updated = dict(output)
-        if key is not None:
-            updated[key] = replace(output[key], text, verdict)
-        updated[METADATA_KEY] = verdict.to_metadata()
-        return updated
+        return _mapping(output, text, verdict, replace)
     return attach(output, text, verdict)
 
 
-def _message(message: BaseMessage, text: str, verdict: Verdict) -> BaseMessage:
-    metadata = {**message.response_metadata, METADATA_KEY: verdict.to_metadata()}
+def with_verdict(
+    message: Message, text: str, verdict: Verdict, *, keep: bool
+) -> Message | AIMessage:
+    """The message with the verdict in its metadata; a fresh AIMessage unless `keep`.
+
+    A kept message keeps its structured content when its text is the answer.
+    """
+    stored = {METADATA_KEY: verdict.to_metadata()}
+    if not keep:
+        return AIMessage(content=text, id=message.id, response_metadata=stored)
+    metadata = {**message.response_metadata, **stored}
     update: dict[str, Any] = {"response_metadata": metadata}
-    if message.text != text:  # keep structured content when the answer stands
+    if message.text != text:
         update["content"] = text
     return message.model_copy(update=update)
 
 
-def _mapping(output: Mapping[str, Any], text: str, verdict: Verdict) -> dict[str, Any]:
+def _mapping(
+    output: Mapping[str, Any], text: str, verdict: Verdict, inner: Shape
+) -> dict[str, Any]:
     updated = dict(output)
     key = answer_key(output)
     if key is not None:
-        updated[key] = attach(output[key], text, verdict)
+        updated[key] = inner(output[key], text, verdict)
     updated[METADATA_KEY] = verdict.to_metadata()
     return updated
 
@@ -79,4 +78,4 @@ def _model(output: BaseModel, text: str, verdict: Verdict) -> BaseModel:
     return output.model_copy(update=update)
 
 
-__all__ = ["attach", "given_text", "replace"]
+__all__ = ["attach", "replace", "with_verdict"]

@@ -13,6 +13,7 @@ resume) needs a checkpointer.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,25 +31,18 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from confguard.exceptions import LogprobFormatError, ObservationError
+from confguard.exceptions import LogprobFormatError
 from confguard.guard import AsyncGuard, Guard
-from confguard.observation import Context, Observation
-from confguard.policy.routes import EscalationRequest, RouteOutcome
-from confguard.results import Attempt, Escalate, GuardResult, RetryStrategy
-from langchain_confguard._guards import async_guard, checked_guard, sync_guard
-from langchain_confguard._shaping import given_text
+from confguard.observation import Context, Issue, Observation
+from confguard.results import Attempt, Escalate, GuardResult, Verdict
+from confguard.routes import EscalationRequest, RouteOutcome
+from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
+from langchain_confguard._shaping import with_verdict
 from langchain_confguard.logprobs import message_logprobs
-from langchain_confguard.verdict import METADATA_KEY, Verdict
+from langchain_confguard.verdict import get_verdict
 
-GENERATION_SETTINGS = ("temperature", "top_p", "seed", "max_tokens")
 Handler = Callable[[ModelRequest[Any]], ModelResponse[Any]]
 AsyncHandler = Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
-SettingsFor = Callable[[RetryStrategy], dict[str, Any]]
-
-
-def generation_settings(strategy: RetryStrategy) -> dict[str, Any]:
-    """The strategy's params a chat model understands, as model settings."""
-    return {k: v for k, v in strategy.params.items() if k in GENERATION_SETTINGS}
 
 
 def final_message(response: ModelResponse[Any]) -> AIMessage | None:
@@ -83,83 +77,84 @@ def agent_observation(
     question: str, message: AIMessage, contexts: tuple[Context, ...], attempt: Attempt
 ) -> Observation:
     """The Observation of one final answer; unreadable logprobs count as none."""
-    metadata: dict[str, Any] = {"attempt": attempt.number}
+    issues: list[Issue] = []
     try:
         logprobs = message_logprobs(message)
     except LogprobFormatError as exc:
-        logprobs, metadata["logprobs_error"] = None, str(exc)
+        logprobs = None
+        issues.append(_issue("unreadable_logprobs", attempt, str(exc)))
     if not message.text:
-        metadata["answer_missing"] = "the final message carries no text"
+        issues.append(
+            _issue("empty_response", attempt, "the final message has no text")
+        )
     return Observation(
         question=question,
         answer=message.text,
         contexts=contexts,
         logprobs=logprobs,
-        metadata=metadata,
+        issues=tuple(issues),
+        pipeline="langchain_agent",
+        attempt=attempt.number,
     )
+
+
+def _issue(code: str, attempt: Attempt, detail: str) -> Issue:
+    return Issue(code=code, attempt=attempt.number, detail=detail)
 
 
 class _ToolTurn(Exception):
     """A retry came back with tool calls: the agent loop takes over again."""
 
+    def __init__(self, response: ModelResponse[Any]) -> None:
+        super().__init__("the retry called tools")
+        self.response = response
+
 
 @dataclass
 class _Turn:
-    """One gated model turn: its responses per attempt and how it ended early."""
+    """One gated model turn: its first response and its responses per attempt."""
 
-    gate: ConfidenceGateMiddleware
     request: ModelRequest[Any]
     first: ModelResponse[Any]
     question: str
     contexts: tuple[Context, ...]
     responses: dict[int, ModelResponse[Any]] = field(default_factory=dict)
-    escaped: ModelResponse[Any] | None = None
-    error: Exception | None = None
+
+    @classmethod
+    def of(cls, request: ModelRequest[Any], first: ModelResponse[Any]) -> _Turn | None:
+        """The turn to gate, or None when the model called tools."""
+        if final_message(first) is None:
+            return None
+        messages = request.messages
+        return cls(request, first, turn_question(messages), turn_contexts(messages))
 
     def retry_request(self, attempt: Attempt) -> ModelRequest[Any]:
-        """The request of a retry: the strategy's settings as model settings."""
-        if attempt.strategy is None:
+        """The request of a retry: the strategy's generation settings applied."""
+        changes = attempt.strategy.generation if attempt.strategy else {}
+        if not changes:
             return self.request
-        extra = self.gate.settings_for(attempt.strategy)
-        settings = {**self.request.model_settings, **extra}
+        settings = {**self.request.model_settings, **changes}
         return self.request.override(model_settings=settings)
 
     def run(self, attempt: Attempt, handler: Handler) -> Observation:
         """One attempt: the first response, or the model called again."""
         if attempt.number == 1:
             return self.observe(self.first, attempt)
-        try:
-            response = handler(self.retry_request(attempt))
-        except Exception as exc:
-            self.error = exc
-            raise
-        return self.observe(response, attempt)
+        return self.observe(handler(self.retry_request(attempt)), attempt)
 
     async def arun(self, attempt: Attempt, handler: AsyncHandler) -> Observation:
         """Async twin of `run`."""
         if attempt.number == 1:
             return self.observe(self.first, attempt)
-        try:
-            response = await handler(self.retry_request(attempt))
-        except Exception as exc:
-            self.error = exc
-            raise
-        return self.observe(response, attempt)
+        return self.observe(await handler(self.retry_request(attempt)), attempt)
 
     def observe(self, response: ModelResponse[Any], attempt: Attempt) -> Observation:
         """The Observation of a final answer (a tool-call turn escapes the guard)."""
         message = final_message(response)
         if message is None:
-            self.escaped = response
-            raise _ToolTurn()
+            raise _ToolTurn(response)
         self.responses[attempt.number] = response
         return agent_observation(self.question, message, self.contexts, attempt)
-
-    def ended(self, exc: ObservationError) -> ModelResponse[Any] | Exception:
-        """The tool-call response to hand back, or the error to raise."""
-        if self.escaped is not None:
-            return self.escaped
-        return self.error if self.error is not None else exc
 
 
 class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
@@ -171,99 +166,62 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
         >>> agent = create_agent(model, tools, middleware=[
         ...     ConfidenceGateMiddleware(Guard([AverageLogprob()], policy))])
         >>> reply = agent.invoke({"messages": [("user", "Capital of France?")]})
-        >>> Verdict.of(reply["messages"][-1]).action
+        >>> verdict_of(reply["messages"][-1]).action
         'accept'
     """
 
     def __init__(
-        self,
-        guard: Guard | AsyncGuard,
-        *,
-        settings_for: SettingsFor = generation_settings,
-        show_caveat: bool = True,
+        self, guard: Guard | AsyncGuard, *, append_caveat: bool = True
     ) -> None:
         super().__init__()
         self.guard = checked_guard(guard)
-        self.settings_for = settings_for
-        """Maps a retry strategy to model settings for the retried call."""
-        self.show_caveat = show_caveat
+        self.append_caveat = append_caveat
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Handler
     ) -> ModelResponse[Any]:
         """Call the model; gate (and retry) a final answer, pass tool calls through."""
         first = handler(request)
-        if final_message(first) is None:
+        turn = _Turn.of(request, first)
+        if turn is None:
             return first
-        turn = self._turn(request, first)
         try:
-            result = sync_guard(self.guard).run(
-                lambda q, a: turn.run(a, handler), turn.question
-            )
-        except ObservationError as exc:
-            ended = turn.ended(exc)
-        else:
-            return self.gated(result, turn.responses)
-        if isinstance(ended, Exception):
-            raise ended
-        return ended
+            step = functools.partial(turn.run, handler=handler)
+            return self.gated(run_guarded(self.guard, turn.question, step), turn)
+        except _ToolTurn as back:
+            return back.response
 
     async def awrap_model_call(
         self, request: ModelRequest[Any], handler: AsyncHandler
     ) -> ModelResponse[Any]:
         """Async twin of `wrap_model_call`."""
         first = await handler(request)
-        if final_message(first) is None:
+        turn = _Turn.of(request, first)
+        if turn is None:
             return first
-        turn = self._turn(request, first)
-
-        async def pipeline(question: str, attempt: Attempt) -> Observation:
-            """One attempt, as the guard's async pipeline."""
-            return await turn.arun(attempt, handler)
-
         try:
-            result = await async_guard(self.guard).arun(pipeline, turn.question)
-        except ObservationError as exc:
-            ended = turn.ended(exc)
-        else:
-            return self.gated(result, turn.responses)
-        if isinstance(ended, Exception):
-            raise ended
-        return ended
+            step = functools.partial(turn.arun, handler=handler)
+            return self.gated(await arun_guarded(self.guard, turn.question, step), turn)
+        except _ToolTurn as back:
+            return back.response
 
-    def _turn(self, request: ModelRequest[Any], first: ModelResponse[Any]) -> _Turn:
-        messages = request.messages
-        return _Turn(
-            self, request, first, turn_question(messages), turn_contexts(messages)
-        )
-
-    def gated(
-        self, result: GuardResult, responses: dict[int, ModelResponse[Any]]
-    ) -> ModelResponse[Any]:
+    def gated(self, result: GuardResult, turn: _Turn) -> ModelResponse[Any]:
         """The response to hand the agent: the attempt's own, or a refusal."""
+        responses = turn.responses
         last = result.attempts[-1].attempt
         own = responses.get(last.number) if last.route is None else None
         template = own or responses[max(responses)]
-        text = self.text(result, template)
-        verdict = Verdict.from_result(result, text)
+        verdict = self.verdict(result)
         message = final_message(template) or AIMessage(content="")
+        keep = bool(result.accepted and own)
         return ModelResponse(
-            result=[_with(message, text, verdict, keep=bool(result.accepted and own))],
+            result=[with_verdict(message, verdict.answer or "", verdict, keep=keep)],
             structured_response=template.structured_response if own else None,
         )
 
-    def text(self, result: GuardResult, template: ModelResponse[Any]) -> str:
-        """The text the user is given for this result."""
-        return given_text(result, self.show_caveat)
-
-
-def _with(message: AIMessage, text: str, verdict: Verdict, *, keep: bool) -> AIMessage:
-    metadata = {**message.response_metadata, METADATA_KEY: verdict.to_metadata()}
-    if keep and message.text == text:
-        return message.model_copy(update={"response_metadata": metadata})
-    if not keep:
-        metadata = {METADATA_KEY: verdict.to_metadata()}
-    return AIMessage(content=text, id=message.id, response_metadata=metadata)
+    def verdict(self, result: GuardResult) -> Verdict:
+        """The verdict of this result; its `answer` is the text the user is given."""
+        return Verdict.from_result(result, append_caveat=self.append_caveat)
 
 
 class AnswerReview(BaseModel):
@@ -334,11 +292,12 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
         >>> agent.invoke(Command(resume={"type": "approve"}), config)
     """
 
-    def text(self, result: GuardResult, template: ModelResponse[Any]) -> str:
+    def verdict(self, result: GuardResult) -> Verdict:
         """An escalated answer keeps its text: the reviewer reads it."""
-        if isinstance(result.decision, Escalate):
-            return result.attempts[-1].observation.answer
-        return super().text(result, template)
+        if not isinstance(result.decision, Escalate):
+            return super().verdict(result)
+        held = result.attempts[-1].observation.answer
+        return Verdict.from_result(result, answer=held)
 
     @hook_config(can_jump_to=["end"])
     def after_model(
@@ -376,7 +335,8 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
         else:
             text = decision.message or self.guard.policy.abstain.message
         reviewed = verdict.model_copy(update={"review": decision.type, "answer": text})
-        return _with(message, text, reviewed, keep=isinstance(decision, ApproveAnswer))
+        keep = isinstance(decision, ApproveAnswer)
+        return with_verdict(message, text, reviewed, keep=keep)
 
 
 def _awaiting_review(state: AgentState[Any]) -> tuple[AIMessage, Verdict] | None:
@@ -384,7 +344,7 @@ def _awaiting_review(state: AgentState[Any]) -> tuple[AIMessage, Verdict] | None
     last = messages[-1] if messages else None
     if not isinstance(last, AIMessage) or last.tool_calls:
         return None
-    verdict = Verdict.of(last)
+    verdict = get_verdict(last)
     if verdict is None or verdict.action != "escalate" or verdict.review is not None:
         return None
     return last, verdict
@@ -430,7 +390,6 @@ __all__ = [
     "agent_observation",
     "ask_reviewer",
     "final_message",
-    "generation_settings",
     "turn_contexts",
     "turn_question",
 ]

@@ -33,7 +33,13 @@ from langchain_core.outputs import (
 
 from confguard.exceptions import ConfguardError, LogprobFormatError
 from confguard.guard import AsyncGuard, Guard
-from confguard.observation import Context, Observation, Sample, TokenLogprob
+from confguard.observation import (
+    Context,
+    Issue,
+    Observation,
+    Sample,
+    TokenLogprob,
+)
 from confguard.results import Attempt, GuardResult
 from langchain_confguard._guards import async_guard, sync_guard
 from langchain_confguard.logprobs import generation_logprobs, message_logprobs
@@ -47,6 +53,8 @@ from langchain_confguard.text import (
 )
 
 Tokens = tuple[TokenLogprob, ...]
+NO_LOGPROBS = "the model exposed no logprobs"
+NO_TEXT = "the output carries no text"
 ResultHook = Callable[[GuardResult], Any]
 
 
@@ -166,21 +174,27 @@ def output_message(output: Any) -> BaseMessage | None:
     return output if isinstance(output, BaseMessage) else None
 
 
-def _answer_logprobs(output: Any, call: LLMCall | None) -> tuple[Tokens | None, str]:
-    """The output message's own logprobs, else the answering call's; and whence."""
+def _answer_logprobs(
+    output: Any, call: LLMCall | None, attempt: int
+) -> tuple[Tokens | None, Issue | None]:
+    """The output message's own logprobs, else the answering call's; or the issue."""
     message = output_message(output)
     if message is not None:
         try:
             own = message_logprobs(message)
         except LogprobFormatError as exc:
-            return None, f"unreadable: {exc}"
+            return None, Issue(
+                code="unreadable_logprobs", attempt=attempt, detail=str(exc)
+            )
         if own is not None:
-            return own, "output message"
+            return own, None
     if call is not None and call.error:
-        return None, f"unreadable: {call.error}"
+        return None, Issue(
+            code="unreadable_logprobs", attempt=attempt, detail=call.error
+        )
     if call is not None and call.logprobs is not None:
-        return call.logprobs, "llm call"
-    return None, "none exposed"
+        return call.logprobs, None
+    return None, Issue(code="no_logprobs", attempt=attempt, detail=NO_LOGPROBS)
 
 
 def build_observation(
@@ -190,28 +204,29 @@ def build_observation(
     attempt: Attempt | None = None,
     output: Any = None,
 ) -> Observation:
-    """The Observation of a traced run; no text and no logprobs stay explicit.
+    """The Observation of a traced run; no text and no logprobs are explicit issues.
 
     Example:
         >>> obs = build_observation(trace, "Who won?", "Denver")
-        >>> obs.contexts[0].retriever, obs.logprobs is None
+        >>> obs.contexts[0].retriever, obs.logprobs is None, obs.issues
     """
+    number = attempt.number if attempt else 1
     call = _answering_call(trace.calls, answer or "")
-    logprobs, source = _answer_logprobs(output, call)
-    metadata: dict[str, Any] = {
-        "attempt": attempt.number if attempt else 1,
-        "llm_calls": len(trace.calls),
-        "logprobs_from": source,
-    }
+    logprobs, issue = _answer_logprobs(output, call, number)
     if answer is None:
-        metadata["answer_missing"] = "the output carries no text"
+        logprobs, issue = (
+            None,
+            Issue(code="empty_response", attempt=number, detail=NO_TEXT),
+        )
     return Observation(
         question=question,
         answer=answer or "",
         contexts=tuple(trace.contexts),
-        logprobs=logprobs if answer is not None else None,
+        logprobs=logprobs,
         samples=call.samples if call else (),
-        metadata=metadata,
+        issues=() if issue is None else (issue,),
+        pipeline="langchain",
+        attempt=number,
     )
 
 

@@ -23,11 +23,15 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, field_validator
 
-from confguard.llm.base import Completion
+from confguard.llm.base import Completion, GenerationRequest
 from confguard.observation import TokenLogprob
 from langchain_confguard.logprobs import openai_logprobs
 
-_SETTINGS = ("temperature", "max_tokens", "top_logprobs", "seed")
+_SETTINGS = ("temperature", "top_p", "max_tokens", "top_logprobs", "seed")
+Messages = list[BaseMessage]
+Stop = list[str] | None
+Run = CallbackManagerForLLMRun | None
+ARun = AsyncCallbackManagerForLLMRun | None
 
 
 def prompt_text(messages: Sequence[BaseMessage]) -> str:
@@ -38,8 +42,8 @@ def prompt_text(messages: Sequence[BaseMessage]) -> str:
 class GeneratorChatModel(BaseChatModel):
     """A chat model answering with a confguard Generator, logprobs in metadata.
 
-    Call kwargs ``temperature``, ``max_tokens``, ``top_logprobs``, ``seed`` and
-    ``logprobs=False`` override the fields for one call.
+    Call kwargs ``temperature``, ``top_p``, ``max_tokens``, ``top_logprobs``,
+    ``seed`` and ``logprobs=False`` override the fields for one call.
 
     Example:
         >>> from confguard.llm import default_generator
@@ -50,6 +54,7 @@ class GeneratorChatModel(BaseChatModel):
     generator: Any
     """A `confguard.llm.Generator` (generate / agenerate)."""
     temperature: float = 0.0
+    top_p: float = 1.0
     max_tokens: int = 64
     top_logprobs: int = 5
     seed: int | None = None
@@ -80,62 +85,45 @@ class GeneratorChatModel(BaseChatModel):
         name = getattr(self.generator, "name", type(self.generator).__name__)
         return {"generator": name, **{k: getattr(self, k) for k in _SETTINGS}}
 
-    def _settings(
-        self, stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
+    def request(
+        self, messages: Sequence[BaseMessage], stop: Stop, kwargs: dict[str, Any]
+    ) -> GenerationRequest:
+        """The GenerationRequest of one call: fields, then the call's overrides."""
         settings = {k: kwargs.get(k, getattr(self, k)) for k in _SETTINGS}
-        if kwargs.get("logprobs") is False:
-            settings["top_logprobs"] = 0
-        settings["stop"] = tuple(stop if stop is not None else self.stop or ())
-        return settings
+        return GenerationRequest(
+            prompt=prompt_text(messages),
+            temperature=settings["temperature"],
+            top_p=settings["top_p"],
+            max_tokens=settings["max_tokens"],
+            top_k=settings["top_logprobs"],
+            seed=settings["seed"],
+            stop=tuple(stop if stop is not None else self.stop or ()),
+            logprobs=kwargs.get("logprobs") is not False,
+        )
 
     def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kw: Any
     ) -> ChatResult:
-        [done] = self.generator.generate(
-            prompt_text(messages), **self._settings(stop, kwargs)
-        )
+        [done] = self.generator.generate(self.request(messages, stop, kw))
         return ChatResult(generations=[ChatGeneration(message=self._message(done))])
 
     async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: ARun = None, **kw: Any
     ) -> ChatResult:
-        [done] = await self.generator.agenerate(
-            prompt_text(messages), **self._settings(stop, kwargs)
-        )
+        [done] = await self.generator.agenerate(self.request(messages, stop, kw))
         return ChatResult(generations=[ChatGeneration(message=self._message(done))])
 
     def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kw: Any
     ) -> Iterator[ChatGenerationChunk]:
         # The Generator protocol has no streaming: generate, then replay per token.
-        [done] = self.generator.generate(
-            prompt_text(messages), **self._settings(stop, kwargs)
-        )
+        [done] = self.generator.generate(self.request(messages, stop, kw))
         yield from self._chunks(done)
 
     async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: ARun = None, **kw: Any
     ) -> AsyncIterator[ChatGenerationChunk]:
-        [done] = await self.generator.agenerate(
-            prompt_text(messages), **self._settings(stop, kwargs)
-        )
+        [done] = await self.generator.agenerate(self.request(messages, stop, kw))
         for chunk in self._chunks(done):
             yield chunk
 

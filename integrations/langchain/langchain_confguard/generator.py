@@ -1,78 +1,58 @@
 """Any LangChain chat model as confguard's `Generator` (for judges, SCR, sampling).
 
-Sampling settings reach the model as invoke kwargs, built by a small strategy:
-`openai_kwargs` (the default: ``temperature``, ``max_tokens``, ``seed``,
-``logprobs=True``, ``top_logprobs``), understood by OpenAI-compatible chat models
-and by `GeneratorChatModel`; `stop_only` for models that reject unknown kwargs
-(configure them on the model instead, e.g. ``ChatOpenAI(logprobs=True)``).
-Logprobs are read from the reply in every shape `message_logprobs` knows; a model
-that exposes none yields completions with ``logprobs=None``.
+Each `GenerationRequest` reaches the model as invoke kwargs, built by a small
+strategy: `openai_kwargs` (the default: ``temperature``, ``max_tokens``, ``top_p``,
+``stop``, ``seed``, ``logprobs=True``, ``top_logprobs``), understood by
+OpenAI-compatible chat models and by `GeneratorChatModel`; `stop_only` for models
+that reject unknown kwargs (configure them on the model instead, e.g.
+``ChatOpenAI(logprobs=True)``). Logprobs are read from the reply in every shape
+`message_logprobs` knows; a model that exposes none yields completions with
+``logprobs=None``. Replies are cut at the first stop string in case the model
+ignored it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel, ConfigDict
 
 from confguard.exceptions import GenerationError, LogprobFormatError
-from confguard.llm.base import Completion
+from confguard.llm.base import (
+    BaseGenerator,
+    Completion,
+    GenerationRequest,
+    openai_kwargs,
+)
 from langchain_confguard.logprobs import message_logprobs
-
-
-class GenerationRequest(BaseModel):
-    """The sampling settings of one generate() call, as data."""
-
-    model_config = ConfigDict(frozen=True)
-
-    temperature: float = 0.0
-    max_tokens: int = 64
-    seed: int | None = None
-    top_logprobs: int = 5
-
 
 KwargsFor = Callable[[GenerationRequest], dict[str, Any]]
 
 
-def openai_kwargs(request: GenerationRequest) -> dict[str, Any]:
-    """OpenAI-style invoke kwargs for the request.
+def stop_only(request: GenerationRequest) -> dict[str, Any]:
+    """Only the stop strings: sampling is configured on the model itself.
 
     Example:
-        >>> openai_kwargs(GenerationRequest(top_logprobs=2))["top_logprobs"]
-        2
+        >>> stop_only(GenerationRequest(prompt="Q", stop=("\\n",), temperature=1.0))
+        {'stop': ['\\n']}
     """
-    kwargs: dict[str, Any] = {
-        "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
-        "logprobs": True,
-    }
-    if request.top_logprobs > 0:
-        kwargs["top_logprobs"] = request.top_logprobs
-    if request.seed is not None:
-        kwargs["seed"] = request.seed
-    return kwargs
-
-
-def stop_only(request: GenerationRequest) -> dict[str, Any]:
-    """No extra kwargs: sampling is configured on the model itself."""
-    return {}
+    return {"stop": list(request.stop)} if request.stop else {}
 
 
 def _prompt_messages(prompt: str) -> list[BaseMessage]:
     return [HumanMessage(content=prompt)]
 
 
-class ChatModelGenerator:
+class ChatModelGenerator(BaseGenerator):
     """Wraps a LangChain chat model (or any messages -> AIMessage Runnable).
 
     Example:
         >>> judge = ChatModelGenerator(ChatOpenAI(model="gpt-4o-mini"))
-        >>> [c] = judge.generate("Is Paris in France? Answer yes or no:")
+        >>> [c] = judge.generate(GenerationRequest(prompt="Is Paris in France?"))
         >>> c.text, c.logprobs[0].top_logprobs[:2]
     """
 
@@ -100,7 +80,7 @@ class ChatModelGenerator:
         """The same generator, its calls run under `config` and the current context.
 
         Example:
-            >>> generator.with_config(child_config).generate(prompt)
+            >>> generator.with_config(child_config).generate(request)
         """
         return ChatModelGenerator(
             self.model,
@@ -111,58 +91,26 @@ class ChatModelGenerator:
             context=contextvars.copy_context(),
         )
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
-        """`n` completions of `prompt` (one model call each).
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        """`request.n` completions (one model call each, seeds kept distinct).
 
         Example:
-            >>> [c] = generator.generate("Question: 2+2?\\nAnswer:", stop=["\\n"])
+            >>> request = GenerationRequest(prompt="Question: 2+2?\\nAnswer:")
+            >>> [c] = generator.generate(request.with_(stop=("\\n",)))
         """
-        request = GenerationRequest(
-            temperature=temperature, max_tokens=max_tokens, top_logprobs=top_logprobs
-        )
-        return tuple(
-            self._one(prompt, _seeded(request, seed, i), stop) for i in range(n)
-        )
+        return tuple(self._one(request, i) for i in range(request.n))
 
-    async def agenerate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
         """Async twin of `generate` (the `n` calls run concurrently).
 
         Example:
-            >>> [c] = await generator.agenerate("Question: 2+2?\\nAnswer:")
+            >>> [c] = await generator.agenerate(GenerationRequest(prompt="2+2?"))
         """
-        request = GenerationRequest(
-            temperature=temperature, max_tokens=max_tokens, top_logprobs=top_logprobs
-        )
-        done = await asyncio.gather(
-            *(self._aone(prompt, _seeded(request, seed, i), stop) for i in range(n))
-        )
-        return tuple(done)
+        calls = (self._aone(request, i) for i in range(request.n))
+        return tuple(await asyncio.gather(*calls))
 
-    def _one(
-        self, prompt: str, request: GenerationRequest, stop: Sequence[str]
-    ) -> Completion:
-        kwargs = self._kwargs(request, stop)
-        messages = self.messages_for(prompt)
+    def _one(self, request: GenerationRequest, i: int) -> Completion:
+        messages, kwargs = self._call(request, i)
         invoke = self.model.invoke
         try:
             if self.context is None:
@@ -171,33 +119,31 @@ class ChatModelGenerator:
                 reply = self.context.copy().run(invoke, messages, self.config, **kwargs)
         except Exception as exc:
             raise self._failed(exc) from exc
-        return self._completion(reply)
+        return self._completion(reply, request)
 
-    async def _aone(
-        self, prompt: str, request: GenerationRequest, stop: Sequence[str]
-    ) -> Completion:
-        kwargs = self._kwargs(request, stop)
-        messages = self.messages_for(prompt)
+    async def _aone(self, request: GenerationRequest, i: int) -> Completion:
+        messages, kwargs = self._call(request, i)
         try:
             reply = await self.model.ainvoke(messages, self.config, **kwargs)
         except Exception as exc:
             raise self._failed(exc) from exc
-        return self._completion(reply)
+        return self._completion(reply, request)
 
-    def _kwargs(
-        self, request: GenerationRequest, stop: Sequence[str]
-    ) -> dict[str, Any]:
-        kwargs = self.kwargs_for(request)
-        if stop:
-            kwargs["stop"] = list(stop)
-        return kwargs
+    def _call(
+        self, request: GenerationRequest, i: int
+    ) -> tuple[list[BaseMessage], dict[str, Any]]:
+        # Distinct seeds keep n samples independent yet reproducible.
+        seeded = (
+            request if request.seed is None else request.with_(seed=request.seed + i)
+        )
+        return self.messages_for(request.prompt), self.kwargs_for(seeded)
 
     def _failed(self, exc: Exception) -> GenerationError:
         return GenerationError(
             f"chat model {self.name!r} failed: {type(exc).__name__}: {exc}"
         )
 
-    def _completion(self, reply: Any) -> Completion:
+    def _completion(self, reply: Any, request: GenerationRequest) -> Completion:
         if not isinstance(reply, BaseMessage):
             raise GenerationError(
                 f"chat model {self.name!r} returned {type(reply).__name__}, "
@@ -207,18 +153,14 @@ class ChatModelGenerator:
             logprobs = message_logprobs(reply)
         except LogprobFormatError as exc:
             raise GenerationError(f"chat model {self.name!r}: {exc}") from exc
-        return Completion(
+        completion = Completion(
             text=reply.text,
             logprobs=logprobs,
             finish_reason=_finish_reason(reply),
             prompt_tokens=_usage(reply, "input_tokens"),
             completion_tokens=_usage(reply, "output_tokens"),
         )
-
-
-def _seeded(request: GenerationRequest, seed: int | None, i: int) -> GenerationRequest:
-    # Distinct seeds keep n samples independent yet reproducible.
-    return request if seed is None else request.model_copy(update={"seed": seed + i})
+        return completion.cut_at(request.stop)
 
 
 def _finish_reason(reply: BaseMessage) -> Literal["stop", "length"]:
@@ -233,10 +175,4 @@ def _usage(reply: BaseMessage, key: str) -> int:
     return value if isinstance(value, int) else 0
 
 
-__all__ = [
-    "ChatModelGenerator",
-    "GenerationRequest",
-    "KwargsFor",
-    "openai_kwargs",
-    "stop_only",
-]
+__all__ = ["ChatModelGenerator", "KwargsFor", "openai_kwargs", "stop_only"]

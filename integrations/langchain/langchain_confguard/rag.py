@@ -11,6 +11,7 @@ confguard `EmbeddingIndex` as a LangChain retriever.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -30,23 +31,26 @@ from langchain_core.runnables import (
 from langchain_core.runnables.config import patch_config
 from pydantic import BaseModel, ConfigDict, Field
 
-from confguard.llm.base import Generator
+from confguard.exceptions import UnknownComponentError
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import Context, Observation
+from confguard.prompts import DEFAULT_SHOTS, Shot, completion_prompt
 from confguard.rag.confident import (
-    Candidate,
     ConfidentRAGResult,
+    RetrievedAnswer,
     ascore_candidates,
     confident_result,
     score_candidates,
 )
 from confguard.rag.index import EmbeddingIndex
-from confguard.rag.multi import GenerationSettings, agenerate_each, generate_each
-from confguard.rag.pipeline import DEFAULT_SHOTS, Shot, completion_prompt
-from confguard.results import Attempt, RetryStrategy
+from confguard.rag.multi import ANSWER_REQUEST, agenerate_each, generate_each
+from confguard.results import Attempt, Verdict
 from confguard.signals.base import Signal
 from langchain_confguard.generator import ChatModelGenerator
+from langchain_confguard.runnable import attempt_of
 from langchain_confguard.text import QuestionFrom, document_context, question_text
-from langchain_confguard.verdict import Verdict
+
+Found = Mapping[str, Sequence[Document]]
 
 
 class ConfguardRetriever(BaseRetriever):
@@ -93,7 +97,7 @@ class ConfidentAnswer(BaseModel):
     confidence: float | None
     """The selection metric's confidence in the selected answer."""
     retriever: str
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[RetrievedAnswer, ...]
     observation: Observation
     verdict: Verdict | None = None
     """Set when a GuardedRunnable wrapped the Confident RAG runnable."""
@@ -102,7 +106,7 @@ class ConfidentAnswer(BaseModel):
     def of(cls, result: ConfidentRAGResult) -> ConfidentAnswer:
         """The answer of a Confident RAG result."""
         winner = result.candidates[result.selected]
-        metric = winner.confidence
+        metric = winner.result
         return cls(
             answer=winner.answer,
             confidence=None if metric is None else metric.confidence,
@@ -118,24 +122,62 @@ def _default_metric() -> Signal:
     return SelfCertainty()
 
 
-def attempt_of(config: RunnableConfig) -> Attempt | None:
-    """The guard attempt GuardedRunnable put in ``configurable``, if any."""
-    configurable = config.get("configurable") or {}
-    number = configurable.get("confguard_attempt")
-    if not isinstance(number, int):
-        return None
-    name = configurable.get("confguard_strategy")
-    if not isinstance(name, str):
-        return Attempt(number=number)
-    params = {k: configurable[k] for k in ("temperature", "top_k") if k in configurable}
-    return Attempt(number=number, strategy=RetryStrategy(name=name, params=params))
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt of Confident RAG: its question, retrievers, depth and request."""
+
+    question: str
+    attempt: Attempt | None
+    config: RunnableConfig
+    retrievers: dict[str, Runnable[str, list[Document]]]
+    top_k: int | None
+    request: GenerationRequest
+    shots: Sequence[Shot]
+
+    def contexts(self, found: Found) -> dict[str, tuple[Context, ...]]:
+        """Each retriever's first `top_k` documents, as contexts."""
+        return {
+            name: tuple(document_context(d, name) for d in found[name])[: self.top_k]
+            for name in self.retrievers
+        }
+
+    def requests(self, found: Found) -> list[GenerationRequest]:
+        """One request per retriever, prompting with its contexts."""
+        return [
+            self.request.with_(
+                prompt=completion_prompt(self.question, texts, self.shots)
+            )
+            for texts in ([c.text for c in cs] for cs in self.contexts(found).values())
+        ]
+
+    def candidates(
+        self, found: Found, done: Sequence[Completion]
+    ) -> list[RetrievedAnswer]:
+        """Each retriever's answer, before the metric scored it."""
+        return [
+            RetrievedAnswer(
+                retriever=name,
+                answer=completion.text.strip(),
+                logprobs=completion.logprobs,
+                contexts=contexts,
+                finish_reason=completion.finish_reason,
+            )
+            for (name, contexts), completion in zip(
+                self.contexts(found).items(), done, strict=True
+            )
+        ]
+
+    def answer(self, scored: Sequence[RetrievedAnswer]) -> ConfidentAnswer:
+        """The most confident answer."""
+        return ConfidentAnswer.of(confident_result(self.question, scored, self.attempt))
 
 
 class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
     """Multi-embedding Confident RAG over LangChain retrievers, as a Runnable.
 
-    A retry strategy's ``temperature`` and ``top_k`` (which trims each retriever's
-    documents) apply when it runs under a GuardedRunnable.
+    Under a GuardedRunnable a retry strategy applies as everywhere: its ``top_k``
+    trims each retriever's documents, its ``embedder`` keeps only that retriever,
+    its generation settings change the request.
 
     Example:
         >>> rag = ConfidentRAGRunnable(
@@ -151,7 +193,8 @@ class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
     metric: Signal = Field(default_factory=_default_metric)
     top_k: int | None = None
     """Keep each retriever's first k documents (None: all it returned)."""
-    settings: GenerationSettings = GenerationSettings()
+    request: GenerationRequest = ANSWER_REQUEST
+    """How each answer is generated (the prompt is filled in per retriever)."""
     shots: Sequence[Shot] = DEFAULT_SHOTS
     question_from: QuestionFrom | None = None
 
@@ -183,16 +226,13 @@ class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
         run_manager: CallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> ConfidentAnswer:
-        question, attempt = self._question(input), attempt_of(config)
-        child = patch_config(config, callbacks=run_manager.get_child())
-        found = RunnableParallel(dict(self.retrievers)).invoke(question, child)
-        contexts = self._contexts(found, attempt)
-        settings = self._settings(attempt)
-        prompts = [self._prompt(question, c) for c in contexts.values()]
-        done = generate_each(self._generator(child), prompts, settings, len(prompts))
-        candidates = _candidates(contexts, done)
-        scored = score_candidates(question, candidates, self.metric)
-        return ConfidentAnswer.of(confident_result(question, scored, attempt))
+        step = self._attempt(input, run_manager, config)
+        retrieve = RunnableParallel(step.retrievers)
+        found = retrieve.invoke(step.question, step.config)
+        requests = step.requests(found)
+        done = generate_each(self._generator(step), requests, len(requests))
+        raw = step.candidates(found, done)
+        return step.answer(score_candidates(step.question, raw, self.metric))
 
     async def _arun(
         self,
@@ -200,64 +240,43 @@ class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> ConfidentAnswer:
-        question, attempt = self._question(input), attempt_of(config)
-        child = patch_config(config, callbacks=run_manager.get_child())
-        found = await RunnableParallel(dict(self.retrievers)).ainvoke(question, child)
-        contexts = self._contexts(found, attempt)
-        settings = self._settings(attempt)
-        prompts = [self._prompt(question, c) for c in contexts.values()]
-        done = await agenerate_each(self._generator(child), prompts, settings)
-        candidates = _candidates(contexts, done)
-        scored = await ascore_candidates(question, candidates, self.metric)
-        return ConfidentAnswer.of(confident_result(question, scored, attempt))
+        step = self._attempt(input, run_manager, config)
+        retrieve = RunnableParallel(step.retrievers)
+        found = await retrieve.ainvoke(step.question, step.config)
+        done = await agenerate_each(self._generator(step), step.requests(found))
+        raw = step.candidates(found, done)
+        return step.answer(await ascore_candidates(step.question, raw, self.metric))
 
-    def _question(self, input: Any) -> str:
-        return (self.question_from or question_text)(input)
-
-    def _contexts(
-        self, found: Mapping[str, Any], attempt: Attempt | None
-    ) -> dict[str, tuple[Context, ...]]:
-        params = attempt.strategy.params if attempt and attempt.strategy else {}
-        k = params.get("top_k", self.top_k)
-        return {
-            name: tuple(document_context(d, name) for d in found[name])[:k]
-            for name in self.retrievers
-        }
-
-    def _settings(self, attempt: Attempt | None) -> GenerationSettings:
-        params = attempt.strategy.params if attempt and attempt.strategy else {}
-        if "temperature" not in params:
-            return self.settings
-        return self.settings.model_copy(
-            update={"temperature": float(params["temperature"])}
+    def _attempt(
+        self,
+        input: Any,
+        manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> _Attempt:
+        attempt = attempt_of(config)
+        strategy = attempt.strategy if attempt else None
+        top_k = strategy.top_k if strategy and strategy.top_k else self.top_k
+        return _Attempt(
+            question=(self.question_from or question_text)(input),
+            attempt=attempt,
+            config=patch_config(config, callbacks=manager.get_child()),
+            retrievers=self._retrievers(strategy.embedder if strategy else None),
+            top_k=top_k,
+            request=self.request.for_attempt(attempt),
+            shots=self.shots,
         )
 
-    def _prompt(self, question: str, contexts: Sequence[Context]) -> str:
-        return completion_prompt(question, [c.text for c in contexts], self.shots)
+    def _retrievers(self, name: str | None) -> dict[str, Runnable[str, list[Document]]]:
+        if name is None:
+            return dict(self.retrievers)
+        if name not in self.retrievers:
+            raise UnknownComponentError("retriever", name, list(self.retrievers))
+        return {name: self.retrievers[name]}
 
-    def _generator(self, config: RunnableConfig) -> Generator:
+    def _generator(self, step: _Attempt) -> Generator:
         if isinstance(self.llm, BaseChatModel):  # nests its calls in this run
-            return ChatModelGenerator(self.llm).with_config(config)
+            return ChatModelGenerator(self.llm).with_config(step.config)
         return self.llm
 
 
-def _candidates(
-    contexts: Mapping[str, tuple[Context, ...]], done: Sequence[Any]
-) -> list[Candidate]:
-    return [
-        Candidate(
-            retriever=name,
-            answer=completion.text.strip(),
-            logprobs=completion.logprobs,
-            contexts=found,
-        )
-        for (name, found), completion in zip(contexts.items(), done, strict=True)
-    ]
-
-
-__all__ = [
-    "ConfguardRetriever",
-    "ConfidentAnswer",
-    "ConfidentRAGRunnable",
-    "attempt_of",
-]
+__all__ = ["ConfguardRetriever", "ConfidentAnswer", "ConfidentRAGRunnable"]

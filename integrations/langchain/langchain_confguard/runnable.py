@@ -30,12 +30,11 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict, field_validator
 
-from confguard.exceptions import ObservationError
 from confguard.guard import AsyncGuard, Guard
 from confguard.observation import Observation
-from confguard.results import Attempt, GuardResult
-from langchain_confguard._guards import async_guard, checked_guard, sync_guard
-from langchain_confguard._shaping import attach, given_text, replace
+from confguard.results import Attempt, GuardResult, Verdict
+from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
+from langchain_confguard._shaping import attach, replace
 from langchain_confguard.callbacks import ConfidenceCallbackHandler
 from langchain_confguard.text import (
     AnswerFrom,
@@ -43,11 +42,12 @@ from langchain_confguard.text import (
     answer_text,
     question_text,
 )
-from langchain_confguard.verdict import Verdict
 
 ATTEMPT_TAG = "confguard:attempt"
 """The tag of every attempt's run and of everything inside it (filter on it)."""
 Prepare = Callable[[Any, Attempt], Any]
+_ATTEMPT = "__confguard_attempt"
+"""The configurable key holding the whole Attempt (dunder keys stay out of traces)."""
 
 
 def attempt_config(
@@ -62,7 +62,10 @@ def attempt_config(
         >>> attempt_config(config, run_manager.get_child(), Attempt(number=2), h)
     """
     callbacks.add_handler(handler, inherit=True)
-    configurable: dict[str, Any] = {"confguard_attempt": attempt.number}
+    configurable: dict[str, Any] = {
+        "confguard_attempt": attempt.number,
+        _ATTEMPT: attempt,
+    }
     if attempt.strategy is not None:
         configurable["confguard_strategy"] = attempt.strategy.name
         configurable.update(attempt.strategy.params)
@@ -75,48 +78,50 @@ def attempt_config(
     return child
 
 
+def attempt_of(config: RunnableConfig) -> Attempt | None:
+    """The guard attempt a GuardedRunnable runs `config` under, if any.
+
+    Example:
+        >>> attempt_of(config).strategy.top_k  # inside a GuardedRunnable's retry
+        8
+    """
+    found = (config.get("configurable") or {}).get(_ATTEMPT)
+    return found if isinstance(found, Attempt) else None
+
+
 @dataclass
 class _Call:
-    """One guarded call: its input, the outputs of its attempts, a bound failure."""
+    """One guarded call: its input and the outputs of its attempts."""
 
     runnable: GuardedRunnable
     input: Any
     config: RunnableConfig
     kwargs: dict[str, Any]
+    manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun
     question: str
     outputs: dict[int, Any] = field(default_factory=dict)
-    error: Exception | None = None
 
     def start(
-        self, attempt: Attempt, callbacks: BaseCallbackManager
+        self, attempt: Attempt
     ) -> tuple[Any, RunnableConfig, ConfidenceCallbackHandler]:
         """The attempt's input, config and collector."""
         handler = ConfidenceCallbackHandler(question_from=self.runnable.question_from)
+        callbacks = self.manager.get_child()
         config = attempt_config(self.config, callbacks, attempt, handler)
         prepare = self.runnable.prepare
         value = prepare(self.input, attempt) if prepare else self.input
         return value, config, handler
 
-    def run(self, attempt: Attempt, manager: CallbackManagerForChainRun) -> Observation:
+    def run(self, attempt: Attempt) -> Observation:
         """Run one attempt of the wrapped Runnable."""
-        value, config, handler = self.start(attempt, manager.get_child())
-        try:
-            output = self.runnable.bound.invoke(value, config, **self.kwargs)
-        except Exception as exc:
-            self.error = exc  # re-raised as it is, not as the guard's wrapper
-            raise
+        value, config, handler = self.start(attempt)
+        output = self.runnable.bound.invoke(value, config, **self.kwargs)
         return self.observe(output, attempt, handler)
 
-    async def arun(
-        self, attempt: Attempt, manager: AsyncCallbackManagerForChainRun
-    ) -> Observation:
+    async def arun(self, attempt: Attempt) -> Observation:
         """Async twin of `run`."""
-        value, config, handler = self.start(attempt, manager.get_child())
-        try:
-            output = await self.runnable.bound.ainvoke(value, config, **self.kwargs)
-        except Exception as exc:
-            self.error = exc
-            raise
+        value, config, handler = self.start(attempt)
+        output = await self.runnable.bound.ainvoke(value, config, **self.kwargs)
         return self.observe(output, attempt, handler)
 
     def observe(
@@ -126,23 +131,18 @@ class _Call:
         self.outputs[attempt.number] = output
         ready = getattr(output, "observation", None)
         if isinstance(ready, Observation):  # e.g. ConfidentAnswer built its own
-            metadata = {**ready.metadata, "attempt": attempt.number}
-            return ready.model_copy(update={"metadata": metadata})
+            return ready.model_copy(update={"attempt": attempt.number})
         answer = (self.runnable.answer_from or answer_text)(output)
         return handler.observation(
             self.question, answer, attempt=attempt, output=output
         )
-
-    def failed(self, exc: ObservationError) -> Exception:
-        """The wrapped Runnable's own error if it raised, else the guard's."""
-        return self.error if self.error is not None else exc
 
 
 class GuardedRunnable(RunnableSerializable[Any, Any]):
     """Wraps any Runnable: score each answer, then accept, retry, escalate or abstain.
 
     Where the verdict goes: ``response_metadata["confguard"]`` of message outputs,
-    ``output["confguard"]`` of dict outputs (read both with `Verdict.of`), or the
+    ``output["confguard"]`` of dict outputs (read both with `verdict_of`), or the
     whole `GuardResult` with ``return_result=True``. A policy with
     ``abstain.raise_error`` raises `LowConfidenceError`, so
     ``.with_fallbacks([...], exceptions_to_handle=(LowConfidenceError,))`` works.
@@ -150,7 +150,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     Example:
         >>> guarded = GuardedRunnable(bound=rag_chain, guard=Guard(signals, policy))
         >>> message = guarded.invoke({"question": "Who won Super Bowl 50?"})
-        >>> Verdict.of(message).action
+        >>> verdict_of(message).action
         'accept'
     """
 
@@ -162,7 +162,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     """Finds the answer text in the output (default: `answer_text`)."""
     prepare: Prepare | None = None
     """Rewrites the input for an attempt: ``prepare(input, attempt) -> input``."""
-    show_caveat: bool = True
+    append_caveat: bool = True
     """Append an annotated answer's caveat to its text."""
     return_result: bool = False
     """Return the GuardResult instead of the wrapped Runnable's output type."""
@@ -246,15 +246,8 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        call = self._call(input, config, kwargs)
-        guard = sync_guard(self.guard)
-        try:
-            result = guard.run(lambda q, a: call.run(a, run_manager), call.question)
-        except ObservationError as exc:
-            failure = call.failed(exc)
-        else:
-            return self._output(result, call.outputs)
-        raise failure
+        call = self._call(input, config, kwargs, run_manager)
+        return self._output(run_guarded(self.guard, call.question, call.run), call)
 
     async def _aguarded(
         self,
@@ -263,31 +256,25 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        call = self._call(input, config, kwargs)
-
-        async def pipeline(question: str, attempt: Attempt) -> Observation:
-            """One attempt, as the guard's async pipeline."""
-            return await call.arun(attempt, run_manager)
-
-        try:
-            result = await async_guard(self.guard).arun(pipeline, call.question)
-        except ObservationError as exc:
-            failure = call.failed(exc)
-        else:
-            return self._output(result, call.outputs)
-        raise failure
+        call = self._call(input, config, kwargs, run_manager)
+        result = await arun_guarded(self.guard, call.question, call.arun)
+        return self._output(result, call)
 
     def _call(
-        self, input: Any, config: RunnableConfig, kwargs: dict[str, Any]
+        self,
+        input: Any,
+        config: RunnableConfig,
+        kwargs: dict[str, Any],
+        manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
     ) -> _Call:
         question = (self.question_from or question_text)(input)
-        return _Call(self, input, config, kwargs, question)
+        return _Call(self, input, config, kwargs, manager, question)
 
-    def _output(self, result: GuardResult, outputs: dict[int, Any]) -> Any:
+    def _output(self, result: GuardResult, call: _Call) -> Any:
         if self.return_result:
             return result
-        text = given_text(result, self.show_caveat)
-        verdict = Verdict.from_result(result, text)
+        verdict = Verdict.from_result(result, append_caveat=self.append_caveat)
+        text, outputs = verdict.answer or "", call.outputs
         last = result.attempts[-1].attempt
         own = outputs.get(last.number) if last.route is None else None
         if result.accepted and own is not None:
@@ -324,4 +311,10 @@ async def _aiter_one(value: Any) -> AsyncIterator[Any]:
     yield value
 
 
-__all__ = ["ATTEMPT_TAG", "GuardedRunnable", "Prepare", "attempt_config"]
+__all__ = [
+    "ATTEMPT_TAG",
+    "GuardedRunnable",
+    "Prepare",
+    "attempt_config",
+    "attempt_of",
+]

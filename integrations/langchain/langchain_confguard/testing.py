@@ -15,10 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from langchain_core.callbacks import (
-    CallbackManagerForLLMRun,
-    CallbackManagerForRetrieverRun,
-)
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
@@ -36,6 +33,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from confguard.observation import TokenLogprob, TopLogprob
+from langchain_confguard.chat_model import Messages, Run, Stop
 from langchain_confguard.logprobs import openai_logprobs
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -139,23 +137,15 @@ class FakeLogprobChatModel(BaseChatModel):
         return _response(self.responses[number % len(self.responses)])
 
     def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kw: Any
     ) -> ChatResult:
-        reply = self._pick(messages, {"stop": stop, **kwargs})
+        reply = self._pick(messages, {"stop": stop, **kw})
         return ChatResult(generations=[ChatGeneration(message=reply.message())])
 
     def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kw: Any
     ) -> Iterator[ChatGenerationChunk]:
-        reply = self._pick(messages, {"stop": stop, **kwargs})
+        reply = self._pick(messages, {"stop": stop, **kw})
         if reply.tool_calls:
             yield _tool_chunk(reply)
             return

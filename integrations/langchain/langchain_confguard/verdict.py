@@ -1,106 +1,53 @@
-"""The verdict a guarded call returns beside its output, and where to find it.
+"""Where a guarded LangChain output keeps its `Verdict`, and how to read it back.
 
 It lives in ``message.response_metadata["confguard"]`` for message outputs, in
 ``output["confguard"]`` for dict outputs, in ``document.metadata["confguard"]``
 for Documents and in a ``verdict`` field of pydantic outputs that have one.
-`Verdict.of(output)` reads it back from any of them. A plain-string output has no
-room for it: ask for the whole `GuardResult` with ``return_result=True``.
+A plain-string output has no room for it: ask for the whole `GuardResult` with
+``return_result=True``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
-from pydantic import BaseModel, ConfigDict
 
-from confguard.results import (
-    Action,
-    Annotate,
-    Escalate,
-    GuardResult,
-    SignalSummary,
-)
+from confguard.results import VERDICT_KEY, Verdict
 
-METADATA_KEY = "confguard"
-Review = Literal["approve", "edit", "reject"]
+METADATA_KEY = VERDICT_KEY
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Verdict(_Frozen):
-    """What the guard decided about an answer, in JSON-safe form.
+def get_verdict(output: Any) -> Verdict | None:
+    """The verdict attached to a guarded output, or None if it carries none.
 
     Example:
-        >>> message = guarded.invoke("Who won Super Bowl 50?")
-        >>> Verdict.of(message).action, Verdict.of(message).confidence
-        ('accept', 0.91)
+        >>> get_verdict(guarded.invoke("Who won Super Bowl 50?")).action
+        'accept'
     """
-
-    action: Action
-    reason: str
-    confidence: float | None
-    answer: str | None
-    """The text the caller was given."""
-    attempts: int
-    caveat: str | None = None
-    route: str | None = None
-    review_id: str | None = None
-    signals: tuple[SignalSummary, ...] = ()
-    review: Review | None = None
-    """Set by HumanEscalationMiddleware once a person approved, edited or rejected."""
-
-    @classmethod
-    def from_result(cls, result: GuardResult, answer: str | None = None) -> Verdict:
-        """The verdict of a guard result; `answer` overrides the text given."""
-        decision = result.decision
-        return cls(
-            action=decision.action,
-            reason=decision.reason,
-            confidence=result.confidence,
-            answer=result.answer if answer is None else answer,
-            attempts=len(result.attempts),
-            caveat=decision.caveat if isinstance(decision, Annotate) else None,
-            route=decision.route if isinstance(decision, Escalate) else None,
-            review_id=result.review_id,
-            signals=tuple(SignalSummary.of(s) for s in result.assessment.signals),
-        )
-
-    @classmethod
-    def of(cls, output: Any) -> Verdict | None:
-        """The verdict attached to a guarded output, or None if it carries none.
-
-        Example:
-            >>> Verdict.of(guarded.invoke({"question": "..."})).action
-            'abstain'
-        """
-        raw = _attached(output)
-        if raw is None or isinstance(raw, Verdict):
-            return raw
-        return cls.model_validate(raw)
-
-    def to_metadata(self) -> dict[str, Any]:
-        """The verdict as the JSON-safe dict stored in metadata."""
-        return self.model_dump(mode="json")
-
-    @property
-    def accepted(self) -> bool:
-        """True when the answer was accepted or annotated."""
-        return self.action in ("accept", "annotate")
+    return Verdict.find(_placement(output))
 
 
-def _attached(output: Any) -> Any:
+def verdict_of(output: Any) -> Verdict:
+    """The verdict attached to a guarded output; `InputError` if it carries none.
+
+    Example:
+        >>> verdict_of(guarded.invoke({"question": "..."})).action
+        'abstain'
+    """
+    return Verdict.read(_placement(output), where=f"{type(output).__name__} output")
+
+
+def _placement(output: Any) -> Mapping[str, Any] | None:
     if isinstance(output, BaseMessage):
-        return output.response_metadata.get(METADATA_KEY)
+        return output.response_metadata
     if isinstance(output, Document):
-        return output.metadata.get(METADATA_KEY)
+        return output.metadata
     if isinstance(output, Mapping):
-        return output.get(METADATA_KEY)
-    return getattr(output, "verdict", None)
+        return output
+    return {METADATA_KEY: getattr(output, "verdict", None)}
 
 
-__all__ = ["METADATA_KEY", "Review", "SignalSummary", "Verdict"]
+__all__ = ["METADATA_KEY", "get_verdict", "verdict_of"]

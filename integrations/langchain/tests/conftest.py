@@ -21,12 +21,16 @@ def human_route() -> Callable[[Any], str]:
 
 @pytest.fixture
 def make_guard(human_route: Callable[[Any], str]) -> Callable[..., Guard]:
-    """A Guard on AverageLogprob with the test bands (policy overridable)."""
+    """A Guard on AverageLogprob with the test bands (policy overridable).
+
+    `strategies` names the custom retry strategies a test's pipeline understands.
+    """
 
     def build(
         signals: list[Any] | None = None,
         store: Any = None,
         routes: dict[str, Any] | None = None,
+        strategies: tuple[str, ...] = (),
         **policy: Any,
     ) -> Guard:
         return Guard(
@@ -34,6 +38,7 @@ def make_guard(human_route: Callable[[Any], str]) -> Callable[..., Guard]:
             make_policy(**policy),
             store=store,
             routes=routes or {"human": CallableRoute(human_route)},
+            strategies=strategies,
         )
 
     return build

@@ -27,7 +27,7 @@ def make_policy(**overrides: Any) -> Policy:
         "thresholds": dict(BANDS),
         "retry": {
             "max_attempts": 2,
-            "strategies": [{"name": "more", "params": {"top_k": 5}}],
+            "strategies": [{"name": "more_context", "params": {"top_k": 5}}],
         },
         "escalate": {"route": "human"},
         "abstain": {"message": "I can't answer that."},

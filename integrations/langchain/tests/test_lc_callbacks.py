@@ -40,7 +40,7 @@ def test_the_handler_collects_question_contexts_and_answer_logprobs(model_factor
     ]
     assert [t.token for t in observation.logprobs] == ["The", " Paris"]
     assert observation.logprobs[0].logprob == pytest.approx(math.log(0.5))
-    assert observation.metadata["logprobs_from"] == "output message"
+    assert (observation.issues, observation.pipeline) == ((), "langchain")
 
 
 def test_streamed_runs_keep_their_logprobs(model_factory):
@@ -73,7 +73,7 @@ def test_streamed_slices_fill_in_when_the_final_result_lost_them():
 
     observation = handler.observation()
     assert observation.logprobs == tokens
-    assert observation.metadata["logprobs_from"] == "llm call"
+    assert observation.issues == ()
 
 
 def test_extra_generations_become_samples():
@@ -101,7 +101,9 @@ def test_a_model_without_logprobs_leaves_them_none(model_factory):
 
     assert (observation.question, observation.answer) == (QUESTION, "Paris")
     assert observation.logprobs is None
-    assert observation.metadata["logprobs_from"] == "none exposed"
+    assert [(i.code, i.detail) for i in observation.issues] == [
+        ("no_logprobs", "the model exposed no logprobs")
+    ]
 
 
 def test_monitoring_scores_and_records_every_run_without_gating(make_guard):

@@ -21,6 +21,10 @@ from confguard.testing import FakeGenerator
 PROMPT = "Question: Capital of France?\nAnswer:"
 
 
+def ask(**settings: object) -> GenerationRequest:
+    return GenerationRequest(prompt=PROMPT, **settings)
+
+
 def test_a_chat_model_generator_is_a_confguard_generator():
     generator = ChatModelGenerator(FakeLogprobChatModel(responses=["Paris"]))
 
@@ -31,7 +35,7 @@ def test_a_chat_model_generator_is_a_confguard_generator():
 def test_generate_reads_text_and_logprobs_from_the_reply():
     model = FakeLogprobChatModel(responses=[FakeResponse(text="The Paris", prob=0.5)])
 
-    [completion] = ChatModelGenerator(model).generate(PROMPT, stop=["\n"])
+    [completion] = ChatModelGenerator(model).generate(ask(stop=("\n",)))
 
     assert completion.text == "The Paris"
     assert [t.token for t in completion.logprobs] == ["The", " Paris"]
@@ -40,10 +44,19 @@ def test_generate_reads_text_and_logprobs_from_the_reply():
     assert model.call_kwargs[0]["logprobs"] is True
 
 
+def test_a_reply_that_ignores_the_stop_strings_is_cut_at_them():
+    model = FakeLogprobChatModel(responses=["Paris\nQuestion: next"])
+
+    [completion] = ChatModelGenerator(model).generate(ask(stop=("\n",)))
+
+    assert completion.text == "Paris"
+    assert [t.token for t in completion.logprobs] == ["Paris"]
+
+
 def test_a_model_without_logprobs_gives_completions_without_them():
     model = FakeLogprobChatModel(responses=[FakeResponse(text="Paris", logprobs=False)])
 
-    [completion] = ChatModelGenerator(model).generate(PROMPT)
+    [completion] = ChatModelGenerator(model).generate(ask())
 
     assert (completion.text, completion.logprobs) == ("Paris", None)
 
@@ -53,11 +66,11 @@ def test_settings_reach_the_model_as_openai_kwargs_with_distinct_seeds():
     generator = ChatModelGenerator(GeneratorChatModel(generator=fake))
 
     done = generator.generate(
-        PROMPT, n=3, temperature=0.7, max_tokens=8, stop=["\n"], seed=7, top_logprobs=2
+        ask(n=3, temperature=0.7, max_tokens=8, stop=("\n",), seed=7, top_k=2)
     )
 
     assert [c.text for c in done] == ["Paris"] * 3
-    assert [(c.temperature, c.max_tokens, c.top_logprobs) for c in fake.calls] == [
+    assert [(c.temperature, c.max_tokens, c.top_k) for c in fake.calls] == [
         (0.7, 8, 2)
     ] * 3
     assert [c.seed for c in fake.calls] == [7, 8, 9]
@@ -68,13 +81,13 @@ def test_settings_reach_the_model_as_openai_kwargs_with_distinct_seeds():
 def test_stop_only_sends_no_sampling_kwargs():
     model = FakeLogprobChatModel(responses=["Paris"])
 
-    ChatModelGenerator(model, kwargs_for=stop_only).generate(PROMPT, temperature=1.0)
+    ChatModelGenerator(model, kwargs_for=stop_only).generate(ask(temperature=1.0))
 
     assert model.call_kwargs == [{"stop": None}]
 
 
 def test_openai_kwargs_leave_out_what_is_not_asked_for():
-    assert openai_kwargs(GenerationRequest(top_logprobs=0)) == {
+    assert openai_kwargs(ask(top_k=0)) == {
         "temperature": 0.0,
         "max_tokens": 64,
         "logprobs": True,
@@ -90,7 +103,7 @@ def test_a_failing_model_raises_generation_error_naming_it():
     )
 
     with pytest.raises(GenerationError, match="'judge' failed: TimeoutError: slow"):
-        generator.generate(PROMPT)
+        generator.generate(ask())
 
 
 def test_a_reply_that_is_no_message_is_a_generation_error():
@@ -98,13 +111,13 @@ def test_a_reply_that_is_no_message_is_a_generation_error():
     generator = ChatModelGenerator(echo, name="echo", kwargs_for=stop_only)
 
     with pytest.raises(GenerationError, match="returned str, expected a message"):
-        generator.generate(PROMPT)
+        generator.generate(ask())
 
 
 async def test_agenerate_runs_the_n_calls_concurrently():
     model = FakeLogprobChatModel(responses=["Paris", "Lyon"])
 
-    done = await ChatModelGenerator(model).agenerate(PROMPT, n=2)
+    done = await ChatModelGenerator(model).agenerate(ask(n=2))
 
     assert sorted(c.text for c in done) == ["Lyon", "Paris"]
 
@@ -148,7 +161,8 @@ async def test_the_generator_chat_model_works_async_and_can_drop_logprobs():
     reply = await model.ainvoke(PROMPT, logprobs=False, temperature=0.3)
 
     assert reply.content == "Paris"
-    assert (fake.calls[0].top_logprobs, fake.calls[0].temperature) == (0, 0.3)
+    assert "logprobs" not in reply.response_metadata
+    assert (fake.calls[0].logprobs, fake.calls[0].temperature) == (False, 0.3)
 
 
 def test_the_generator_chat_model_refuses_what_is_no_generator():

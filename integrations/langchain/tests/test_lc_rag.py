@@ -10,7 +10,7 @@ from langchain_confguard import (
     ConfidentAnswer,
     ConfidentRAGRunnable,
     GuardedRunnable,
-    Verdict,
+    verdict_of,
 )
 from langchain_confguard.testing import FakeLogprobChatModel, FakeRetriever
 from langchain_core.documents import Document
@@ -62,7 +62,7 @@ def test_self_certainty_is_the_default_metric():
     kl = -math.log(2) - (math.log(0.9) + math.log(0.1)) / 2
     assert result.answer == "Paris"
     assert result.confidence == pytest.approx(1 - math.exp(-kl / math.log(2)))
-    assert result.candidates[1].confidence.name == "self_certainty"
+    assert result.candidates[1].result.name == "self_certainty"
 
 
 def test_the_observation_keeps_every_candidate_and_the_winners_contexts():
@@ -75,7 +75,8 @@ def test_the_observation_keeps_every_candidate_and_the_winners_contexts():
     ]
     assert {c.retriever for c in observation.contexts} == {"e5"}
     assert [s.text for s in observation.samples] == ["Lyon", "Paris"]
-    assert observation.metadata["selected_retriever"] == "e5"
+    assert observation.selected_candidate.retriever == "e5"
+    assert [c.retriever for c in observation.candidates] == ["minilm", "e5"]
 
 
 def test_top_k_keeps_each_retrievers_first_documents():
@@ -128,7 +129,7 @@ def test_guarding_confident_rag_uses_its_observation_and_attaches_the_verdict(
     result = guarded.invoke(QUESTION)
 
     assert isinstance(result, ConfidentAnswer)
-    assert Verdict.of(result).action == "accept"
+    assert verdict_of(result).action == "accept"
     assert result.verdict.confidence == pytest.approx(0.9)
 
 
@@ -143,7 +144,7 @@ def test_a_retry_strategys_top_k_trims_the_documents_of_the_retry(make_guard):
         [keep],
         retry={
             "max_attempts": 2,
-            "strategies": [{"name": "narrow", "params": {"top_k": 1}}],
+            "strategies": [{"name": "more_context", "params": {"top_k": 1}}],
         },
     )
 
@@ -152,6 +153,32 @@ def test_a_retry_strategys_top_k_trims_the_documents_of_the_retry(make_guard):
     )
 
     assert seen == [2, 1]
+
+
+def test_a_retry_strategys_embedder_and_temperature_shape_the_retry(make_guard):
+    generator = FakeGenerator(["Paris"])
+    rag = ConfidentRAGRunnable(
+        retrievers={
+            "minilm": FakeRetriever(documents=[LYON]),
+            "e5": FakeRetriever(documents=[PARIS]),
+        },
+        llm=generator,
+        metric=AverageLogprob(),
+    )
+    seen: list[list[str]] = []
+
+    def keep(obs) -> float:
+        seen.append([c.retriever for c in obs.candidates])
+        return 0.6 if len(seen) == 1 else 0.9  # retry band, then accept
+
+    strategy = {"name": "e5_warm", "params": {"embedder": "e5", "temperature": 0.5}}
+    retry = {"max_attempts": 2, "strategies": [strategy]}
+    guard = make_guard([keep], retry=retry, strategies=("e5_warm",))
+
+    GuardedRunnable(bound=rag, guard=guard).invoke(QUESTION)
+
+    assert seen == [["minilm", "e5"], ["e5"]]
+    assert [c.temperature for c in generator.calls] == [0.0, 0.0, 0.5]
 
 
 def test_a_confguard_index_serves_as_a_langchain_retriever(tmp_path):

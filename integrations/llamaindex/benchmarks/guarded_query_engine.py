@@ -12,8 +12,8 @@ Two engines answer each question with Gemma 3 270M (2-shot completion prompt):
 Both run inside GuardedQueryEngine (one attempt, signals: avg logprob, node agreement
 for ``voted``, answer support). Correct = token F1 >= 0.5 against a gold answer.
 
-    flock /tmp/confguard-model.lock .venv/bin/python \\
-        integrations/llamaindex/benchmarks/guarded_query_engine.py --limit 200 --seed 0
+    python integrations/llamaindex/benchmarks/guarded_query_engine.py \\
+        --limit 200 --seed 0
 
 The last line printed is one JSON object with the headline figures.
 """
@@ -49,8 +49,8 @@ from llama_index.postprocessor.confguard import (
     GeneratorLLM,
     GuardedQueryEngine,
     NodeAgreement,
-    NodeScore,
-    Verdict,
+    node_score,
+    verdict_of,
 )
 
 POLICY = Policy.from_dict(
@@ -114,11 +114,11 @@ def ask(name: str, engine: GuardedQueryEngine, q: DemoQuestion) -> Record:
     start = time.perf_counter()
     response = engine.query(q.question)
     seconds = time.perf_counter() - start
-    verdict = Verdict.of(response)
+    verdict = verdict_of(response)
     answer = verdict.judged_answer or ""  # refused answers are graded too
     f1 = token_f1(answer, list(q.answers))
     ids = [n.node.node_id for n in response.source_nodes]
-    top = NodeScore.of(response.source_nodes[0]) if response.source_nodes else None
+    top = node_score(response.source_nodes[0]) if response.source_nodes else None
     return Record(
         engine=name,
         id=q.id,

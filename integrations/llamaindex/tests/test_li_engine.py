@@ -16,7 +16,7 @@ from confguard import (
     PipelineRoute,
     Policy,
 )
-from confguard.exceptions import ConfigurationError
+from confguard.exceptions import ConfigurationError, InputError
 from confguard.signals import AverageLogprob
 from li_fakes import ScriptedEngine, node
 from llama_index.core.base.response.schema import Response
@@ -28,6 +28,8 @@ from llama_index.postprocessor.confguard import (
     GuardedQueryEngine,
     QueryEnginePipeline,
     Verdict,
+    get_verdict,
+    verdict_of,
 )
 from llama_index.postprocessor.confguard.testing import LogprobMockLLM
 
@@ -46,7 +48,7 @@ def guarded(engine: Any, pol: Policy | None = None, **kwargs: Any) -> Any:
 
 def verdict(response: Any) -> Verdict:
     assert isinstance(response, Response)
-    return Verdict.of(response)
+    return verdict_of(response)
 
 
 def text(response: Any) -> str | None:
@@ -110,7 +112,7 @@ def test_a_retry_strategy_runs_its_own_engine_and_its_nodes_are_returned() -> No
     wide = ScriptedEngine(llm=llm_by_text(sure=-0.01), nodes=[node("wide", "w")])
     pol = policy(
         thresholds={"accept": 0.8, "retry": 0.01},
-        retry={"strategies": ["more_context"]},
+        retry={"strategies": [{"name": "more_context", "params": {"top_k": 8}}]},
     )
     engine = guarded(base, pol, strategies={"more_context": wide})
     response = engine.query("Q")
@@ -118,6 +120,17 @@ def test_a_retry_strategy_runs_its_own_engine_and_its_nodes_are_returned() -> No
     assert [n.node.node_id for n in response.source_nodes] == ["wide"]
     assert (len(base.calls), len(wide.calls)) == (1, 1)
     assert [a.strategy for a in verdict(response).attempts] == [None, "more_context"]
+
+
+def test_a_custom_strategy_name_is_declared_to_the_guards_by_from_signals() -> None:
+    base = ScriptedEngine(llm=llm_by_text(guess=-3.0))
+    wide = ScriptedEngine(llm=llm_by_text(sure=-0.01))
+    pol = policy(
+        thresholds={"accept": 0.8, "retry": 0.01}, retry={"strategies": ["wide"]}
+    )
+    response = guarded(base, pol, strategies={"wide": wide}).query("Q")
+    assert text(response) == "sure"
+    assert [a.strategy for a in verdict(response).attempts] == [None, "wide"]
 
 
 def test_exhausted_retries_abstain_and_keep_the_last_source_nodes() -> None:
@@ -315,8 +328,14 @@ def test_a_misconfigured_engine_is_refused(
 
 
 def test_a_response_without_a_verdict_says_so() -> None:
-    with pytest.raises(ValueError, match="carries no confguard verdict"):
-        Verdict.of(Response("plain"))
+    with pytest.raises(InputError, match="carries no confguard verdict"):
+        verdict_of(Response("plain"))
+    assert get_verdict(Response("plain")) is None
+
+
+def test_a_malformed_verdict_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="verdict is malformed"):
+        get_verdict(Response("x", metadata={"confguard": {"action": "maybe"}}))
 
 
 def test_the_callers_query_bundle_reaches_the_wrapped_engine(

@@ -20,8 +20,8 @@ from llama_index.postprocessor.confguard import (
     ConfidentNodePostprocessor,
     GuardedQueryEngine,
     NodeAgreement,
-    NodeScore,
-    Verdict,
+    node_score,
+    verdict_of,
 )
 from llama_index.postprocessor.confguard.testing import LogprobMockLLM
 
@@ -63,10 +63,10 @@ def test_the_guarded_engine_answers_from_the_passage_all_embedders_agree_on(
     assert response.response == "Denver Broncos"
     [top] = response.source_nodes  # the others were found by neither voter
     assert top.node.node_id == GOLD
-    score = NodeScore.of(top)
+    score = node_score(top)
     assert score is not None
     assert score.found_by == ("hash-a", "hash-b")
-    verdict = Verdict.of(response)
+    verdict = verdict_of(response)
     assert verdict.action == "accept"
     agreement = next(s for s in verdict.signals if s.name == "node_agreement")
     assert (agreement.status, agreement.confidence) == ("ok", 1.0)
@@ -77,7 +77,7 @@ async def test_the_async_path_gives_the_same_answer_and_nodes(
 ) -> None:
     response = await guarded_engine(faiss_index).aquery(QUESTION)
     assert [n.node.node_id for n in response.source_nodes] == [GOLD]
-    assert Verdict.of(response).action == "accept"
+    assert verdict_of(response).action == "accept"
 
 
 def test_a_persisted_faiss_index_reloads_and_is_guarded_the_same(

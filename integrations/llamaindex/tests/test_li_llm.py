@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from confguard.exceptions import GenerationError
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import TokenLogprob, TopLogprob
 from confguard.testing import FakeGenerator
 from llama_index.core.base.llms.types import CompletionResponse, LogProb
@@ -17,6 +17,10 @@ from pydantic import Field
 from llama_index.postprocessor.confguard import GeneratorLLM, LlamaIndexGenerator
 from llama_index.postprocessor.confguard.llm import to_completion, to_response
 from llama_index.postprocessor.confguard.testing import LogprobMockLLM
+
+
+def ask(prompt: str = "Q", **settings: Any) -> GenerationRequest:
+    return GenerationRequest(prompt=prompt, **settings)
 
 
 def test_a_generator_llm_response_lists_the_chosen_token_first() -> None:
@@ -45,12 +49,18 @@ def test_a_completion_without_logprobs_gives_a_response_without_logprobs() -> No
 def test_the_generator_llm_passes_its_settings_and_call_overrides() -> None:
     fake = FakeGenerator(["Denver Broncos\nmore"])
     llm = GeneratorLLM(fake, max_tokens=12, stop=["\n"], top_logprobs=3)
-    response = llm.complete("Q", temperature=0.7, unknown_option=1)
+    response = llm.complete("Q", temperature=0.7, top_p=0.9, unknown_option=1)
     [call] = fake.calls
-    assert (call.max_tokens, call.stop, call.top_logprobs) == (12, ("\n",), 3)
-    assert call.temperature == 0.7
+    assert (call.max_tokens, call.stop, call.top_k) == (12, ("\n",), 3)
+    assert (call.temperature, call.top_p, call.logprobs) == (0.7, 0.9, True)
     assert response.text == "Denver Broncos"
     assert len(response.logprobs or []) == 2
+
+
+def test_a_call_can_ask_the_generator_llm_for_no_logprobs() -> None:
+    fake = FakeGenerator(["Paris"])
+    response = GeneratorLLM(fake).complete("Q", logprobs=False)
+    assert (fake.calls[0].logprobs, response.logprobs) == (False, None)
 
 
 async def test_the_generator_llm_async_twin_uses_agenerate() -> None:
@@ -84,7 +94,7 @@ def test_the_generator_llm_refuses_what_is_not_a_generator() -> None:
 def test_a_llamaindex_llm_is_a_confguard_generator() -> None:
     generator = LlamaIndexGenerator(LogprobMockLLM(["Warsaw"], logprobs=-0.05))
     assert isinstance(generator, Generator)
-    [completion] = generator.generate("Capital of Poland?")
+    [completion] = generator.generate(ask("Capital of Poland?"))
     assert completion.text == "Warsaw"
     assert completion.logprobs is not None
     assert completion.logprobs[0].logprob == -0.05
@@ -93,26 +103,26 @@ def test_a_llamaindex_llm_is_a_confguard_generator() -> None:
 
 def test_stop_cuts_the_text_and_the_logprobs_that_follow() -> None:
     generator = LlamaIndexGenerator(LogprobMockLLM(["Warsaw\nQuestion: next"]))
-    [completion] = generator.generate("Capital?", stop=["\n"])
+    [completion] = generator.generate(ask("Capital?", stop=("\n",)))
     assert completion.text == "Warsaw"
     assert [t.token for t in completion.logprobs or ()] == ["Warsaw"]
 
 
 def test_n_completions_make_n_llm_calls() -> None:
     llm = LogprobMockLLM(["a", "b", "c"])
-    completions = LlamaIndexGenerator(llm).generate("Q", n=3)
+    completions = LlamaIndexGenerator(llm).generate(ask(n=3))
     assert [c.text for c in completions] == ["a", "b", "c"]
     assert len(llm.prompts) == 3
 
 
 async def test_the_async_twin_runs_the_n_calls_concurrently() -> None:
     llm = LogprobMockLLM(lambda prompt: "same")
-    completions = await LlamaIndexGenerator(llm).agenerate("Q", n=2)
+    completions = await LlamaIndexGenerator(llm).agenerate(ask(n=2))
     assert [c.text for c in completions] == ["same", "same"]
 
 
 def test_an_llm_without_logprobs_gives_completions_without_logprobs() -> None:
-    [completion] = LlamaIndexGenerator(MockLLM(max_tokens=2)).generate("Q")
+    [completion] = LlamaIndexGenerator(MockLLM(max_tokens=2)).generate(ask())
     assert completion.text == "text text"
     assert completion.logprobs is None
 
@@ -133,9 +143,9 @@ class RecordingLLM(MockLLM):
 
 def test_settings_are_forwarded_only_when_asked() -> None:
     llm = RecordingLLM(max_tokens=None)
-    LlamaIndexGenerator(llm).generate("Q", temperature=0.3)
+    LlamaIndexGenerator(llm).generate(ask(temperature=0.3))
     LlamaIndexGenerator(llm, forward_settings=True).generate(
-        "Q", temperature=0.3, max_tokens=5, stop=["\n"], seed=7, top_logprobs=2
+        ask(temperature=0.3, max_tokens=5, stop=("\n",), seed=7, top_k=2)
     )
     assert llm.seen[-2] == {}
     assert llm.seen[-1] == {
@@ -160,18 +170,18 @@ class BrokenLLM(MockLLM):
 def test_a_failing_llm_raises_a_generation_error_naming_it() -> None:
     generator = LlamaIndexGenerator(BrokenLLM(max_tokens=None), name="remote")
     with pytest.raises(GenerationError, match="'remote' failed: ConnectionError"):
-        generator.generate("Q")
+        generator.generate(ask())
 
 
 async def test_a_failing_llm_raises_a_generation_error_in_async_too() -> None:
     generator = LlamaIndexGenerator(BrokenLLM(max_tokens=None), name="remote")
     with pytest.raises(GenerationError, match="provider down"):
-        await generator.agenerate("Q")
+        await generator.agenerate(ask())
 
 
 def test_a_completion_response_round_trips_through_both_adapters() -> None:
     fake = FakeGenerator(["The Broncos"], logprobs=[-0.1, -0.2])
-    [original] = fake.generate("Q")
+    [original] = fake.generate(ask())
     again = to_completion(to_response(original))
     assert again.text == original.text
     assert again.logprobs == original.logprobs

@@ -13,6 +13,7 @@ from llama_index.postprocessor.confguard import (
     ConfidentNodePostprocessor,
     NodeScore,
     capture_logprobs,
+    node_score,
 )
 from llama_index.postprocessor.confguard.nodes import METADATA_KEY
 
@@ -45,7 +46,7 @@ def run(post: ConfidentNodePostprocessor, nodes: list[NodeWithScore]) -> list[st
 
 
 def scores(nodes: list[NodeWithScore]) -> dict[str, NodeScore]:
-    found = {n.node.node_id: NodeScore.of(n) for n in nodes}
+    found = {n.node.node_id: node_score(n) for n in nodes}
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -257,8 +258,8 @@ def test_a_misconfigured_postprocessor_is_refused(
 
 def test_a_node_score_is_read_back_from_a_plain_node() -> None:
     plain = NodeWithScore(node=TextNode(text="x", metadata={"confguard": "foreign"}))
-    assert NodeScore.of(plain) is None
-    assert NodeScore.of(node("x", "x")) is None
+    assert node_score(plain) is None
+    assert node_score(node("x", "x")) is None
 
 
 def test_top_n_keeps_only_the_best_ranked_nodes() -> None:

@@ -10,8 +10,11 @@ Example:
     ...     [AverageLogprob(), NodeAgreement()],
     ...     Policy(),
     ... )
-    >>> engine.query("Who won Super Bowl 50?").metadata["confguard"]["action"]
+    >>> verdict_of(engine.query("Who won Super Bowl 50?")).action
 """
+
+from confguard.observation import Issue, NodeScore
+from confguard.results import AttemptSummary, SignalSummary, Verdict
 
 from llama_index.postprocessor.confguard.credibility import (
     CredibilityCheck,
@@ -34,17 +37,15 @@ from llama_index.postprocessor.confguard.nodes import (
     METADATA_KEY,
     DroppedNode,
     NodeReport,
-    NodeScore,
+    node_score,
 )
-from llama_index.postprocessor.confguard.pipeline import QueryEnginePipeline
+from llama_index.postprocessor.confguard.pipeline import IssueCode, QueryEnginePipeline
 from llama_index.postprocessor.confguard.postprocessor import ConfidentNodePostprocessor
 from llama_index.postprocessor.confguard.signals import NodeAgreement, NodeCredibility
 from llama_index.postprocessor.confguard.verdict import (
     VERDICT_KEY,
-    AttemptSummary,
-    Issue,
-    SignalSummary,
-    Verdict,
+    get_verdict,
+    verdict_of,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "GeneratorLLM",
     "GuardedQueryEngine",
     "Issue",
+    "IssueCode",
     "LLMCall",
     "LlamaIndexEmbedder",
     "LlamaIndexGenerator",
@@ -73,4 +75,7 @@ __all__ = [
     "SituatedCredibility",
     "Verdict",
     "capture_logprobs",
+    "get_verdict",
+    "node_score",
+    "verdict_of",
 ]

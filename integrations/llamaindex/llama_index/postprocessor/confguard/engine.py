@@ -17,7 +17,7 @@ from typing import Any, Literal
 from confguard.exceptions import ConfigurationError, LowConfidenceError
 from confguard.guard import AsyncGuard, Guard
 from confguard.policy.model import Policy
-from confguard.results import Abstain, GuardResult
+from confguard.results import VERDICT_KEY, Abstain, GuardResult, Verdict
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
@@ -31,7 +31,6 @@ from llama_index.postprocessor.confguard.pipeline import (
     QueryEnginePipeline,
     call_trace,
 )
-from llama_index.postprocessor.confguard.verdict import VERDICT_KEY, Verdict
 
 EmptyResponse = Literal["abstain", "keep"]
 
@@ -43,7 +42,9 @@ class GuardedQueryEngine(BaseQueryEngine):
     `from_signals` builds them). With only one, the other mode falls back: `aquery`
     runs the Guard in a worker thread, `query` runs the AsyncGuard on its own event
     loop in a worker thread. `strategies` maps a retry strategy's name to the
-    engine that attempt runs (e.g. ``{"more_context": wide_engine}``). An empty
+    engine that attempt runs (e.g. ``{"more_context": wide_engine}``; a guard you
+    build yourself needs ``strategies=[...]`` for names that are not built in,
+    `from_signals` does that). An empty
     response is refused (`on_empty_response="abstain"`) even if the guard accepted
     it. A policy with ``abstain.raise_error`` makes a refusal raise
     `LowConfidenceError`. Streaming engines are read to the end before gating.
@@ -98,7 +99,8 @@ class GuardedQueryEngine(BaseQueryEngine):
     ) -> GuardedQueryEngine:
         """Build the Guard and the AsyncGuard from the same signals and policy.
 
-        `guard_kwargs` (store, routes, combiner, …) go to both guards.
+        `guard_kwargs` (store, routes, combiner, …) go to both guards, which are
+        told the names of `strategies` (a custom name is refused otherwise).
 
         Example:
             >>> engine = GuardedQueryEngine.from_signals(
@@ -106,6 +108,8 @@ class GuardedQueryEngine(BaseQueryEngine):
             ...     store=SQLStore("sqlite:///audit.db"),
             ... )
         """
+        names = [*guard_kwargs.pop("strategies", ()), *(strategies or {})]
+        guard_kwargs["strategies"] = names
         return cls(
             query_engine,
             Guard(signals, policy, **guard_kwargs),
@@ -198,33 +202,28 @@ class GuardedQueryEngine(BaseQueryEngine):
     def _respond(self, result: GuardResult, trace: CallTrace) -> Response:
         final = result.attempts[-1].attempt.number
         source = trace.response_for(final)
-        verdict, text = self._verdict(result)
+        verdict = Verdict.from_result(
+            result, append_caveat=self._append_caveat, refusal=self._refusal(result)
+        )
         metadata = {**((source.metadata or {}) if source else {})}
-        metadata[VERDICT_KEY] = verdict.model_dump(mode="json")
+        metadata[VERDICT_KEY] = verdict.to_metadata()
         nodes = list(source.source_nodes) if source else []
-        return Response(response=text, source_nodes=nodes, metadata=metadata)
+        return Response(response=verdict.answer, source_nodes=nodes, metadata=metadata)
 
-    def _verdict(self, result: GuardResult) -> tuple[Verdict, str | None]:
-        answer = result.answer
-        empty = result.accepted and not (answer or "").strip()
-        if empty and self._on_empty == "abstain":
-            return self._refuse_empty(result)
-        verdict = Verdict.from_result(result)
-        if verdict.caveat and self._append_caveat and answer:
-            answer = f"{answer}\n\n{verdict.caveat}"
-        return verdict, answer
-
-    def _refuse_empty(self, result: GuardResult) -> tuple[Verdict, str | None]:
+    def _refusal(self, result: GuardResult) -> Abstain | None:
+        """An empty accepted answer refused (or raised) per `on_empty_response`."""
+        empty = result.accepted and not (result.answer or "").strip()
+        if not empty or self._on_empty != "abstain":
+            return None
         reason = (
             "the query engine returned an empty response; refused although the "
             f"guard decided {result.decision.action} ({result.decision.reason})"
         )
         abstain = self._policy.abstain
+        refusal = Abstain(reason=reason, message=abstain.message)
         if abstain.raise_error:
-            decision = Abstain(reason=reason, message=abstain.message)
-            raise LowConfidenceError(decision, result.assessment, result.attempts)
-        verdict = Verdict.from_result(result, override=("abstain", reason))
-        return verdict, abstain.message or None
+            raise LowConfidenceError(refusal, result.assessment, result.attempts)
+        return refusal
 
 
 def _plain(response: object) -> Response:

@@ -5,11 +5,16 @@ confguard `Generator` (e.g. the local Gemma) as a LlamaIndex LLM that emits logp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from confguard.exceptions import GenerationError
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import (
+    BaseGenerator,
+    Completion,
+    GenerationRequest,
+    Generator,
+    openai_kwargs,
+)
 from confguard.logprobs import normalize
 from confguard.observation import TokenLogprob
 from llama_index.core.base.llms.types import (
@@ -22,15 +27,15 @@ from llama_index.core.llms import LLM, CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import Field
 
-_SETTINGS = ("temperature", "max_tokens", "stop", "seed", "top_logprobs")
+_SETTINGS = ("temperature", "top_p", "max_tokens", "stop", "seed", "top_logprobs")
 
 
 class GeneratorLLM(CustomLLM):
     """A LlamaIndex LLM over a confguard Generator; every response carries logprobs.
 
     Settings are defaults that a call's keyword arguments override (`temperature`,
-    `max_tokens`, `stop`, `seed`, `top_logprobs`); other keywords are ignored, as
-    LlamaIndex LLMs do.
+    `top_p`, `max_tokens`, `stop`, `seed`, `top_logprobs`; `logprobs=False` asks
+    for none); other keywords are ignored, as LlamaIndex LLMs do.
 
     Example:
         >>> from confguard.llm.local import default_generator
@@ -42,6 +47,7 @@ class GeneratorLLM(CustomLLM):
     """The confguard Generator that produces the text."""
     max_tokens: int = Field(default=64, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
     top_logprobs: int = Field(default=5, ge=1)
@@ -76,9 +82,7 @@ class GeneratorLLM(CustomLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         """Generate one completion with logprobs."""
-        [completion] = self.generator.generate(
-            self._prompt(prompt, formatted), **self._settings(kwargs)
-        )
+        [completion] = self.generator.generate(self.request(prompt, formatted, kwargs))
         return to_response(completion)
 
     @llm_completion_callback()
@@ -86,9 +90,8 @@ class GeneratorLLM(CustomLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         """Async twin of `complete` (the generator's own agenerate)."""
-        [completion] = await self.generator.agenerate(
-            self._prompt(prompt, formatted), **self._settings(kwargs)
-        )
+        request = self.request(prompt, formatted, kwargs)
+        [completion] = await self.generator.agenerate(request)
         return to_response(completion)
 
     @llm_completion_callback()
@@ -96,9 +99,7 @@ class GeneratorLLM(CustomLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         """One chunk holding the whole completion (the generator does not stream)."""
-        [completion] = self.generator.generate(
-            self._prompt(prompt, formatted), **self._settings(kwargs)
-        )
+        [completion] = self.generator.generate(self.request(prompt, formatted, kwargs))
         response = to_response(completion)
 
         def chunks() -> CompletionResponseGen:
@@ -106,15 +107,25 @@ class GeneratorLLM(CustomLLM):
 
         return chunks()
 
-    def _prompt(self, prompt: str, formatted: bool) -> str:
+    def request(
+        self, prompt: str, formatted: bool, overrides: dict[str, Any]
+    ) -> GenerationRequest:
+        """The GenerationRequest of one call: the fields, then the call's overrides."""
         wrap = self.completion_to_prompt
-        return prompt if formatted or wrap is None else str(wrap(prompt))
-
-    def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        settings = {name: getattr(self, name) for name in _SETTINGS}
-        settings.update({k: v for k, v in overrides.items() if k in _SETTINGS})
-        settings["stop"] = list(settings["stop"] or ())
-        return settings
+        text = prompt if formatted or wrap is None else str(wrap(prompt))
+        settings = {
+            name: overrides.get(name, getattr(self, name)) for name in _SETTINGS
+        }
+        return GenerationRequest(
+            prompt=text,
+            temperature=settings["temperature"],
+            top_p=settings["top_p"],
+            max_tokens=settings["max_tokens"],
+            stop=tuple(settings["stop"] or ()),
+            seed=settings["seed"],
+            top_k=settings["top_logprobs"],
+            logprobs=overrides.get("logprobs") is not False,
+        )
 
 
 def to_response(completion: Completion) -> CompletionResponse:
@@ -142,18 +153,18 @@ def _bytes(token: str) -> list[int]:
     return list(token.encode("utf-8"))
 
 
-class LlamaIndexGenerator:
+class LlamaIndexGenerator(BaseGenerator):
     """Any LlamaIndex LLM as confguard's Generator (for judges, sampling, SCR, …).
 
-    LlamaIndex LLMs take their settings at construction; per-call settings are
-    forwarded as keyword arguments only with `forward_settings=True` (OpenAI-style
-    LLMs accept them; then `logprobs=True` is sent too). `stop` is always applied
-    to the returned text. Logprobs are read from the response when it has them.
+    LlamaIndex LLMs take their settings at construction; a request's settings are
+    forwarded as OpenAI-style keyword arguments only with `forward_settings=True`
+    (OpenAI-style LLMs accept them). The text is always cut at the request's stop
+    strings. Logprobs are read from the response when it has them.
 
     Example:
         >>> llm = OpenAI(model="gpt-4o-mini")
         >>> gen = LlamaIndexGenerator(llm, forward_settings=True)
-        >>> [c] = gen.generate("Question: 2+2?\\nAnswer:", stop=["\\n"])
+        >>> [c] = gen.generate(GenerationRequest(prompt="2+2?", stop=("\\n",)))
     """
 
     def __init__(
@@ -169,75 +180,30 @@ class LlamaIndexGenerator:
         self.forward_settings = forward_settings
         self.llm_kwargs = llm_kwargs
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
-        """`n` completions, one LLM call each."""
-        kwargs = self._kwargs(temperature, max_tokens, stop, seed, top_logprobs)
-        return tuple(
-            to_completion(self._call(self.llm.complete, prompt, kwargs), stop)
-            for _ in range(n)
-        )
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        """`request.n` completions, one LLM call each."""
+        kwargs = self._kwargs(request)
+        try:
+            done = [
+                self.llm.complete(request.prompt, **kwargs) for _ in range(request.n)
+            ]
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        return tuple(to_completion(r).cut_at(request.stop) for r in done)
 
-    async def agenerate(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-        seed: int | None = None,
-        top_logprobs: int = 5,
-    ) -> tuple[Completion, ...]:
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
         """Async twin of `generate` (the `n` calls run concurrently)."""
-        kwargs = self._kwargs(temperature, max_tokens, stop, seed, top_logprobs)
-        responses = await asyncio.gather(
-            *(self._acall(prompt, kwargs) for _ in range(n))
-        )
-        return tuple(to_completion(r, stop) for r in responses)
+        kwargs = self._kwargs(request)
+        calls = (self.llm.acomplete(request.prompt, **kwargs) for _ in range(request.n))
+        try:
+            done = await asyncio.gather(*calls)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        return tuple(to_completion(r).cut_at(request.stop) for r in done)
 
-    def _kwargs(
-        self,
-        temperature: float,
-        max_tokens: int,
-        stop: Sequence[str],
-        seed: int | None,
-        top_logprobs: int,
-    ) -> dict[str, Any]:
-        if not self.forward_settings:
-            return dict(self.llm_kwargs)
-        forwarded: dict[str, Any] = {
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "logprobs": True,
-            "top_logprobs": top_logprobs,
-        }
-        if stop:
-            forwarded["stop"] = list(stop)
-        if seed is not None:
-            forwarded["seed"] = seed
+    def _kwargs(self, request: GenerationRequest) -> dict[str, Any]:
+        forwarded = openai_kwargs(request) if self.forward_settings else {}
         return {**forwarded, **self.llm_kwargs}
-
-    def _call(self, method: Any, prompt: str, kwargs: dict[str, Any]) -> Any:
-        try:
-            return method(prompt, **kwargs)
-        except Exception as exc:
-            raise self._failed(exc) from exc
-
-    async def _acall(self, prompt: str, kwargs: dict[str, Any]) -> Any:
-        try:
-            return await self.llm.acomplete(prompt, **kwargs)
-        except Exception as exc:
-            raise self._failed(exc) from exc
 
     def _failed(self, exc: Exception) -> GenerationError:
         return GenerationError(
@@ -245,37 +211,14 @@ class LlamaIndexGenerator:
         )
 
 
-def to_completion(response: CompletionResponse, stop: Sequence[str] = ()) -> Completion:
-    """A LlamaIndex CompletionResponse as a Completion, cut at the first stop."""
-    text = response.text or ""
+def to_completion(response: CompletionResponse) -> Completion:
+    """A LlamaIndex CompletionResponse as a Completion (cut it with `cut_at`)."""
     logprobs = normalize(response.logprobs) if response.logprobs else None
-    cut = _stop_at(text, stop)
-    if cut is not None:
-        text = text[:cut]
-        logprobs = None if logprobs is None else _tokens_within(logprobs, cut)
     return Completion(
-        text=text,
+        text=response.text or "",
         logprobs=logprobs,
         completion_tokens=len(logprobs) if logprobs else 0,
     )
-
-
-def _stop_at(text: str, stop: Sequence[str]) -> int | None:
-    found = [text.find(s) for s in stop if s and s in text]
-    return min(found) if found else None
-
-
-def _tokens_within(
-    tokens: tuple[TokenLogprob, ...], length: int
-) -> tuple[TokenLogprob, ...]:
-    """The leading tokens whose text ends at or before `length` characters."""
-    kept, used = [], 0
-    for token in tokens:
-        used += len(token.token)
-        if used > length:
-            break
-        kept.append(token)
-    return tuple(kept)
 
 
 __all__ = [

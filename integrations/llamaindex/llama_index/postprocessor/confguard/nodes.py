@@ -1,19 +1,19 @@
 """LlamaIndex nodes as confguard sees them: text, contexts and confguard's node scores.
 
-The postprocessor writes one `NodeScore` per node into ``node.metadata["confguard"]``
-(a JSON dict, as node metadata must be) and keeps that key out of the LLM prompt and
-the embedding text.
+The postprocessor writes one `confguard.observation.NodeScore` per node into
+``node.metadata["confguard"]`` (its JSON dump, as node metadata must be) and keeps
+that key out of the LLM prompt and the embedding text.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from confguard.observation import Context
+from confguard.observation import Context, NodeScore
 from llama_index.core.schema import MetadataMode, NodeWithScore
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 METADATA_KEY = "confguard"
 """The node-metadata key under which confguard's scores are stored."""
@@ -23,39 +23,20 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class NodeScore(_Frozen):
-    """What the postprocessor found about one node.
+def node_score(node: NodeWithScore) -> NodeScore | None:
+    """The score stored on a node, or None if the postprocessor did not see it.
 
     Example:
-        >>> NodeScore.of(nodes[0]).found_by
+        >>> node_score(nodes[0]).found_by
         ('minilm', 'e5')
     """
-
-    status: Literal["scored", "no_text"] = "scored"
-    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-    """The share of embedders that ranked the node in their top_k."""
-    z: float | None = None
-    """Its best standardised similarity over the embedders (Mixture-Embedding)."""
-    found_by: tuple[str, ...] = ()
-    similarities: dict[str, float] = Field(default_factory=dict)
-    """Cosine similarity to the query under each embedder."""
-    credibility: float | None = Field(default=None, ge=0.0, le=1.0)
-    credibility_problem: str | None = None
-    """Why credibility is missing when a check was configured (it raised, …)."""
-    kept: bool = True
-    note: str | None = None
-    """Why the node was dropped, or kept although it fell below a threshold."""
-
-    @classmethod
-    def of(cls, node: NodeWithScore) -> NodeScore | None:
-        """The score stored on a node, or None if the postprocessor did not see it."""
-        raw = node.node.metadata.get(METADATA_KEY)
-        if not isinstance(raw, dict):
-            return None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError:
-            return None  # a foreign "confguard" key is not ours to interpret
+    raw = node.node.metadata.get(METADATA_KEY)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return NodeScore.model_validate(raw)
+    except ValidationError:
+        return None  # a foreign "confguard" key is not ours to interpret
 
 
 class DroppedNode(_Frozen):
@@ -97,8 +78,9 @@ def has_text(node: NodeWithScore) -> bool:
 def with_node_score(node: NodeWithScore, score: NodeScore) -> NodeWithScore:
     """A copy of the node carrying `score` (the docstore's node is never mutated)."""
     inner = node.node
+    stored = score.model_copy(update={"node_id": inner.node_id})
     updates: dict[str, Any] = {
-        "metadata": {**inner.metadata, METADATA_KEY: score.model_dump(mode="json")},
+        "metadata": {**inner.metadata, METADATA_KEY: stored.model_dump(mode="json")},
         "excluded_llm_metadata_keys": _with_key(inner.excluded_llm_metadata_keys),
         "excluded_embed_metadata_keys": _with_key(inner.excluded_embed_metadata_keys),
     }
@@ -116,7 +98,7 @@ def to_context(node: NodeWithScore) -> Context | None:
         return None
     score = node.score
     finite = score is not None and math.isfinite(score)
-    found = NodeScore.of(node)
+    found = node_score(node)
     return Context(
         text=text,
         source=node.node.node_id,
@@ -125,22 +107,17 @@ def to_context(node: NodeWithScore) -> Context | None:
     )
 
 
-def scored_nodes(nodes: Iterable[NodeWithScore]) -> list[dict[str, Any]]:
-    """The confguard scores of the nodes that carry one, as JSON rows."""
-    rows = []
-    for node in nodes:
-        score = NodeScore.of(node)
-        if score is not None:
-            rows.append({"node_id": node.node.node_id, **score.model_dump(mode="json")})
-    return rows
+def scored_nodes(nodes: Iterable[NodeWithScore]) -> tuple[NodeScore, ...]:
+    """The confguard scores of the nodes that carry one, in node order."""
+    return tuple(s for s in map(node_score, nodes) if s is not None)
 
 
 __all__ = [
     "METADATA_KEY",
     "DroppedNode",
     "NodeReport",
-    "NodeScore",
     "has_text",
+    "node_score",
     "node_text",
     "scored_nodes",
     "to_context",

@@ -4,7 +4,8 @@ Each attempt runs the query engine inside a `capture_logprobs()` block, so the
 Observation carries the answer, the source nodes as contexts and the logprobs of
 the LLM call that produced the answer. Whatever cannot be used (an empty response,
 nodes without text, an LLM without logprobs) becomes an explicit `Issue` in
-``observation.metadata["issues"]``, never an exception.
+``observation.issues``, never an exception; the postprocessor's `NodeScore`s go to
+``observation.node_scores``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 
-from confguard.observation import Observation
+from confguard.observation import Issue, Observation
 from confguard.results import Attempt
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import (
@@ -31,7 +32,18 @@ from llama_index.postprocessor.confguard.nodes import (
     scored_nodes,
     to_context,
 )
-from llama_index.postprocessor.confguard.verdict import Issue
+
+IssueCode = Literal[
+    "empty_response",
+    "node_without_text",
+    "no_llm_call",
+    "no_logprobs",
+    "unreadable_logprobs",
+    "all_nodes_dropped",
+    "nodes_below_threshold",
+    "strategy_without_engine",
+]
+"""Every issue code this pipeline writes (see docs/llamaindex.md)."""
 
 EMPTY_MARKERS = ("Empty Response",)
 """What LlamaIndex's synthesizers answer when they had no node to answer from."""
@@ -121,9 +133,7 @@ class QueryEnginePipeline:
             f"{sorted(self.strategies) or 'none'}); the base engine ran again"
         )
         number = attempt.number if attempt else 1
-        return self.query_engine, [
-            Issue(code="strategy_without_engine", attempt=number, detail=detail)
-        ]
+        return self.query_engine, [issue("strategy_without_engine", number, detail)]
 
     def _observe(
         self,
@@ -145,15 +155,16 @@ class QueryEnginePipeline:
             answer=answer,
             contexts=tuple(c for c in map(to_context, nodes) if c is not None),
             logprobs=capture.logprobs,
-            metadata={
-                "attempt": number,
-                "source": "llamaindex",
-                "llm_calls": len(capture.calls),
-                "node_scores": scored_nodes(nodes),
-                "issues": [i.model_dump(mode="json") for i in issues],
-                "raw_response": response.response,
-            },
+            node_scores=scored_nodes(nodes),
+            issues=tuple(issues),
+            pipeline="llamaindex",
+            attempt=number,
         )
+
+
+def issue(code: IssueCode, attempt: int, detail: str) -> Issue:
+    """An issue of this pipeline (its code checked against `IssueCode`)."""
+    return Issue(code=code, attempt=attempt, detail=detail)
 
 
 def _query(question: str) -> QueryType:
@@ -201,17 +212,18 @@ def _answer_issues(
     if not answer:
         where = "with no source nodes" if not nodes else f"from {len(nodes)} nodes"
         detail = f"the query engine returned an empty response ({where})"
-        return [Issue(code="empty_response", attempt=number, detail=detail)]
+        return [issue("empty_response", number, detail)]
     last = capture.last_call
     if last is None:
         detail = (
             "no LLM call was seen during the query (an LLM working in a plain "
             "thread pool is not captured), so the answer has no logprobs"
         )
-        return [Issue(code="no_llm_call", attempt=number, detail=detail)]
+        return [issue("no_llm_call", number, detail)]
     if last.problem is not None:
-        code = "unreadable_logprobs" if "unreadable" in last.problem else "no_logprobs"
-        return [Issue(code=code, attempt=number, detail=last.problem)]
+        unreadable = "unreadable" in last.problem
+        code: IssueCode = "unreadable_logprobs" if unreadable else "no_logprobs"
+        return [issue(code, number, last.problem)]
     return []
 
 
@@ -225,20 +237,24 @@ def _node_issues(
             f"{len(textless)} source node(s) carry no text and were left out of the "
             f"contexts: {', '.join(textless[:5])}"
         )
-        found.append(Issue(code="node_without_text", attempt=number, detail=detail))
+        found.append(issue("node_without_text", number, detail))
     for report in capture.reports:
         if report.note is None:
             continue
-        code = "all_nodes_dropped" if report.empty else "nodes_below_threshold"
-        found.append(Issue(code=code, attempt=number, detail=report.note))
+        code: IssueCode = (
+            "all_nodes_dropped" if report.empty else "nodes_below_threshold"
+        )
+        found.append(issue(code, number, report.note))
     return found
 
 
 __all__ = [
     "EMPTY_MARKERS",
     "CallTrace",
+    "IssueCode",
     "QueryEnginePipeline",
     "aas_response",
     "as_response",
     "call_trace",
+    "issue",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from confguard.embeddings.base import Embedder
+from confguard.observation import NodeScore
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from pydantic import Field, field_validator, model_validator
@@ -33,7 +34,6 @@ from llama_index.postprocessor.confguard.events import current_capture
 from llama_index.postprocessor.confguard.nodes import (
     DroppedNode,
     NodeReport,
-    NodeScore,
     has_text,
     node_text,
     with_node_score,
@@ -110,37 +110,31 @@ class ConfidentNodePostprocessor(BaseNodePostprocessor):
         return self
 
     def _postprocess_nodes(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None = None,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        query = _query(query_bundle)
-        candidates = [n for n in nodes if has_text(n)]
-        texts = [node_text(n) for n in candidates]
+        query, candidates, texts = _candidates(nodes, query_bundle)
         sims = {e.name: _cosines(e, query, texts) for e in self.embedders}
-        scores = score_candidates(candidates, sims, self.top_k)
-        pairs = zip(candidates, scores, strict=True)
+        pairs = self._scored(candidates, sims)
         scores = [self._credible(query, n, s) for n, s in pairs]
         return self._select(query, nodes, candidates, scores)
 
     async def _apostprocess_nodes(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None = None,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        query = _query(query_bundle)
-        candidates = [n for n in nodes if has_text(n)]
-        texts = [node_text(n) for n in candidates]
+        query, candidates, texts = _candidates(nodes, query_bundle)
         found = await asyncio.gather(
             *(_acosines(e, query, texts) for e in self.embedders)
         )
         sims = {e.name: s for e, s in zip(self.embedders, found, strict=True)}
+        pairs = self._scored(candidates, sims)
+        credible = (self._acredible(query, n, s) for n, s in pairs)
+        return self._select(query, nodes, candidates, await asyncio.gather(*credible))
+
+    def _scored(
+        self, candidates: list[NodeWithScore], sims: dict[str, Similarities]
+    ) -> list[tuple[NodeWithScore, NodeScore]]:
         scores = score_candidates(candidates, sims, self.top_k)
-        pairs = zip(candidates, scores, strict=True)
-        scores = list(
-            await asyncio.gather(*(self._acredible(query, n, s) for n, s in pairs))
-        )
-        return self._select(query, nodes, candidates, scores)
+        return list(zip(candidates, scores, strict=True))
 
     def _wants_credibility(self, score: NodeScore) -> bool:
         # Cheap evidence first: no credibility call for a node already dropped.
@@ -219,13 +213,17 @@ class ConfidentNodePostprocessor(BaseNodePostprocessor):
         return NodeScore(status="no_text", kept=not filtering, note=note)
 
 
-def _query(query_bundle: QueryBundle | None) -> str:
+def _candidates(
+    nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+) -> tuple[str, list[NodeWithScore], list[str]]:
+    """The query, the nodes that carry text, and their texts."""
     if query_bundle is None:
         raise ValueError(
             "ConfidentNodePostprocessor needs the query: pass query_str= or "
             "query_bundle= to postprocess_nodes"
         )
-    return query_bundle.query_str
+    candidates = [n for n in nodes if has_text(n)]
+    return query_bundle.query_str, candidates, [node_text(n) for n in candidates]
 
 
 def _cosines(embedder: Embedder, query: str, texts: list[str]) -> Similarities:

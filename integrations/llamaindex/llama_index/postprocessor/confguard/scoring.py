@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+from confguard.observation import NodeScore
 from confguard.rag.corpus import Passage
 from confguard.rag.index import Hit, SimilarityStats
 from confguard.rag.mixture import mix
 from confguard.rag.multi import Retrieval
 from llama_index.core.schema import NodeWithScore
 
-from llama_index.postprocessor.confguard.nodes import NodeScore, node_text
+from llama_index.postprocessor.confguard.nodes import node_text
 
 Similarities = npt.NDArray[np.float64]
 
@@ -78,6 +79,7 @@ def _node_score(
 ) -> NodeScore:
     found_by = tuple(r.retriever for r in retrievals if _rank(r, node_id) < top_k)
     return NodeScore(
+        node_id=node_id,
         confidence=len(found_by) / len(retrievals),
         z=best_z[node_id],
         found_by=found_by,

@@ -1,15 +1,13 @@
-"""Signals that read what ConfidentNodePostprocessor wrote on the source nodes.
+"""Signals that read what ConfidentNodePostprocessor found on the source nodes.
 
 `QueryEnginePipeline` copies each source node's `NodeScore` into
-``observation.metadata["node_scores"]``; these signals turn them into evidence
-for the guard. Without the postprocessor they report `skipped`, never a guess.
+``observation.node_scores``; these signals turn them into evidence for the guard.
+Without the postprocessor they report `skipped`, never a guess.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from confguard.observation import Observation
+from confguard.observation import NodeScore, Observation
 from confguard.results import SignalResult
 from confguard.signals.base import BaseSignal, DeclaredCost
 
@@ -18,20 +16,15 @@ class _NodeField(BaseSignal):
     """The best value of one NodeScore field among the scored source nodes."""
 
     cost = DeclaredCost(relative=0.0)
-    field: str = ""
+    field = ""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or self.name
 
     def _score(self, obs: Observation) -> SignalResult:
-        rows = obs.metadata.get("node_scores")
-        if rows is None:
-            return SignalResult.skipped(
-                self.name, "no node scores (the answer did not come through LlamaIndex)"
-            )
-        values = [r[self.field] for r in rows if _usable(r, self.field)]
+        values = [v for v in map(self._value, obs.node_scores) if v is not None]
         if not values:
-            return SignalResult.skipped(self.name, self._missing(rows))
+            return SignalResult.skipped(self.name, self._missing(obs))
         best = max(values)
         return SignalResult(
             name=self.name,
@@ -40,14 +33,18 @@ class _NodeField(BaseSignal):
             details={"nodes": len(values), "values": values},
         )
 
-    def _missing(self, rows: list[dict[str, Any]]) -> str:
-        if not rows:
+    def _value(self, score: NodeScore) -> float | None:
+        value = getattr(score, self.field)
+        if score.status != "scored" or not isinstance(value, float):
+            return None
+        return value
+
+    def _missing(self, obs: Observation) -> str:
+        if obs.pipeline != "llamaindex":
+            return "no node scores (the answer did not come through LlamaIndex)"
+        if not obs.node_scores:
             return "no source node was scored by ConfidentNodePostprocessor"
         return f"no source node has a {self.field} score"
-
-
-def _usable(row: dict[str, Any], field: str) -> bool:
-    return row.get("status") == "scored" and row.get(field) is not None
 
 
 class NodeAgreement(_NodeField):
@@ -57,10 +54,8 @@ class NodeAgreement(_NodeField):
         >>> guard = Guard([AverageLogprob(), NodeAgreement()], policy)
     """
 
+    name = "node_agreement"
     field = "confidence"
-
-    def __init__(self, name: str = "node_agreement") -> None:
-        super().__init__(name)
 
 
 class NodeCredibility(_NodeField):
@@ -70,10 +65,8 @@ class NodeCredibility(_NodeField):
         >>> guard = Guard([NodeAgreement(), NodeCredibility()], policy)
     """
 
+    name = "node_credibility"
     field = "credibility"
-
-    def __init__(self, name: str = "node_credibility") -> None:
-        super().__init__(name)
 
 
 __all__ = ["NodeAgreement", "NodeCredibility"]
