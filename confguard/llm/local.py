@@ -8,7 +8,6 @@ full-vocabulary row per context position and sorts it in Python.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from confguard.llm.base import (
     ScoringRequest,
 )
 from confguard.observation import TokenLogprob, TopLogprob
+from confguard.paths import cache_dir
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
 LLAMA_PACKAGE = "llama-cpp-python==0.3.36"
@@ -35,19 +35,6 @@ _GGUF_FILE = "gemma-3-270m-q4_k_m.gguf"
 _PROMPT_BLOCK = 64  # prompt batch size: near full speed, little to redo on reuse
 
 Logits = npt.NDArray[np.float32]
-
-
-def cache_dir() -> Path:
-    """Where unpacked models live: `$CONFGUARD_CACHE_DIR` or ~/.cache/confguard.
-
-    Example:
-        >>> cache_dir()
-        PosixPath('/home/me/.cache/confguard')
-    """
-    root = os.environ.get("CONFGUARD_CACHE_DIR") or Path.home() / ".cache" / "confguard"
-    path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def gemma_gguf_path() -> Path:
@@ -156,11 +143,12 @@ class LocalGenerator(BaseGenerator, BaseContinuationScorer):
         return generator
 
     def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
-        """Complete the prompt `request.n` times (greedy at temperature 0, else sampled).
+        """Complete the prompt `request.n` times (greedy at temperature 0).
 
         Example:
-            >>> LocalGenerator().generate(GenerationRequest(prompt="2 + 2 =", max_tokens=3))
-            (Completion(text=' 4\\n\\n', ...),)
+            >>> request = GenerationRequest(prompt="2 + 2 =", max_tokens=3)
+            >>> LocalGenerator().generate(request)[0].text
+            ' 4\\n\\n'
         """
         with self._lock:
             llm = self._load()
@@ -180,7 +168,7 @@ class LocalGenerator(BaseGenerator, BaseContinuationScorer):
         """Teacher-forced logprobs of the continuation's tokens after the prompt.
 
         Example:
-            >>> request = ScoringRequest(prompt="France's capital:", continuation=" Paris")
+            >>> request = ScoringRequest(prompt="France's capital:", continuation=" P")
             >>> lps = LocalGenerator().score_continuation(request)
             >>> round(sum(t.logprob for t in lps), 3)
             -1.211
