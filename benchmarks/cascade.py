@@ -22,8 +22,8 @@ decision on every answer (the "same decisions" column); AUROC is that of the fin
 confidence.
 
 Example:
-    $ flock /tmp/confguard-model.lock .venv/bin/python benchmarks/cascade.py \\
-        --data /work/shared/data/squad_dev_v1.1.json --limit 200 --seed 0
+    $ python benchmarks/cascade.py \\
+        --data ../shared/data/squad_dev_v1.1.json --limit 200 --seed 0
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ from confguard.guard import score_cascade
 from confguard.llm.local import default_generator
 from confguard.observation import Observation
 from confguard.policy import Policy, decide
+from confguard.policy.cascade import Cascade, skipped_by_cascade
 from confguard.results import SignalResult
 from confguard.scoring import assess
 from confguard.scoring.aggregate import Combiner, mean
 from confguard.scoring.calibration import LabelledSample, fit_logistic
-from confguard.scoring.cascade import Cascade, skipped_by_cascade
 from confguard.signals.base import DeclaredCost, Signal
 from confguard.signals.consistency import GeneratorSampler, SelfConsistency
 from confguard.signals.elicitation import ElicitedConfidence

@@ -5,8 +5,8 @@ sample. Each single-embedder RAG answer is a Confident RAG candidate (generated
 once); Confident RAG then selects among them with each token metric.
 Correct for EM is SQuAD exact match; correct for AUROC is token F1 >= 0.5.
 
-    flock /tmp/confguard-model.lock .venv/bin/python benchmarks/confident_rag.py \\
-        --data /work/shared/data/squad_dev_v1.1.json --limit 300 --seed 0
+    python benchmarks/confident_rag.py \\
+        --data ../shared/data/squad_dev_v1.1.json --limit 300 --seed 0
 
 The last line printed is one JSON object with the headline figures.
 """
@@ -25,16 +25,15 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import roc_auc_score
 
 from confguard.embeddings import get_embedder
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.llm.local import LocalGenerator
+from confguard.prompts import DEFAULT_SHOTS, completion_prompt
 from confguard.rag import (
-    DEFAULT_SHOTS,
-    Candidate,
+    ANSWER_REQUEST,
     EmbeddingIndex,
-    GenerationSettings,
     Passage,
     Retrieval,
-    completion_prompt,
+    RetrievedAnswer,
     confident_observation,
     mix,
     progress_bar,
@@ -69,7 +68,7 @@ class Record(BaseModel):
 
     question: Question
     vanilla: str
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[RetrievedAnswer, ...]
     mixture: str
     seconds: float
 
@@ -118,21 +117,16 @@ def closed_book_prompt(question: str) -> str:
 class CachedGenerator:
     """Greedy generation memoised by prompt: identical retrievals cost one call."""
 
-    def __init__(self, generator: Generator, settings: GenerationSettings) -> None:
-        self.generator, self.settings = generator, settings
+    def __init__(self, generator: Generator, request: GenerationRequest) -> None:
+        self.generator, self.request = generator, request.with_(temperature=0.0)
         self.cache: dict[str, Completion] = {}
         self.calls = 0
 
     def __call__(self, prompt: str) -> Completion:
         if prompt not in self.cache:
             self.calls += 1
-            [self.cache[prompt]] = self.generator.generate(
-                prompt,
-                temperature=0.0,
-                max_tokens=self.settings.max_tokens,
-                stop=["\n"],
-                top_logprobs=self.settings.top_logprobs,
-            )
+            request = self.request.with_(prompt=prompt)
+            [self.cache[prompt]] = self.generator.generate(request)
         return self.cache[prompt]
 
 
@@ -270,7 +264,7 @@ def confident_row(records: Sequence[Record], metric: Signal) -> tuple[Row, list[
         scored = score_candidates(r.question.question, r.candidates, metric)
         chosen = select_candidate(scored)
         observations.append(confident_observation(r.question.question, scored, chosen))
-        confidences.append(scored[chosen].confidence)
+        confidences.append(scored[chosen].result)
     answers = [o.answer for o in observations]
     row = _row(f"Confident RAG [{metric.name}]", answers, records)
     correct = [f1(a, r.question) >= 0.5 for a, r in zip(answers, records, strict=True)]
@@ -334,10 +328,8 @@ def generate_all(
     questions: Sequence[Question],
     indices: Sequence[EmbeddingIndex],
 ) -> list[Record]:
-    settings = GenerationSettings(
-        max_tokens=args.max_tokens, top_logprobs=args.top_logprobs
-    )
-    generate = CachedGenerator(LocalGenerator(n_ctx=4096, n_threads=1), settings)
+    request = ANSWER_REQUEST.with_(max_tokens=args.max_tokens, top_k=args.top_logprobs)
+    generate = CachedGenerator(LocalGenerator(n_ctx=4096, n_threads=1), request)
     records: list[Record] = []
     start = time.perf_counter()
     for i, q in enumerate(questions, 1):

@@ -19,8 +19,8 @@ Calls are grouped by prompt family so llama.cpp reuses the cached few-shot prefi
 The last line printed is one JSON object.
 
 Example:
-    $ flock /tmp/confguard-model.lock .venv/bin/python benchmarks/judges.py \\
-        --data /work/shared/data/squad_dev_v1.1.json --limit 220 --seed 0
+    $ python benchmarks/judges.py \\
+        --data ../shared/data/squad_dev_v1.1.json --limit 220 --seed 0
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 from confguard.embeddings import get_embedder
 from confguard.evaluation.metrics import auroc, ece
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import BaseGenerator, Completion, GenerationRequest, Generator
 from confguard.llm.local import LocalGenerator
 from confguard.observation import Observation
 from confguard.rag import EmbeddingIndex, Passage, RAGPipeline, progress_bar
@@ -60,6 +60,7 @@ from confguard.similarity import (
     JaccardSimilarity,
     Matrix,
     Similarity,
+    SimilarityPlan,
 )
 from confguard.text import token_f1
 
@@ -94,18 +95,15 @@ def load_squad(path: Path) -> tuple[list[Passage], list[Question]]:
     return passages, questions
 
 
-class NoLogprobs:
+class NoLogprobs(BaseGenerator):
     """The same generator with logprobs hidden: a black-box API."""
 
     def __init__(self, generator: Generator) -> None:
         self.generator, self.name = generator, f"{generator.name}-no-logprobs"
 
-    def generate(self, prompt: str, **options: Any) -> tuple[Completion, ...]:
-        replies = self.generator.generate(prompt, **options)
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        replies = self.generator.generate(request.with_(logprobs=False))
         return tuple(c.model_copy(update={"logprobs": None}) for c in replies)
-
-    async def agenerate(self, prompt: str, **options: Any) -> tuple[Completion, ...]:
-        return self.generate(prompt, **options)
 
 
 class Memo:
@@ -117,14 +115,15 @@ class Memo:
         self.llm_calls_per_pair = inner.llm_calls_per_pair
         self.cache: dict[tuple[str, ...], Matrix] = {}
 
-    def matrix(self, texts: Sequence[str], question: str = "") -> Matrix:
+    @property
+    def generator(self) -> Generator | None:
+        return self.inner.generator
+
+    def plan(self, texts: Sequence[str], question: str = "") -> SimilarityPlan:
         key = (question, *texts)
         if key not in self.cache:
-            self.cache[key] = self.inner.matrix(texts, question)
+            self.cache[key] = yield from self.inner.plan(texts, question)
         return self.cache[key]
-
-    async def amatrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        return self.matrix(texts, question)
 
 
 def consistency_signals(similarity: Similarity, tag: str) -> list[Signal]:

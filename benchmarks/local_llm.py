@@ -7,7 +7,7 @@ its own subprocess so peak RSS is its own. Also measures what reusing the KV cac
 of a shared few-shot prefix saves. The last line printed is one JSON object.
 
 Example:
-    $ .venv/bin/python benchmarks/local_llm.py --max-tokens 32
+    $ python benchmarks/local_llm.py --max-tokens 32
 """
 
 from __future__ import annotations
@@ -52,13 +52,15 @@ def peak_rss_mb() -> float:
 
 def run_numpy(max_tokens: int) -> dict[str, float]:
     """Greedy completions with top-5 logprobs through LocalGenerator."""
+    from confguard.llm.base import GenerationRequest
     from confguard.llm.local import LocalGenerator
 
     gen = LocalGenerator(n_ctx=N_CTX)
-    gen.generate("Warm up:", max_tokens=2)
+    gen.generate(GenerationRequest(prompt="Warm up:", max_tokens=2))
+    request = GenerationRequest(prompt="", max_tokens=max_tokens, top_k=5)
     tokens, start = 0, time.perf_counter()
     for prompt in PROMPTS:
-        [c] = gen.generate(prompt, max_tokens=max_tokens, top_logprobs=5)
+        [c] = gen.generate(request.with_(prompt=prompt))
         tokens += c.completion_tokens
     return _figures(tokens, time.perf_counter() - start)
 
@@ -89,15 +91,17 @@ def run_builtin(max_tokens: int) -> dict[str, float]:
 
 def run_prefix_cache(max_tokens: int) -> dict[str, float]:
     """Seconds for few-shot prompts sharing a long prefix, with and without reuse."""
+    from confguard.llm.base import GenerationRequest
     from confguard.llm.local import LocalGenerator
 
     figures: dict[str, float] = {}
+    request = GenerationRequest(prompt="", max_tokens=max_tokens, stop=("\n",))
     for cache in (False, True):
         gen = LocalGenerator(n_ctx=N_CTX, cache_prompt=cache)
-        gen.generate(FEW_SHOT + "Warm up:", max_tokens=1)
+        gen.generate(GenerationRequest(prompt=FEW_SHOT + "Warm up:", max_tokens=1))
         start = time.perf_counter()
         for prompt in PROMPTS:
-            [c] = gen.generate(FEW_SHOT + prompt, max_tokens=max_tokens, stop=["\n"])
+            [c] = gen.generate(request.with_(prompt=FEW_SHOT + prompt))
         figures["cached_s" if cache else "uncached_s"] = time.perf_counter() - start
         figures["prompt_tokens"] = c.prompt_tokens
     return figures

@@ -18,9 +18,8 @@ file's items.
 Calls are grouped by method, so llama.cpp reuses each prompt family's few-shot prefix;
 greedy decoding is deterministic, so identical calls are answered once.
 
-    flock /tmp/confguard-model.lock \\
-        .venv/bin/python benchmarks/situated_faithfulness.py \\
-        --data /work/shared/data/knowledge_conflicts_dev.jsonl --limit 300 --seed 0
+    python benchmarks/situated_faithfulness.py \\
+        --data ../shared/data/knowledge_conflicts_dev.jsonl --limit 300 --seed 0
 
 The last line printed is one JSON object with the headline figures.
 """
@@ -39,7 +38,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from confguard.evaluation.metrics import auroc
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import (
+    BaseContinuationScorer,
+    BaseGenerator,
+    Completion,
+    GenerationRequest,
+    Generator,
+    ModelRequest,
+    ScoringRequest,
+)
 from confguard.llm.local import LocalGenerator
 from confguard.observation import TokenLogprob
 from confguard.signals.faithfulness import (
@@ -87,33 +94,25 @@ class Answer(BaseModel):
     source: str | None = None
 
 
-class Memo:
+class Memo(BaseGenerator, BaseContinuationScorer):
     """Answers identical greedy calls once (the closed-book prompt repeats per side)."""
 
     def __init__(self, inner: LocalGenerator) -> None:
         self.inner, self.name = inner, inner.name
-        self._done: dict[tuple[Any, ...], Any] = {}
+        self._done: dict[ModelRequest, Any] = {}
 
-    def generate(self, prompt: str, **kw: Any) -> tuple[Completion, ...]:
-        """`generate`, memoised on the prompt and settings."""
-        key = ("g", prompt, json.dumps(kw, sort_keys=True, default=list))
-        if key not in self._done:
-            self._done[key] = self.inner.generate(prompt, **kw)
-        result: tuple[Completion, ...] = self._done[key]
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        """`generate`, memoised on the whole request."""
+        if request not in self._done:
+            self._done[request] = self.inner.generate(request)
+        result: tuple[Completion, ...] = self._done[request]
         return result
 
-    async def agenerate(self, prompt: str, **kw: Any) -> tuple[Completion, ...]:
-        """Not used by the benchmark."""
-        raise NotImplementedError
-
-    def score_continuation(
-        self, prompt: str, continuation: str, *, top_logprobs: int = 5
-    ) -> tuple[TokenLogprob, ...]:
+    def score_continuation(self, request: ScoringRequest) -> tuple[TokenLogprob, ...]:
         """`score_continuation`, memoised."""
-        key = ("s", prompt, continuation)
-        if key not in self._done:
-            self._done[key] = self.inner.score_continuation(prompt, continuation)
-        result: tuple[TokenLogprob, ...] = self._done[key]
+        if request not in self._done:
+            self._done[request] = self.inner.score_continuation(request)
+        result: tuple[TokenLogprob, ...] = self._done[request]
         return result
 
 
@@ -155,7 +154,10 @@ def direct(
     context = signal.context_of([item.context(side)])
     p = COMPLETION_PROMPTS
     prompt = p.render("context", question=item.question, context=context)
-    [c] = generator.generate(prompt, max_tokens=p.answer_max_tokens, stop=p.answer_stop)
+    request = GenerationRequest(
+        prompt=prompt, max_tokens=p.answer_max_tokens, stop=tuple(p.answer_stop)
+    )
+    [c] = generator.generate(request)
     tokens = c.logprobs or ()
     mean = sum(t.logprob for t in tokens) / len(tokens) if tokens else None
     answer = c.text.strip()

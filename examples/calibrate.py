@@ -10,7 +10,7 @@ the answer was right), then:
    or prints how many labelled samples that would take;
 3. writes the fitted policy and guards an answer with it.
 
-    confguard eval --dataset squad:/work/shared/data/squad_dev_v1.1.json --limit 200
+    confguard eval --dataset squad:squad_dev_v1.1.json --limit 200
     python examples/calibrate.py confguard-eval --target-risk 0.3
 
 Without an eval folder it runs on synthetic labels (printed as such), so it always

@@ -4,9 +4,9 @@ Three local embedders each retrieve a passage, the local Gemma model answers fro
 each, the answer the model is most certain of is kept, and a Guard weighs that
 certainty together with how far the embedders agree.
 
-    flock /tmp/confguard-model.lock .venv/bin/python examples/confident_rag.py
+    python examples/confident_rag.py
 
-(The lock is only needed on a shared machine; the first run encodes the corpus.)
+(The first run encodes the corpus and caches the indices under .confguard/.)
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main() -> None:
         print(f"\nQ: {question.question}   (gold: {question.answers[0]})")
         for i, candidate in enumerate(result.candidates):
             mark = "*" if i == result.selected else " "
-            conf = candidate.confidence.confidence if candidate.confidence else None
+            conf = candidate.result.confidence if candidate.result else None
             print(f" {mark} {candidate.retriever:10} {candidate.answer!r:40} {conf}")
         verdict = guard.check(result.observation)
         agreement = verdict.assessment.signal("multi_embedding_agreement")

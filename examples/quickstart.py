@@ -42,8 +42,9 @@ KNOWLEDGE = {
 
 
 def pipeline(question: str, attempt: Attempt) -> Observation:
-    """A stand-in RAG chain; a retry strategy's params reach it as data."""
-    top_k = attempt.strategy.params.get("top_k", 3) if attempt.strategy else 3
+    """A stand-in RAG chain; a retry strategy reaches it as data."""
+    more = attempt.strategy.top_k if attempt.strategy else None
+    top_k = more or 3
     answers = KNOWLEDGE[question]
     answer, certainty = answers.get(top_k, answers[3])
     return Observation(question=question, answer=answer, metadata={"p": certainty})

@@ -8,34 +8,35 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
-from confguard.exceptions import ConfigurationError
-from confguard.llm.base import Completion
-from confguard.observation import TokenLogprob
+from confguard.exceptions import ConfigurationError, UnknownComponentError
+from confguard.llm.base import Completion, GenerationRequest
+from confguard.observation import Issue, TokenLogprob
 from confguard.rag import (
-    Candidate,
     ConfidentRAGPipeline,
     EmbeddingIndex,
     Passage,
+    RetrievedAnswer,
     score_candidates,
     select_candidate,
 )
-from confguard.results import Attempt, RetryStrategy, SignalResult
+from confguard.results import Attempt, SignalResult
 from confguard.signals.base import FunctionSignal
 from confguard.signals.token import TOKEN_SIGNALS
+from confguard.strategies import more_context, other_embedder, temperature
 from confguard.testing import token
 
 
-def scored(retriever: str, confidence: float | None) -> Candidate:
+def scored(retriever: str, confidence: float | None) -> RetrievedAnswer:
     result = (
         SignalResult.skipped("m", "no logprobs")
         if confidence is None
         else SignalResult(name="m", confidence=confidence)
     )
-    return Candidate(retriever=retriever, answer=retriever, confidence=result)
+    return RetrievedAnswer(retriever=retriever, answer=retriever, result=result)
 
 
-def confidences(candidates: Sequence[Candidate]) -> list[float | None]:
-    return [c.confidence.confidence if c.confidence else None for c in candidates]
+def confidences(candidates: Sequence[RetrievedAnswer]) -> list[float | None]:
+    return [c.result.confidence if c.result else None for c in candidates]
 
 
 def test_the_most_confident_candidate_is_selected() -> None:
@@ -83,8 +84,8 @@ def test_each_token_metric_selects_the_answer_it_is_surest_of(
     metric: str, winner: str
 ) -> None:
     candidates = [
-        Candidate(retriever="flat", answer="flat", logprobs=FLAT),
-        Candidate(retriever="split", answer="split", logprobs=SPLIT),
+        RetrievedAnswer(retriever="flat", answer="flat", logprobs=FLAT),
+        RetrievedAnswer(retriever="split", answer="split", logprobs=SPLIT),
     ]
     ranked = score_candidates("q?", candidates, TOKEN_SIGNALS[metric]())
     assert ranked[select_candidate(ranked)].retriever == winner
@@ -92,7 +93,9 @@ def test_each_token_metric_selects_the_answer_it_is_surest_of(
 
 def test_any_signal_can_be_the_selection_metric() -> None:
     by_length = FunctionSignal(lambda obs: len(obs.answer) / 10, name="length")
-    candidates = [Candidate(retriever=r, answer=r) for r in ("abc", "abcdefg", "ab")]
+    candidates = [
+        RetrievedAnswer(retriever=r, answer=r) for r in ("abc", "abcdefg", "ab")
+    ]
     ranked = score_candidates("q?", candidates, by_length)
     assert confidences(ranked) == pytest.approx([0.3, 0.7, 0.2])
     assert select_candidate(ranked) == 1
@@ -119,21 +122,25 @@ class PassageGenerator:
 
     def __init__(self, script: Mapping[str, tuple[str, float]], logprobs: bool = True):
         self.script, self.logprobs = script, logprobs
-        self.prompts: list[str] = []
+        self.requests: list[GenerationRequest] = []
         self._lock = threading.Lock()
 
-    def generate(self, prompt: str, **_: object) -> tuple[Completion, ...]:
+    @property
+    def prompts(self) -> list[str]:
+        return [r.prompt for r in self.requests]
+
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
         with self._lock:
-            self.prompts.append(prompt)
-        first_passage = prompt.rsplit("Context: ", 1)[1].split()[0]
+            self.requests.append(request)
+        first_passage = request.prompt.rsplit("Context: ", 1)[1].split()[0]
         text, prob = self.script[first_passage]
         tokens: tuple[TokenLogprob, ...] | None = (token(text, prob),)
         return (
             Completion(text=f" {text}", logprobs=tokens if self.logprobs else None),
         )
 
-    async def agenerate(self, prompt: str, **kwargs: object) -> tuple[Completion, ...]:
-        return self.generate(prompt, **kwargs)
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        return self.generate(request)
 
 
 PASSAGES = tuple(Passage(id=p, text=p) for p in ("denver", "carolina", "weather"))
@@ -166,24 +173,36 @@ def pipeline(generator: PassageGenerator | None = None) -> ConfidentRAGPipeline:
 
 
 def test_the_pipeline_returns_the_most_confident_embedders_answer() -> None:
-    obs = pipeline()(QUESTION)
+    result = pipeline().run(QUESTION)
+    obs = result.observation
     assert obs.answer == "Denver"
     assert obs.logprobs is not None
     assert obs.logprobs[0].logprob == pytest.approx(np.log(0.9))
-    assert obs.metadata["selected"] == 1
-    assert obs.metadata["selected_retriever"] == "e5"
-    assert (
-        "'e5' was the most confident (avg_logprob = 0.900)" in obs.metadata["selection"]
+    assert obs.selected == 1
+    assert obs.selected_candidate is not None
+    assert obs.selected_candidate.retriever == "e5"
+    assert (obs.pipeline, obs.attempt, obs.issues, obs.metadata) == (
+        "confident_rag",
+        1,
+        (),
+        {},
     )
+    assert "'e5' was the most confident (avg_logprob = 0.900)" in result.selection
 
 
 def test_the_observation_carries_every_candidate_and_who_produced_it() -> None:
     obs = pipeline()(QUESTION)
     assert [s.text for s in obs.samples] == ["Carolina", "Denver", "Denver"]
-    described = obs.metadata["candidates"]
-    assert [c["retriever"] for c in described] == ["minilm", "e5", "mpnet"]
-    assert [c["sources"] for c in described] == [["carolina"], ["denver"], ["denver"]]
-    assert [c["confidence"] for c in described] == pytest.approx([0.6, 0.9, 0.9])
+    described = obs.candidates
+    assert [c.retriever for c in described] == ["minilm", "e5", "mpnet"]
+    assert [[x.source for x in c.contexts] for c in described] == [
+        ["carolina"],
+        ["denver"],
+        ["denver"],
+    ]
+    assert [c.confidence for c in described] == pytest.approx([0.6, 0.9, 0.9])
+    assert {(c.metric, c.status) for c in described} == {("avg_logprob", "ok")}
+    assert [c.answer for c in described] == ["Carolina", "Denver", "Denver"]
     assert [(c.source, c.retriever) for c in obs.contexts] == [("denver", "e5")]
 
 
@@ -201,19 +220,45 @@ def test_run_exposes_the_scored_candidates() -> None:
 
 
 def test_without_logprobs_the_first_embedder_is_kept_and_the_reason_recorded() -> None:
-    obs = pipeline(generator=PassageGenerator(SCRIPT, logprobs=False))(QUESTION)
-    assert obs.answer == "Carolina"
-    assert obs.metadata["selection"] == (
+    result = pipeline(generator=PassageGenerator(SCRIPT, logprobs=False)).run(QUESTION)
+    reason = (
         "no candidate could be scored (model exposes no logprobs); kept the first, "
         "'minilm'"
     )
+    assert result.observation.answer == "Carolina"
+    assert result.selection == reason
+    assert result.observation.issues == (
+        Issue(code="candidates_unscored", attempt=1, detail=reason),
+    )
+    assert {c.status for c in result.observation.candidates} == {"skipped"}
 
 
 def test_a_retry_strategy_sets_top_k_for_every_embedder() -> None:
-    attempt = Attempt(number=2, strategy=RetryStrategy(name="k", params={"top_k": 2}))
-    obs = pipeline()(QUESTION, attempt)
-    assert [len(c["sources"]) for c in obs.metadata["candidates"]] == [2, 2, 2]
-    assert obs.metadata["attempt"] == 2
+    obs = pipeline()(QUESTION, Attempt(number=2, strategy=more_context(2)))
+    assert [len(c.contexts) for c in obs.candidates] == [2, 2, 2]
+    assert obs.attempt == 2
+
+
+def test_another_embedder_strategy_keeps_only_that_embedders_candidate() -> None:
+    obs = pipeline()(QUESTION, Attempt(number=2, strategy=other_embedder("minilm")))
+    assert [c.retriever for c in obs.candidates] == ["minilm"]
+    assert (obs.answer, obs.selected) == ("Carolina", 0)
+
+
+def test_an_unknown_embedder_is_refused_naming_the_known_ones() -> None:
+    attempt = Attempt(number=2, strategy=other_embedder("bge"))
+    with pytest.raises(UnknownComponentError, match="known: e5, minilm, mpnet"):
+        pipeline()(QUESTION, attempt)
+
+
+def test_a_temperature_strategy_reaches_every_request() -> None:
+    generator = PassageGenerator(SCRIPT)
+    pipeline(generator=generator)(
+        QUESTION, Attempt(number=2, strategy=temperature(0.7))
+    )
+    # Sampled answers are drawn independently: no shared generation.
+    assert [r.temperature for r in generator.requests] == [0.7, 0.7, 0.7]
+    assert {(r.max_tokens, r.stop) for r in generator.requests} == {(24, ("\n",))}
 
 
 async def test_the_async_pipeline_gives_the_same_result() -> None:
@@ -228,6 +273,14 @@ async def test_the_async_pipeline_gives_the_same_result() -> None:
 def test_the_default_metric_is_self_certainty() -> None:
     rag = ConfidentRAGPipeline(PassageGenerator(SCRIPT), [index("minilm", "denver")])
     assert rag.metric.name == "self_certainty"
+
+
+def test_a_request_template_asking_for_several_answers_is_refused() -> None:
+    indices = [index("minilm", "denver")]
+    with pytest.raises(ConfigurationError, match="one answer per prompt"):
+        ConfidentRAGPipeline(
+            PassageGenerator(SCRIPT), indices, request=GenerationRequest(prompt="", n=3)
+        )
 
 
 def test_indices_must_exist_and_have_distinct_names() -> None:

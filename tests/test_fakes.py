@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,16 @@ import pytest
 from confguard.embeddings import Embedder
 from confguard.exceptions import GenerationError
 from confguard.llm import ContinuationScorer, Generator
-from confguard.testing import FakeCall, FakeEmbedder, FakeGenerator, fake_tokens
+from confguard.llm.base import GenerationRequest, ScoringRequest
+from confguard.testing import FakeEmbedder, FakeGenerator, fake_tokens
+
+
+def ask(prompt: str, **settings: Any) -> GenerationRequest:
+    return GenerationRequest(prompt=prompt, **settings)
+
+
+def scoring(prompt: str, continuation: str) -> ScoringRequest:
+    return ScoringRequest(prompt=prompt, continuation=continuation)
 
 
 def test_fake_tokens_attach_leading_spaces_to_words() -> None:
@@ -25,45 +35,45 @@ def test_fake_generator_satisfies_both_protocols() -> None:
 
 def test_responses_are_served_in_order_and_the_last_repeats() -> None:
     gen = FakeGenerator(["a", "b"])
-    texts = [c.text for _ in range(3) for c in gen.generate("q")]
+    texts = [c.text for _ in range(3) for c in gen.generate(ask("q"))]
     assert texts == ["a", "b", "b"]
 
 
 def test_n_completions_draw_consecutive_responses() -> None:
     gen = FakeGenerator(["a", "b", "c"])
-    assert [c.text for c in gen.generate("q", n=2)] == ["a", "b"]
+    assert [c.text for c in gen.generate(ask("q", n=2))] == ["a", "b"]
 
 
 def test_a_function_of_the_prompt_computes_the_response() -> None:
     gen = FakeGenerator(lambda prompt: prompt.upper())
-    assert gen.generate("paris")[0].text == "PARIS"
+    assert gen.generate(ask("paris"))[0].text == "PARIS"
 
 
 def test_every_call_is_recorded_with_its_arguments() -> None:
     gen = FakeGenerator(["x"])
-    gen.generate("q1", temperature=0.7, stop=["\n"], seed=3, top_logprobs=2)
-    gen.generate("q2")
+    gen.generate(ask("q1", temperature=0.7, stop=("\n",), seed=3, top_k=2))
+    gen.generate(ask("q2"))
     assert gen.call_count == 2
-    assert gen.calls[0] == FakeCall(
+    assert gen.calls[0] == GenerationRequest(
         prompt="q1",
         n=1,
         temperature=0.7,
         max_tokens=64,
         stop=("\n",),
         seed=3,
-        top_logprobs=2,
+        top_k=2,
     )
     assert gen.calls[1].prompt == "q2"
 
 
 def test_one_logprob_applies_to_every_token() -> None:
-    [c] = FakeGenerator(["Paris is big"], logprobs=-0.5).generate("q")
+    [c] = FakeGenerator(["Paris is big"], logprobs=-0.5).generate(ask("q"))
     assert [t.token for t in c.logprobs or ()] == ["Paris", " is", " big"]
     assert [t.logprob for t in c.logprobs or ()] == [-0.5, -0.5, -0.5]
 
 
 def test_a_logprob_list_is_per_position_and_its_last_value_repeats() -> None:
-    [c] = FakeGenerator(["a b c"], logprobs=[-1.0, -2.0]).generate("q")
+    [c] = FakeGenerator(["a b c"], logprobs=[-1.0, -2.0]).generate(ask("q"))
     assert [t.logprob for t in c.logprobs or ()] == [-1.0, -2.0, -2.0]
 
 
@@ -71,18 +81,23 @@ def test_a_logprob_function_sees_the_completion_text() -> None:
     gen = FakeGenerator(
         ["sure", "maybe"], logprobs=lambda t: -0.1 if t == "sure" else -3
     )
-    first, second = gen.generate("q", n=2)
+    first, second = gen.generate(ask("q", n=2))
     assert first.logprobs is not None and first.logprobs[0].logprob == -0.1
     assert second.logprobs is not None and second.logprobs[0].logprob == -3.0
 
 
 def test_no_logprobs_means_a_model_that_exposes_none() -> None:
-    [c] = FakeGenerator(["Paris"], logprobs=None).generate("q")
+    [c] = FakeGenerator(["Paris"], logprobs=None).generate(ask("q"))
     assert c.logprobs is None
 
 
+def test_a_request_without_logprobs_gets_none() -> None:
+    [c] = FakeGenerator(["Paris"], logprobs=-0.1).generate(ask("q", logprobs=False))
+    assert (c.text, c.logprobs, c.completion_tokens) == ("Paris", None, 1)
+
+
 def test_top_logprobs_list_the_token_first_then_alternatives_sharing_the_rest() -> None:
-    [c] = FakeGenerator(["Paris"], logprobs=math.log(0.7)).generate("q", top_logprobs=4)
+    [c] = FakeGenerator(["Paris"], logprobs=math.log(0.7)).generate(ask("q", top_k=4))
     assert c.logprobs is not None
     top = c.logprobs[0].top_logprobs
     assert [t.token for t in top] == ["Paris", "<alt1>", "<alt2>", "<alt3>"]
@@ -91,50 +106,53 @@ def test_top_logprobs_list_the_token_first_then_alternatives_sharing_the_rest() 
 
 
 def test_a_certain_token_has_no_alternatives() -> None:
-    [c] = FakeGenerator(["Paris"], logprobs=0.0).generate("q", top_logprobs=5)
+    [c] = FakeGenerator(["Paris"], logprobs=0.0).generate(ask("q", top_k=5))
     assert c.logprobs is not None
     assert [t.token for t in c.logprobs[0].top_logprobs] == ["Paris"]
 
 
 def test_stop_strings_cut_the_text_at_the_first_stop() -> None:
-    [c] = FakeGenerator(["Paris\nQuestion: next"]).generate("q", stop=["\n", "Q"])
+    [c] = FakeGenerator(["Paris\nQuestion: next"]).generate(ask("q", stop=("\n", "Q")))
     assert (c.text, c.finish_reason) == ("Paris", "stop")
 
 
 def test_max_tokens_truncates_and_reports_length() -> None:
-    [c] = FakeGenerator(["one two three"]).generate("q", max_tokens=2)
+    [c] = FakeGenerator(["one two three"]).generate(ask("q", max_tokens=2))
     assert (c.text, c.finish_reason, c.completion_tokens) == ("one two", "length", 2)
 
 
 def test_token_counts_use_the_fake_tokenisation() -> None:
-    [c] = FakeGenerator(["one two"]).generate("a b c")
+    [c] = FakeGenerator(["one two"]).generate(ask("a b c"))
     assert (c.prompt_tokens, c.completion_tokens) == (3, 2)
 
 
 async def test_agenerate_returns_what_generate_would_and_is_counted() -> None:
     gen = FakeGenerator(["a", "b"])
-    [c] = await gen.agenerate("q", top_logprobs=1)
+    [c] = await gen.agenerate(ask("q", top_k=1))
     assert c.text == "a"
-    assert gen.calls[0].top_logprobs == 1
+    assert gen.calls[0].top_k == 1
 
 
 def test_score_continuation_uses_the_logprob_spec_on_the_continuation() -> None:
     gen = FakeGenerator(logprobs=lambda t: -2.0 if "Lyon" in t else -0.2)
-    assert [t.logprob for t in gen.score_continuation("q", " Paris")] == [-0.2]
-    assert [t.logprob for t in gen.score_continuation("q", " Lyon x")] == [-2.0, -2.0]
-    assert gen.scored == [("q", " Paris"), ("q", " Lyon x")]
+    assert [t.logprob for t in gen.score_continuation(scoring("q", " Paris"))] == [-0.2]
+    assert [t.logprob for t in gen.score_continuation(scoring("q", " Lyon x"))] == [
+        -2.0,
+        -2.0,
+    ]
+    assert gen.scored == [scoring("q", " Paris"), scoring("q", " Lyon x")]
 
 
 async def test_ascore_continuation_matches_the_sync_version() -> None:
     gen = FakeGenerator(logprobs=-1.0)
-    assert await gen.ascore_continuation("q", "a b") == gen.score_continuation(
-        "q", "a b"
+    assert await gen.ascore_continuation(scoring("q", "a b")) == gen.score_continuation(
+        scoring("q", "a b")
     )
 
 
 def test_score_continuation_without_logprobs_is_an_error() -> None:
     with pytest.raises(GenerationError, match="no logprobs"):
-        FakeGenerator(logprobs=None).score_continuation("q", "a")
+        FakeGenerator(logprobs=None).score_continuation(scoring("q", "a"))
 
 
 def test_an_empty_response_list_is_rejected() -> None:

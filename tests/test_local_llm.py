@@ -9,14 +9,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from confguard.exceptions import GenerationError, ModelNotAvailableError
 from confguard.llm import ContinuationScorer, Generator, local
 from confguard.llm._logits import (
-    DecodeSettings,
     TextBuffer,
     greedy,
     log_normaliser,
@@ -25,7 +26,19 @@ from confguard.llm._logits import (
     score_step,
     top_k,
 )
-from confguard.llm.local import LocalGenerator, cache_dir, gemma_gguf_path
+from confguard.llm.base import Completion, GenerationRequest, ScoringRequest
+from confguard.llm.local import LocalGenerator, gemma_gguf_path
+from confguard.observation import TokenLogprob
+from confguard.paths import cache_dir
+
+
+def ask(prompt: str, **settings: Any) -> GenerationRequest:
+    return GenerationRequest(prompt=prompt, **settings)
+
+
+def scoring(prompt: str, continuation: str, top_k: int = 5) -> ScoringRequest:
+    return ScoringRequest(prompt=prompt, continuation=continuation, top_k=top_k)
+
 
 # --- the numpy maths ---------------------------------------------------------------
 
@@ -99,6 +112,29 @@ def test_sampling_at_low_temperature_is_almost_greedy() -> None:
     assert {sample(np.array([0.0, 1.0, 0.5]), 0.01, rng) for _ in range(50)} == {1}
 
 
+def test_nucleus_sampling_draws_only_from_the_smallest_set_holding_top_p() -> None:
+    # p = 0.5, 0.3, 0.15, 0.05: the first two hold 0.8 >= 0.75, renormalised 5:3.
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32))
+    rng = np.random.default_rng(4)
+    draws = np.array([sample(logits, 1.0, rng, top_p=0.75) for _ in range(20000)])
+    assert set(draws.tolist()) == {0, 1}
+    assert np.mean(draws == 0) == pytest.approx(0.625, abs=0.015)
+
+
+def test_nucleus_sampling_below_the_top_tokens_mass_is_greedy() -> None:
+    logits = np.log(np.array([0.3, 0.5, 0.2], dtype=np.float32))
+    rng = np.random.default_rng(5)
+    assert {sample(logits, 1.0, rng, top_p=0.4) for _ in range(200)} == {1}
+
+
+def test_top_p_of_one_keeps_the_whole_vocabulary() -> None:
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32))
+    rng = np.random.default_rng(6)
+    draws = np.array([sample(logits, 1.0, rng, top_p=1.0) for _ in range(20000)])
+    shares = [np.mean(draws == i) for i in range(4)]
+    assert shares == pytest.approx([0.5, 0.3, 0.15, 0.05], abs=0.015)
+
+
 def test_sampling_needs_a_positive_temperature() -> None:
     with pytest.raises(ValueError, match="temperature must be > 0"):
         sample(np.array([0.0]), 0.0, np.random.default_rng())
@@ -114,23 +150,62 @@ def test_a_step_scores_the_chosen_token_and_its_top_k_from_one_normaliser() -> N
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("temperature", -0.1, "temperature must be >= 0"),
-        ("max_tokens", -1, "max_tokens must be >= 0"),
-        ("top_logprobs", -1, "top_logprobs must be >= 0"),
-        ("stop", ("",), "stop strings must be non-empty"),
+        ("temperature", -0.1, "greater than or equal to 0"),
+        ("max_tokens", 0, "greater than or equal to 1"),
+        ("n", 0, "greater than or equal to 1"),
+        ("top_p", 0.0, "greater than 0"),
+        ("top_p", 1.5, "less than or equal to 1"),
+        ("top_k", -1, "greater than or equal to 0"),
     ],
 )
-def test_decode_settings_reject_bad_values_by_name(
+def test_a_request_rejects_bad_settings_by_name(
     field: str, value: object, message: str
 ) -> None:
-    values: dict[str, object] = {
-        "temperature": 0.0,
-        "max_tokens": 4,
-        "stop": (),
-        "top_logprobs": 5,
-    }
-    with pytest.raises(ValueError, match=message):
-        DecodeSettings(**{**values, field: value})  # type: ignore[arg-type]
+    # Bad settings cannot even reach a generator: no model ever loads for them.
+    with pytest.raises(ValidationError, match=rf"(?s){field}.*{message}"):
+        ask("Q:", **{field: value})
+    with pytest.raises(ValidationError, match=field):
+        ask("Q:").with_(**{field: value})
+
+
+# --- cutting a completion at a stop string ------------------------------------------
+
+
+def lp(token: str) -> TokenLogprob:
+    return TokenLogprob(token=token, logprob=-0.5)
+
+
+def test_cut_at_trims_the_text_and_the_tokens_after_the_stop() -> None:
+    tokens = (lp("Paris"), lp("\n"), lp("Question"))
+    done = Completion(
+        text="Paris\nQuestion",
+        logprobs=tokens,
+        finish_reason="length",
+        completion_tokens=3,
+    ).cut_at(["\n"])
+    assert (done.text, done.finish_reason, done.completion_tokens) == (
+        "Paris",
+        "stop",
+        1,
+    )
+    assert done.logprobs == (lp("Paris"),)
+
+
+def test_cut_at_drops_a_token_straddling_the_stop_and_uses_the_earliest() -> None:
+    tokens = (lp(" Par"), lp("is.\n\n"), lp("Q"))
+    done = Completion(text=" Paris.\n\nQ", logprobs=tokens).cut_at(["Q", "\n"])
+    assert done.text == " Paris."
+    assert done.logprobs == (lp(" Par"),)
+
+
+def test_cut_at_without_a_stop_in_the_text_changes_nothing() -> None:
+    completion = Completion(text="Paris", logprobs=(lp("Paris"),), completion_tokens=1)
+    assert completion.cut_at(["\n", ""]) is completion
+
+
+def test_cut_at_without_logprobs_cuts_the_text_only() -> None:
+    done = Completion(text="a\nb", completion_tokens=2).cut_at(["\n"])
+    assert (done.text, done.logprobs, done.completion_tokens) == ("a", None, 2)
 
 
 # --- token bytes to text -----------------------------------------------------------
@@ -263,7 +338,7 @@ def test_the_local_generator_satisfies_both_protocols() -> None:
 
 
 def test_greedy_decoding_stops_at_eos_with_counts(scripted: type) -> None:
-    [c] = wrap(scripted(b" Paris")).generate("Q:")
+    [c] = wrap(scripted(b" Paris")).generate(ask("Q:"))
     assert (c.text, c.finish_reason) == (" Paris", "stop")
     assert (c.prompt_tokens, c.completion_tokens) == (3, 6)  # BOS + "Q:"
     assert [t.token for t in c.logprobs or ()] == [" ", "P", "a", "r", "i", "s"]
@@ -272,7 +347,7 @@ def test_greedy_decoding_stops_at_eos_with_counts(scripted: type) -> None:
 def test_logprobs_are_the_exact_log_softmax_with_top_k_descending(
     scripted: type,
 ) -> None:
-    [c] = wrap(scripted(b"ab")).generate("Q:", top_logprobs=3)
+    [c] = wrap(scripted(b"ab")).generate(ask("Q:", top_k=3))
     assert c.logprobs is not None
     first = c.logprobs[0]
     assert first.logprob == pytest.approx(4 - LSE)  # = -1.762011
@@ -283,25 +358,30 @@ def test_logprobs_are_the_exact_log_softmax_with_top_k_descending(
 
 
 def test_the_chosen_tokens_top_entry_repeats_its_own_logprob(scripted: type) -> None:
-    [c] = wrap(scripted(b"xyz")).generate("Q:")
+    [c] = wrap(scripted(b"xyz")).generate(ask("Q:"))
     for t in c.logprobs or ():
         assert t.top_logprobs[0].token == t.token
         assert t.top_logprobs[0].logprob == t.logprob
 
 
 def test_zero_top_logprobs_gives_empty_alternatives(scripted: type) -> None:
-    [c] = wrap(scripted(b"ab")).generate("Q:", top_logprobs=0)
+    [c] = wrap(scripted(b"ab")).generate(ask("Q:", top_k=0))
     assert [t.top_logprobs for t in c.logprobs or ()] == [(), ()]
 
 
 def test_a_stop_string_cuts_text_and_tokens(scripted: type) -> None:
-    [c] = wrap(scripted(b"Paris\nQuestion")).generate("Q:", stop=["\n"])
+    [c] = wrap(scripted(b"Paris\nQuestion")).generate(ask("Q:", stop=("\n",)))
     assert (c.text, c.finish_reason, c.completion_tokens) == ("Paris", "stop", 5)
     assert len(c.logprobs or ()) == 5
 
 
+def test_an_empty_stop_string_is_ignored(scripted: type) -> None:
+    [c] = wrap(scripted(b"Paris")).generate(ask("Q:", stop=("",)))
+    assert (c.text, c.finish_reason) == ("Paris", "stop")
+
+
 def test_max_tokens_ends_with_length(scripted: type) -> None:
-    [c] = wrap(scripted(b"Paris")).generate("Q:", max_tokens=2)
+    [c] = wrap(scripted(b"Paris")).generate(ask("Q:", max_tokens=2))
     assert (c.text, c.finish_reason) == ("Pa", "length")
 
 
@@ -309,7 +389,7 @@ def test_a_full_context_ends_with_length_without_evaluating_past_it(
     scripted: type,
 ) -> None:
     llm = scripted(b"abcdefgh", n_ctx=6)
-    [c] = wrap(llm).generate("Q:", max_tokens=20)
+    [c] = wrap(llm).generate(ask("Q:", max_tokens=20))
     assert (c.text, c.finish_reason) == ("abcd", "length")
     assert llm.n_tokens == 6
 
@@ -318,26 +398,26 @@ def test_a_prompt_longer_than_the_context_is_an_error_naming_n_ctx(
     scripted: type,
 ) -> None:
     with pytest.raises(GenerationError, match="does not fit the 6-token context"):
-        wrap(scripted(b"a", n_ctx=6)).generate("long prompt:")
+        wrap(scripted(b"a", n_ctx=6)).generate(ask("long prompt:"))
 
 
 def test_multi_byte_characters_keep_pieces_joining_to_the_text(
     scripted: type,
 ) -> None:
-    [c] = wrap(scripted("€!".encode())).generate("Q:")
+    [c] = wrap(scripted("€!".encode())).generate(ask("Q:"))
     assert c.text == "€!"
     assert [t.token for t in c.logprobs or ()] == ["", "", "€", "!"]
 
 
 def test_n_greedy_completions_are_identical(scripted: type) -> None:
-    completions = wrap(scripted(b"ab")).generate("Q:", n=3)
+    completions = wrap(scripted(b"ab")).generate(ask("Q:", n=3))
     assert [c.text for c in completions] == ["ab", "ab", "ab"]
 
 
 def test_seeded_sampling_is_reproducible_and_samples_differ(scripted: type) -> None:
     gen = wrap(scripted(b"ab"))
-    first = gen.generate("Q:", n=3, temperature=1.0, seed=7, max_tokens=8)
-    again = gen.generate("Q:", n=3, temperature=1.0, seed=7, max_tokens=8)
+    first = gen.generate(ask("Q:", n=3, temperature=1.0, seed=7, max_tokens=8))
+    again = gen.generate(ask("Q:", n=3, temperature=1.0, seed=7, max_tokens=8))
     assert [c.text for c in first] == [c.text for c in again]
     assert len({c.text for c in first}) == 3
 
@@ -347,7 +427,7 @@ def test_unseeded_calls_differ_but_replay_from_the_generator_seed(
 ) -> None:
     def two_calls() -> list[str]:
         gen = wrap(scripted(b"ab"))
-        return [gen.generate("Q:", temperature=1.0)[0].text for _ in range(2)]
+        return [gen.generate(ask("Q:", temperature=1.0))[0].text for _ in range(2)]
 
     texts = two_calls()
     assert texts[0] != texts[1]
@@ -357,9 +437,9 @@ def test_unseeded_calls_differ_but_replay_from_the_generator_seed(
 def test_a_shared_prompt_prefix_is_not_evaluated_again(scripted: type) -> None:
     llm = scripted(b"a")
     gen = wrap(llm)
-    gen.generate("x" * 100 + " first:")
+    gen.generate(ask("x" * 100 + " first:"))
     llm.batches.clear()
-    gen.generate("x" * 100 + " second:")
+    gen.generate(ask("x" * 100 + " second:"))
     # 101 shared tokens (BOS + 100 x); whole 64-token blocks are kept.
     assert llm.batches[0][0] == 64
 
@@ -367,9 +447,9 @@ def test_a_shared_prompt_prefix_is_not_evaluated_again(scripted: type) -> None:
 def test_without_prompt_caching_the_whole_prompt_is_evaluated(scripted: type) -> None:
     llm = scripted(b"a")
     gen = wrap(llm, cache_prompt=False)
-    gen.generate("x" * 100 + " first:")
+    gen.generate(ask("x" * 100 + " first:"))
     llm.batches.clear()
-    gen.generate("x" * 100 + " second:")
+    gen.generate(ask("x" * 100 + " second:"))
     assert [start for start, _ in llm.batches[:2]] == [0, 64]
 
 
@@ -378,41 +458,41 @@ def test_generated_tokens_are_never_reused_as_prompt(scripted: type) -> None:
     llm = scripted(b"abc")
     gen = wrap(llm)
     prompt = "x" * 125 + ":"  # 127 tokens with BOS; "abc" fills positions 127-129
-    gen.generate(prompt)
+    gen.generate(ask(prompt))
     llm.batches.clear()
-    gen.generate(prompt + "abcd:")
+    gen.generate(ask(prompt + "abcd:"))
     assert llm.batches[0][0] == 64
 
 
 def test_score_continuation_matches_what_generation_reported(scripted: type) -> None:
     gen = wrap(scripted(b" Paris"))
-    [c] = gen.generate("Q:", top_logprobs=3)
-    assert gen.score_continuation("Q:", c.text, top_logprobs=3) == c.logprobs
+    [c] = gen.generate(ask("Q:", top_k=3))
+    assert gen.score_continuation(scoring("Q:", c.text, 3)) == c.logprobs
 
 
 def test_score_continuation_of_unlikely_text_uses_the_low_logits(
     scripted: type,
 ) -> None:
-    scores = wrap(scripted(b"ab")).score_continuation("Q:", "a?z")
+    scores = wrap(scripted(b"ab")).score_continuation(scoring("Q:", "a?z"))
     assert [s.logprob for s in scores] == pytest.approx([4 - LSE, 2 - LSE, 0 - LSE])
 
 
 def test_an_empty_continuation_scores_to_nothing(scripted: type) -> None:
-    assert wrap(scripted(b"ab")).score_continuation("Q:", "") == ()
+    assert wrap(scripted(b"ab")).score_continuation(scoring("Q:", "")) == ()
 
 
 async def test_async_twins_return_what_the_sync_calls_do(scripted: type) -> None:
     gen = wrap(scripted(b"ab"))
-    assert await gen.agenerate("Q:") == gen.generate("Q:")
-    assert await gen.ascore_continuation("Q:", "ab") == gen.score_continuation(
-        "Q:", "ab"
+    assert await gen.agenerate(ask("Q:")) == gen.generate(ask("Q:"))
+    assert await gen.ascore_continuation(scoring("Q:", "ab")) == gen.score_continuation(
+        scoring("Q:", "ab")
     )
 
 
 async def test_concurrent_calls_take_turns_on_the_one_context(scripted: type) -> None:
     gen = wrap(scripted(b"abcdef"))
     prompts = [f"{i}:" for i in range(6)]
-    together = await asyncio.gather(*(gen.agenerate(p) for p in prompts))
+    together = await asyncio.gather(*(gen.agenerate(ask(p)) for p in prompts))
     assert [c.text for [c] in together] == ["abcdef"] * 6
 
 
@@ -420,20 +500,7 @@ def test_llama_failures_become_generation_errors(scripted: type) -> None:
     llm = scripted(b"ab")
     llm.fail_next_eval = True
     with pytest.raises(GenerationError, match="llama_decode returned -1"):
-        wrap(llm).generate("Q:")
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [({"n": 0}, "n must be >= 1"), ({"max_tokens": -1}, "max_tokens must be >= 0")],
-)
-def test_bad_arguments_fail_before_any_model_loads(
-    options: dict[str, int], message: str
-) -> None:
-    gen = LocalGenerator(model_path="/nonexistent.gguf")
-    with pytest.raises(ValueError, match=message):
-        gen.generate("Q:", **options)  # type: ignore[arg-type]
-    assert gen._llm is None
+        wrap(llm).generate(ask("Q:"))
 
 
 def test_changed_llama_internals_are_named_in_the_error() -> None:
@@ -456,7 +523,7 @@ def test_a_missing_llama_cpp_names_what_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
     with pytest.raises(ModelNotAvailableError, match=r"llama-cpp-python==0\.3\.36"):
-        LocalGenerator(model_path="unused.gguf").generate("Q:")
+        LocalGenerator(model_path="unused.gguf").generate(ask("Q:"))
 
 
 def test_the_cache_dir_follows_the_environment(
@@ -494,7 +561,7 @@ def gemma() -> Iterator[LocalGenerator]:
 def test_gemma_logprobs_are_finite_non_positive_with_sorted_top_k(
     gemma: LocalGenerator,
 ) -> None:
-    [c] = gemma.generate(QA, max_tokens=8, top_logprobs=5)
+    [c] = gemma.generate(ask(QA, max_tokens=8, top_k=5))
     assert c.logprobs is not None and len(c.logprobs) == c.completion_tokens > 0
     for t in c.logprobs:
         assert math.isfinite(t.logprob) and t.logprob <= 0
@@ -518,7 +585,7 @@ def test_gemma_numpy_logprobs_match_llama_cpps_builtin_path(
         verbose=False,
     )
     reference = builtin.create_completion(QA, max_tokens=6, logprobs=5, temperature=0.0)
-    [c] = gemma.generate(QA, max_tokens=6, top_logprobs=5)
+    [c] = gemma.generate(ask(QA, max_tokens=6, top_k=5))
     choice = reference["choices"][0]  # type: ignore[index]
     assert c.text == choice["text"]
     builtin_logprobs = choice["logprobs"]
@@ -529,8 +596,8 @@ def test_gemma_numpy_logprobs_match_llama_cpps_builtin_path(
 
 @pytest.mark.slow
 def test_gemma_stops_at_a_stop_string(gemma: LocalGenerator) -> None:
-    [free] = gemma.generate(FEW_SHOT + QA, max_tokens=16)
-    [cut] = gemma.generate(FEW_SHOT + QA, max_tokens=16, stop=["\n"])
+    [free] = gemma.generate(ask(FEW_SHOT + QA, max_tokens=16))
+    [cut] = gemma.generate(ask(FEW_SHOT + QA, max_tokens=16, stop=("\n",)))
     assert "\n" in free.text
     assert cut.text == free.text[: free.text.index("\n")]
     assert cut.finish_reason == "stop"
@@ -540,11 +607,11 @@ def test_gemma_stops_at_a_stop_string(gemma: LocalGenerator) -> None:
 def test_gemma_is_deterministic_at_temperature_zero_whatever_ran_before(
     gemma: LocalGenerator,
 ) -> None:
-    [first] = gemma.generate(FEW_SHOT + QA, max_tokens=8)
-    gemma.generate("Once upon a time", max_tokens=4)
-    [again] = gemma.generate(FEW_SHOT + QA, max_tokens=8)
+    [first] = gemma.generate(ask(FEW_SHOT + QA, max_tokens=8))
+    gemma.generate(ask("Once upon a time", max_tokens=4))
+    [again] = gemma.generate(ask(FEW_SHOT + QA, max_tokens=8))
     [cold] = LocalGenerator(n_ctx=1024, cache_prompt=False).generate(
-        FEW_SHOT + QA, max_tokens=8
+        ask(FEW_SHOT + QA, max_tokens=8)
     )
     assert first == again == cold
 
@@ -552,7 +619,9 @@ def test_gemma_is_deterministic_at_temperature_zero_whatever_ran_before(
 @pytest.mark.slow
 def test_gemma_seeded_samples_are_reproducible(gemma: LocalGenerator) -> None:
     def run() -> list[str]:
-        completions = gemma.generate(QA, n=2, temperature=0.8, seed=3, max_tokens=12)
+        completions = gemma.generate(
+            ask(QA, n=2, temperature=0.8, seed=3, max_tokens=12)
+        )
         return [c.text for c in completions]
 
     assert run() == run()
@@ -562,8 +631,8 @@ def test_gemma_seeded_samples_are_reproducible(gemma: LocalGenerator) -> None:
 def test_gemma_scores_its_own_greedy_answer_as_it_generated_it(
     gemma: LocalGenerator,
 ) -> None:
-    [c] = gemma.generate(FEW_SHOT + QA, max_tokens=8, stop=["\n"])
-    scored = gemma.score_continuation(FEW_SHOT + QA, c.text)
+    [c] = gemma.generate(ask(FEW_SHOT + QA, max_tokens=8, stop=("\n",)))
+    scored = gemma.score_continuation(scoring(FEW_SHOT + QA, c.text))
     assert [t.token for t in scored] == [t.token for t in c.logprobs or ()]
     assert [t.logprob for t in scored] == pytest.approx(
         [t.logprob for t in c.logprobs or ()], abs=1e-6
@@ -574,6 +643,6 @@ def test_gemma_scores_its_own_greedy_answer_as_it_generated_it(
 def test_gemma_finds_the_right_answer_more_likely_than_a_wrong_one(
     gemma: LocalGenerator,
 ) -> None:
-    right = sum(t.logprob for t in gemma.score_continuation(QA, " 1889"))
-    wrong = sum(t.logprob for t in gemma.score_continuation(QA, " 1923"))
+    right = sum(t.logprob for t in gemma.score_continuation(scoring(QA, " 1889")))
+    wrong = sum(t.logprob for t in gemma.score_continuation(scoring(QA, " 1923")))
     assert right > wrong

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
-from confguard.llm.base import Completion
+from confguard.exceptions import UnknownComponentError
+from confguard.llm.base import Completion, GenerationRequest
 from confguard.rag import (
     EmbeddingIndex,
     Hit,
@@ -21,7 +22,8 @@ from confguard.rag import (
     standardise,
     zscore,
 )
-from confguard.results import Attempt, RetryStrategy
+from confguard.results import Attempt
+from confguard.strategies import more_context, other_embedder, temperature
 
 
 def hit(passage: str, score: float, retriever: str, rank: int = 0) -> Hit:
@@ -116,15 +118,19 @@ class EchoGenerator:
     name = "echo"
 
     def __init__(self) -> None:
-        self.prompts: list[str] = []
+        self.requests: list[GenerationRequest] = []
 
-    def generate(self, prompt: str, **_: object) -> tuple[Completion, ...]:
-        self.prompts.append(prompt)
-        last = prompt.rsplit("Context: ", 1)[1].split("\n", 1)[0]
-        return (Completion(text=f" {last}\n"),)
+    @property
+    def prompts(self) -> list[str]:
+        return [r.prompt for r in self.requests]
 
-    async def agenerate(self, prompt: str, **kwargs: object) -> tuple[Completion, ...]:
-        return self.generate(prompt, **kwargs)
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        self.requests.append(request)
+        last = request.prompt.rsplit("Context: ", 1)[1].split("\n", 1)[0]
+        return (Completion(text=f" {last}\n", finish_reason="length"),)
+
+    async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        return self.generate(request)
 
 
 PASSAGES = tuple(Passage(id=p, text=p) for p in ("alpha", "beta", "gamma"))
@@ -145,25 +151,59 @@ def indices() -> list[EmbeddingIndex]:
 
 def test_the_pipeline_answers_from_the_pooled_top_passage() -> None:
     generator = EchoGenerator()
-    obs = MixtureRAGPipeline(generator, indices())(QUESTION)
-    assert obs.answer == "gamma"
+    result = MixtureRAGPipeline(generator, indices()).run(QUESTION)
+    obs = result.observation
+    assert obs.answer == result.answer == "gamma"
     assert len(generator.prompts) == 1
     assert [c.source for c in obs.contexts] == ["gamma"]
     assert obs.contexts[0].retriever == "sharp"
     assert obs.contexts[0].score == pytest.approx(0.507, abs=1e-3)
-    assert obs.metadata["pooled"][0]["z"] == pytest.approx(1.41, abs=0.01)
-    assert obs.metadata["method"] == "mixture_rag"
-    assert obs.metadata["pooled"][0]["retrievers"] == ["sharp"]
+    assert result.pooled[0].z == pytest.approx(1.41, abs=0.01)
+    assert result.pooled[0].retrievers == ("sharp",)
+    assert (obs.pipeline, obs.attempt, obs.finish_reason) == (
+        "mixture_rag",
+        1,
+        "length",
+    )
+    assert obs.metadata == {}
+
+
+def test_a_call_returns_the_runs_observation() -> None:
+    rag = MixtureRAGPipeline(EchoGenerator(), indices())
+    assert rag(QUESTION) == rag.run(QUESTION).observation
 
 
 def test_a_retry_strategy_can_widen_the_pool() -> None:
     generator = EchoGenerator()
-    attempt = Attempt(
-        number=2, strategy=RetryStrategy(name="more", params={"top_k": 2})
-    )
+    attempt = Attempt(number=2, strategy=more_context(2))
     obs = MixtureRAGPipeline(generator, indices())(QUESTION, attempt)
     assert [c.source for c in obs.contexts] == ["gamma", "alpha"]
-    assert obs.metadata["attempt"] == 2
+    assert obs.attempt == 2
+
+
+def test_another_embedder_strategy_pools_that_embedders_hits_alone() -> None:
+    attempt = Attempt(number=2, strategy=other_embedder("wide"))
+    result = MixtureRAGPipeline(EchoGenerator(), indices()).run(QUESTION, attempt)
+    assert [p.retrievers for p in result.pooled] == [("wide",)]
+    assert result.answer == "alpha"
+
+
+def test_an_unknown_embedder_is_refused() -> None:
+    attempt = Attempt(number=2, strategy=other_embedder("e5"))
+    with pytest.raises(UnknownComponentError, match="known: sharp, wide"):
+        MixtureRAGPipeline(EchoGenerator(), indices())(QUESTION, attempt)
+
+
+def test_a_temperature_strategy_changes_only_the_request_temperature() -> None:
+    generator = EchoGenerator()
+    rag = MixtureRAGPipeline(generator, indices())
+    rag(QUESTION, Attempt(number=2, strategy=temperature(0.7)))
+    [request] = generator.requests
+    assert (request.temperature, request.max_tokens, request.stop) == (
+        0.7,
+        24,
+        ("\n",),
+    )
 
 
 async def test_acall_gives_the_same_observation_as_a_call() -> None:

@@ -40,7 +40,7 @@ class Dataset(_Frozen):
     """Items read from one file, and whether its passages form one shared corpus.
 
     Example:
-        >>> data = load_dataset("squad:/work/shared/data/squad_dev_v1.1.json")
+        >>> data = load_dataset("squad:squad_dev_v1.1.json")
         >>> len(data.sample(200, seed=0).items)
         200
     """

@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from confguard.evaluation.datasets import Dataset, EvalItem
 from confguard.evaluation.grading import Correctness, F1AtLeast, grade
 from confguard.guard import Guard, ascore_all, score_all
-from confguard.llm.base import Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import Context, Observation
 from confguard.policy.decide import decide
-from confguard.policy.pipeline import Pipeline, acall_pipeline, call_pipeline
-from confguard.rag.pipeline import completion_prompt
+from confguard.prompts import completion_prompt
+from confguard.rag.multi import ANSWER_REQUEST, answer_observation
 from confguard.results import Attempt, SignalResult
+from confguard.routes.pipeline import Pipeline, acall_pipeline, call_pipeline
 from confguard.scoring.aggregate import assess
 from confguard.scoring.calibration import LabelledSample
 
@@ -77,36 +78,34 @@ class GivenContexts:
     """
 
     def __init__(
-        self, generator: Generator, *, max_tokens: int = 24, key: str | None = None
+        self,
+        generator: Generator,
+        *,
+        request: GenerationRequest = ANSWER_REQUEST,
+        key: str | None = None,
     ) -> None:
-        self.generator, self.max_tokens = generator, max_tokens
+        self.generator, self.request = generator, request
         self.key = key or f"given-{generator.name}"
 
-    def _prompt(self, item: EvalItem) -> str:
-        return completion_prompt(item.question, item.contexts)
+    def _request(self, item: EvalItem) -> GenerationRequest:
+        prompt = completion_prompt(item.question, item.contexts)
+        return self.request.with_(prompt=prompt)
 
-    def _observation(self, item: EvalItem, text: str, logprobs: Any) -> Observation:
+    def _observation(self, item: EvalItem, completion: Completion) -> Observation:
         contexts = tuple(Context(text=c, source="given") for c in item.contexts)
-        return Observation(
-            question=item.question,
-            answer=text.strip(),
-            contexts=contexts,
-            logprobs=logprobs,
+        return answer_observation(
+            item.question, contexts, completion, None, "given_contexts"
         )
 
     def answer(self, item: EvalItem) -> Observation:
         """Greedy answer to the item's question from its passages."""
-        [done] = self.generator.generate(
-            self._prompt(item), max_tokens=self.max_tokens, stop=["\n"]
-        )
-        return self._observation(item, done.text, done.logprobs)
+        [done] = self.generator.generate(self._request(item))
+        return self._observation(item, done)
 
     async def aanswer(self, item: EvalItem) -> Observation:
         """Async twin of `answer`."""
-        [done] = await self.generator.agenerate(
-            self._prompt(item), max_tokens=self.max_tokens, stop=["\n"]
-        )
-        return self._observation(item, done.text, done.logprobs)
+        [done] = await self.generator.agenerate(self._request(item))
+        return self._observation(item, done)
 
 
 def item_key(item: EvalItem) -> str:

@@ -2,13 +2,15 @@
 
 Single-embedder RAG (`RAGPipeline`), the Mixture-Embedding baseline
 (`MixtureRAGPipeline`) and Confident RAG (`ConfidentRAGPipeline`, one answer per
-embedder, the most confident kept).
+embedder, the most confident kept). The prompt formats (`completion_prompt`,
+`DEFAULT_SHOTS`, `Shot`) live in `confguard.prompts` and are re-exported here.
 """
 
+from confguard.prompts import DEFAULT_SHOTS, Shot, completion_prompt
 from confguard.rag.confident import (
-    Candidate,
     ConfidentRAGPipeline,
     ConfidentRAGResult,
+    RetrievedAnswer,
     ascore_candidates,
     confident_observation,
     confident_result,
@@ -26,6 +28,7 @@ from confguard.rag.index import (
 )
 from confguard.rag.mixture import (
     MixtureRAGPipeline,
+    MixtureRAGResult,
     PooledHit,
     StandardisedHit,
     mix,
@@ -33,24 +36,26 @@ from confguard.rag.mixture import (
     standardise,
     zscore,
 )
-from confguard.rag.multi import GenerationSettings, Retrieval, retrieve_each
-from confguard.rag.pipeline import DEFAULT_SHOTS, RAGPipeline, Shot, completion_prompt
+from confguard.rag.multi import ANSWER_REQUEST, AttemptPlan, Retrieval, retrieve_each
+from confguard.rag.pipeline import RAGPipeline
 
 __all__ = [
+    "ANSWER_REQUEST",
     "DEFAULT_SHOTS",
-    "Candidate",
+    "AttemptPlan",
     "ConfidentRAGPipeline",
     "ConfidentRAGResult",
     "DemoQuestion",
     "EmbeddingIndex",
-    "GenerationSettings",
     "Hit",
     "IndexManifest",
     "MixtureRAGPipeline",
+    "MixtureRAGResult",
     "Passage",
     "PooledHit",
     "RAGPipeline",
     "Retrieval",
+    "RetrievedAnswer",
     "Shot",
     "SimilarityStats",
     "StandardisedHit",

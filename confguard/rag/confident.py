@@ -6,40 +6,53 @@ from each retrieval with the same LLM, score every answer with a token metric
 (self-certainty by default) and return the most confident one. The paper reports
 about 10% over a vanilla LLM and 5% over vanilla RAG.
 
-The returned Observation keeps every candidate: ``samples[i]`` is the answer built
-from embedder i's retrieval (text and logprobs) and ``metadata["candidates"][i]``
-says which embedder it was, what it retrieved and how confident the metric was.
-``contexts`` are the passages the selected answer was generated from.
+The returned Observation keeps every candidate: ``candidates[i]`` is the answer
+built from embedder i's retrieval (a `confguard.observation.Candidate`: who
+retrieved what, the answer, its logprobs and the metric's verdict), ``selected``
+says which one is the answer, and ``samples[i]`` repeats each answer for the
+consistency signals. ``contexts`` are the passages the selected answer was
+generated from.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from confguard.llm.base import Completion, Generator
-from confguard.observation import Context, Observation, Sample, TokenLogprob
+from confguard.llm.base import Completion, GenerationRequest, Generator
+from confguard.observation import (
+    Candidate,
+    Context,
+    Issue,
+    Observation,
+    Sample,
+    TokenLogprob,
+)
+from confguard.prompts import DEFAULT_SHOTS, Shot, completion_prompt
 from confguard.rag.index import EmbeddingIndex
 from confguard.rag.multi import (
-    GenerationSettings,
+    ANSWER_REQUEST,
+    AttemptPlan,
     Retrieval,
     agenerate_each,
     aretrieve_each,
     check_indices,
+    check_request,
     generate_each,
-    plan_attempt,
     retrieve_each,
 )
-from confguard.rag.pipeline import DEFAULT_SHOTS, Shot, completion_prompt
 from confguard.results import Attempt, SignalResult
 from confguard.signals.base import Signal, ascore
 
 
-class Candidate(BaseModel):
-    """One embedder's answer: what it retrieved, generated, and how sure it was."""
+class RetrievedAnswer(BaseModel):
+    """One embedder's answer while Confident RAG works: what it retrieved, said, scored.
+
+    `evidence()` is what the Observation keeps of it (`observation.Candidate`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,26 +60,42 @@ class Candidate(BaseModel):
     answer: str
     logprobs: tuple[TokenLogprob, ...] | None = None
     contexts: tuple[Context, ...] = ()
-    confidence: SignalResult | None = None
+    finish_reason: Literal["stop", "length"] | None = None
+    result: SignalResult | None = None
     """The selection metric's result; None until `score_candidates` ran."""
 
     def observation(self, question: str) -> Observation:
-        """This candidate alone, as the metric sees it."""
+        """This answer alone, as the metric sees it."""
         return Observation(
             question=question,
             answer=self.answer,
             contexts=self.contexts,
             logprobs=self.logprobs,
+            finish_reason=self.finish_reason,
+        )
+
+    def evidence(self) -> Candidate:
+        """The answer as typed evidence on the Observation."""
+        result = self.result
+        return Candidate(
+            retriever=self.retriever,
+            answer=self.answer,
+            contexts=self.contexts,
+            logprobs=self.logprobs,
+            metric=None if result is None else result.name,
+            confidence=None if result is None else result.confidence,
+            raw=None if result is None else result.raw,
+            status=None if result is None else result.status.value,
         )
 
 
 class ConfidentRAGResult(BaseModel):
-    """Every candidate, which one won, and the Observation to hand to a guard."""
+    """Every candidate, which one won and why, and the Observation for a guard."""
 
     model_config = ConfigDict(frozen=True)
 
     question: str
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[RetrievedAnswer, ...]
     selected: int
     observation: Observation
 
@@ -75,41 +104,47 @@ class ConfidentRAGResult(BaseModel):
         """The selected answer."""
         return self.candidates[self.selected].answer
 
+    @property
+    def selection(self) -> str:
+        """Why the selected candidate won, in words."""
+        return selection_reason(self.candidates, self.selected)
 
-def candidate_from(retrieval: Retrieval, completion: Completion) -> Candidate:
+
+def candidate_from(retrieval: Retrieval, completion: Completion) -> RetrievedAnswer:
     """The candidate built from one embedder's retrieval and its completion."""
-    return Candidate(
+    return RetrievedAnswer(
         retriever=retrieval.retriever,
         answer=completion.text.strip(),
         logprobs=completion.logprobs,
         contexts=tuple(h.to_context() for h in retrieval.hits),
+        finish_reason=completion.finish_reason,
     )
 
 
 def score_candidates(
-    question: str, candidates: Sequence[Candidate], metric: Signal
-) -> tuple[Candidate, ...]:
+    question: str, candidates: Sequence[RetrievedAnswer], metric: Signal
+) -> tuple[RetrievedAnswer, ...]:
     """Each candidate with the metric's result on it (a signal never raises)."""
     return tuple(
-        c.model_copy(update={"confidence": metric.score(c.observation(question))})
+        c.model_copy(update={"result": metric.score(c.observation(question))})
         for c in candidates
     )
 
 
 async def ascore_candidates(
-    question: str, candidates: Sequence[Candidate], metric: Signal
-) -> tuple[Candidate, ...]:
+    question: str, candidates: Sequence[RetrievedAnswer], metric: Signal
+) -> tuple[RetrievedAnswer, ...]:
     """Async twin of `score_candidates` (the candidates are scored concurrently)."""
     results = await asyncio.gather(
         *(ascore(metric, c.observation(question)) for c in candidates)
     )
     return tuple(
-        c.model_copy(update={"confidence": r})
+        c.model_copy(update={"result": r})
         for c, r in zip(candidates, results, strict=True)
     )
 
 
-def select_candidate(candidates: Sequence[Candidate]) -> int:
+def select_candidate(candidates: Sequence[RetrievedAnswer]) -> int:
     """The index of the most confident candidate; ties go to the earlier embedder.
 
     Candidates the metric could not score rank below every scored one; when none
@@ -121,7 +156,7 @@ def select_candidate(candidates: Sequence[Candidate]) -> int:
     """
     if not candidates:
         raise ValueError("cannot select among zero candidates")
-    values = [_value(c.confidence) for c in candidates]
+    values = [_value(c.result) for c in candidates]
     # max() returns the first maximal item: ties go to the earlier embedder.
     return max(range(len(values)), key=values.__getitem__)
 
@@ -133,12 +168,17 @@ def _value(result: SignalResult | None) -> float:
     return result.confidence
 
 
-def selection_reason(candidates: Sequence[Candidate], selected: int) -> str:
+def _unscored(candidates: Sequence[RetrievedAnswer], selected: int) -> bool:
+    result = candidates[selected].result
+    return result is None or not result.ok
+
+
+def selection_reason(candidates: Sequence[RetrievedAnswer], selected: int) -> str:
     """Why the selected candidate won, in words for the audit trail."""
-    result = candidates[selected].confidence
+    result = candidates[selected].result
     name = candidates[selected].retriever
-    if result is None or not result.ok:
-        reasons = {c.confidence.reason for c in candidates if c.confidence is not None}
+    if result is None or _unscored(candidates, selected):
+        reasons = {c.result.reason for c in candidates if c.result is not None}
         why = "; ".join(sorted(r for r in reasons if r)) or "not scored"
         return f"no candidate could be scored ({why}); kept the first, {name!r}"
     return f"{name!r} was the most confident ({result.name} = {result.confidence:.3f})"
@@ -146,12 +186,16 @@ def selection_reason(candidates: Sequence[Candidate], selected: int) -> str:
 
 def confident_observation(
     question: str,
-    candidates: Sequence[Candidate],
+    candidates: Sequence[RetrievedAnswer],
     selected: int,
     attempt: Attempt | None = None,
 ) -> Observation:
-    """The Observation of the selected answer, carrying every candidate."""
+    """The Observation of the selected answer, carrying every candidate.
+
+    When no candidate could be scored, an `Issue` ("candidates_unscored") says so.
+    """
     winner = candidates[selected]
+    number = 1 if attempt is None else attempt.number
     return Observation(
         question=question,
         answer=winner.answer,
@@ -160,19 +204,26 @@ def confident_observation(
         samples=tuple(
             Sample(text=c.answer, logprobs=c.logprobs or ()) for c in candidates
         ),
-        metadata={
-            "attempt": attempt.number if attempt else 1,
-            "method": "confident_rag",
-            "selected": selected,
-            "selected_retriever": winner.retriever,
-            "selection": selection_reason(candidates, selected),
-            "candidates": [_describe(c) for c in candidates],
-        },
+        candidates=tuple(c.evidence() for c in candidates),
+        selected=selected,
+        issues=_issues(candidates, selected, number),
+        pipeline="confident_rag",
+        attempt=number,
+        finish_reason=winner.finish_reason,
     )
 
 
+def _issues(
+    candidates: Sequence[RetrievedAnswer], selected: int, attempt: int
+) -> tuple[Issue, ...]:
+    if not _unscored(candidates, selected):
+        return ()
+    detail = selection_reason(candidates, selected)
+    return (Issue(code="candidates_unscored", attempt=attempt, detail=detail),)
+
+
 def confident_result(
-    question: str, scored: Sequence[Candidate], attempt: Attempt | None = None
+    question: str, scored: Sequence[RetrievedAnswer], attempt: Attempt | None = None
 ) -> ConfidentRAGResult:
     """Select among scored candidates and build the result with its Observation."""
     selected = select_candidate(scored)
@@ -182,20 +233,6 @@ def confident_result(
         selected=selected,
         observation=confident_observation(question, scored, selected, attempt),
     )
-
-
-def _describe(candidate: Candidate) -> dict[str, Any]:
-    result = candidate.confidence
-    return {
-        "retriever": candidate.retriever,
-        "answer": candidate.answer,
-        "metric": None if result is None else result.name,
-        "confidence": None if result is None else result.confidence,
-        "raw": None if result is None else result.raw,
-        "status": None if result is None else result.status.value,
-        "sources": [c.source for c in candidate.contexts],
-        "scores": [c.score for c in candidate.contexts],
-    }
 
 
 def _default_metric() -> Signal:
@@ -209,12 +246,14 @@ class ConfidentRAGPipeline:
 
     Retrieval runs in parallel threads; generations run in parallel where the
     generator allows it (the embedded local model runs them one after another), and
-    embedders that retrieved identical passages share one greedy generation.
+    embedders that retrieved identical passages share one greedy generation. A retry
+    strategy's `top_k` applies to every embedder, its `embedder` keeps only that
+    embedder's candidate, and its generation settings change every request.
 
     Example:
         >>> rag = ConfidentRAGPipeline(default_generator(), [minilm, e5, mpnet])
         >>> obs = rag("Who won Super Bowl 50?")
-        >>> obs.answer, obs.metadata["selected_retriever"]
+        >>> obs.answer, obs.selected_candidate.retriever
         ('Denver Broncos', 'e5')
     """
 
@@ -225,7 +264,7 @@ class ConfidentRAGPipeline:
         *,
         metric: Signal | None = None,
         top_k: int = 1,
-        settings: GenerationSettings | None = None,
+        request: GenerationRequest = ANSWER_REQUEST,
         shots: Sequence[Shot] = DEFAULT_SHOTS,
         max_workers: int | None = None,
     ) -> None:
@@ -233,7 +272,7 @@ class ConfidentRAGPipeline:
         self.indices = check_indices(indices)
         self.metric = metric if metric is not None else _default_metric()
         self.top_k = top_k
-        self.settings = settings or GenerationSettings()
+        self.request = check_request(request)
         self.shots = tuple(shots)
         self.max_workers = max_workers or len(self.indices)
 
@@ -244,10 +283,10 @@ class ConfidentRAGPipeline:
             >>> result = rag.run("Who won Super Bowl 50?")
             >>> [(c.retriever, c.answer) for c in result.candidates]
         """
-        k, settings = plan_attempt(attempt, self.top_k, self.settings)
-        retrievals = retrieve_each(self.indices, question, k)
-        prompts = [self._prompt(question, r) for r in retrievals]
-        done = generate_each(self.generator, prompts, settings, self.max_workers)
+        plan = self._plan(attempt)
+        retrievals = retrieve_each(plan.indices, question, plan.top_k)
+        requests = self._requests(plan, question, retrievals)
+        done = generate_each(self.generator, requests, self.max_workers)
         raw = [candidate_from(r, c) for r, c in zip(retrievals, done, strict=True)]
         scored = score_candidates(question, raw, self.metric)
         return confident_result(question, scored, attempt)
@@ -256,10 +295,10 @@ class ConfidentRAGPipeline:
         self, question: str, attempt: Attempt | None = None
     ) -> ConfidentRAGResult:
         """Async twin of `run` (concurrent retrieval and `agenerate` calls)."""
-        k, settings = plan_attempt(attempt, self.top_k, self.settings)
-        retrievals = await aretrieve_each(self.indices, question, k)
-        prompts = [self._prompt(question, r) for r in retrievals]
-        done = await agenerate_each(self.generator, prompts, settings)
+        plan = self._plan(attempt)
+        retrievals = await aretrieve_each(plan.indices, question, plan.top_k)
+        requests = self._requests(plan, question, retrievals)
+        done = await agenerate_each(self.generator, requests)
         raw = [candidate_from(r, c) for r, c in zip(retrievals, done, strict=True)]
         scored = await ascore_candidates(question, raw, self.metric)
         return confident_result(question, scored, attempt)
@@ -272,6 +311,13 @@ class ConfidentRAGPipeline:
         """Async twin of calling the pipeline."""
         return (await self.arun(question, attempt)).observation
 
-    def _prompt(self, question: str, retrieval: Retrieval) -> str:
-        texts = [h.passage.text for h in retrieval.hits]
-        return completion_prompt(question, texts, self.shots)
+    def _plan(self, attempt: Attempt | None) -> AttemptPlan:
+        return AttemptPlan.of(attempt, self.indices, self.top_k, self.request)
+
+    def _requests(
+        self, plan: AttemptPlan, question: str, retrievals: Sequence[Retrieval]
+    ) -> list[GenerationRequest]:
+        return [
+            plan.request_for(completion_prompt(question, r.texts, self.shots))
+            for r in retrievals
+        ]

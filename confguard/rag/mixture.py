@@ -16,20 +16,20 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from confguard.llm.base import Completion, Generator
+from confguard.llm.base import Completion, GenerationRequest, Generator
 from confguard.observation import Context, Observation
+from confguard.prompts import DEFAULT_SHOTS, Shot, completion_prompt
 from confguard.rag.index import EmbeddingIndex, Hit, SimilarityStats
 from confguard.rag.multi import (
-    GenerationSettings,
+    ANSWER_REQUEST,
+    AttemptPlan,
     Retrieval,
-    agenerate_one,
+    answer_observation,
     aretrieve_each,
     check_indices,
-    generate_one,
-    plan_attempt,
+    check_request,
     retrieve_each,
 )
-from confguard.rag.pipeline import DEFAULT_SHOTS, Shot, completion_prompt
 from confguard.results import Attempt
 
 
@@ -113,14 +113,33 @@ def mix(retrievals: Sequence[Retrieval], k: int) -> tuple[PooledHit, ...]:
     return pool((s for r in retrievals for s in standardise(r)), k)
 
 
+class MixtureRAGResult(BaseModel):
+    """The pooled passages with their z-scores, and the Observation of the answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    pooled: tuple[PooledHit, ...]
+    observation: Observation
+
+    @property
+    def answer(self) -> str:
+        """The generated answer."""
+        return self.observation.answer
+
+
 class MixtureRAGPipeline:
     """Mixture-Embedding RAG: one answer from the pooled, standardised top-k.
+
+    A retry strategy's `top_k` sets k for every embedder and for the pool, its
+    `embedder` pools that embedder's hits alone, and its generation settings
+    (e.g. `temperature`) change the request.
 
     Example:
         >>> rag = MixtureRAGPipeline(default_generator(), [minilm_index, e5_index])
         >>> obs = rag("Who won Super Bowl 50?")
-        >>> obs.metadata["pooled"][0]["retrievers"]
-        ['minilm', 'e5']
+        >>> rag.run("Who won Super Bowl 50?").pooled[0].retrievers
+        ('minilm', 'e5')
     """
 
     def __init__(
@@ -129,59 +148,60 @@ class MixtureRAGPipeline:
         indices: Sequence[EmbeddingIndex],
         *,
         top_k: int = 1,
-        settings: GenerationSettings | None = None,
+        request: GenerationRequest = ANSWER_REQUEST,
         shots: Sequence[Shot] = DEFAULT_SHOTS,
     ) -> None:
         self.generator = generator
         self.indices = check_indices(indices)
         self.top_k = top_k
-        self.settings = settings or GenerationSettings()
+        self.request = check_request(request)
         self.shots = tuple(shots)
 
-    def __call__(self, question: str, attempt: Attempt | None = None) -> Observation:
-        k, settings = self._plan(attempt)
-        pooled = mix(retrieve_each(self.indices, question, k, with_stats=True), k)
-        completion = generate_one(
-            self.generator, self._prompt(question, pooled), settings
+    def run(self, question: str, attempt: Attempt | None = None) -> MixtureRAGResult:
+        """The pooled passages, their z-scores and the answer's Observation."""
+        plan = self._plan(attempt)
+        retrievals = retrieve_each(plan.indices, question, plan.top_k, with_stats=True)
+        pooled = mix(retrievals, plan.top_k)
+        [completion] = self.generator.generate(self._request(plan, question, pooled))
+        return self._result(question, pooled, completion, attempt)
+
+    async def arun(
+        self, question: str, attempt: Attempt | None = None
+    ) -> MixtureRAGResult:
+        """Async twin of `run`."""
+        plan = self._plan(attempt)
+        retrievals = await aretrieve_each(
+            plan.indices, question, plan.top_k, with_stats=True
         )
-        return mixture_observation(question, pooled, completion, attempt)
+        pooled = mix(retrievals, plan.top_k)
+        request = self._request(plan, question, pooled)
+        [completion] = await self.generator.agenerate(request)
+        return self._result(question, pooled, completion, attempt)
+
+    def __call__(self, question: str, attempt: Attempt | None = None) -> Observation:
+        """The Observation of the answer (a guard's pipeline)."""
+        return self.run(question, attempt).observation
 
     async def acall(self, question: str, attempt: Attempt | None = None) -> Observation:
         """Async twin of calling the pipeline."""
-        k, settings = self._plan(attempt)
-        retrievals = await aretrieve_each(self.indices, question, k, with_stats=True)
-        pooled = mix(retrievals, k)
-        prompt = self._prompt(question, pooled)
-        completion = await agenerate_one(self.generator, prompt, settings)
-        return mixture_observation(question, pooled, completion, attempt)
+        return (await self.arun(question, attempt)).observation
 
-    def _plan(self, attempt: Attempt | None) -> tuple[int, GenerationSettings]:
-        return plan_attempt(attempt, self.top_k, self.settings)
+    def _plan(self, attempt: Attempt | None) -> AttemptPlan:
+        return AttemptPlan.of(attempt, self.indices, self.top_k, self.request)
 
-    def _prompt(self, question: str, pooled: Sequence[PooledHit]) -> str:
+    def _request(
+        self, plan: AttemptPlan, question: str, pooled: Sequence[PooledHit]
+    ) -> GenerationRequest:
         texts = [p.hit.passage.text for p in pooled]
-        return completion_prompt(question, texts, self.shots)
+        return plan.request_for(completion_prompt(question, texts, self.shots))
 
-
-def mixture_observation(
-    question: str,
-    pooled: Sequence[PooledHit],
-    completion: Completion,
-    attempt: Attempt | None = None,
-) -> Observation:
-    """The Observation of one Mixture-Embedding RAG answer."""
-    return Observation(
-        question=question,
-        answer=completion.text.strip(),
-        contexts=tuple(p.to_context() for p in pooled),
-        logprobs=completion.logprobs,
-        metadata={
-            "attempt": attempt.number if attempt else 1,
-            "method": "mixture_rag",
-            "finish_reason": completion.finish_reason,
-            "pooled": [
-                {"source": p.hit.passage.id, "z": p.z, "retrievers": list(p.retrievers)}
-                for p in pooled
-            ],
-        },
-    )
+    @staticmethod
+    def _result(
+        question: str,
+        pooled: tuple[PooledHit, ...],
+        completion: Completion,
+        attempt: Attempt | None,
+    ) -> MixtureRAGResult:
+        contexts = [p.to_context() for p in pooled]
+        obs = answer_observation(question, contexts, completion, attempt, "mixture_rag")
+        return MixtureRAGResult(question=question, pooled=pooled, observation=obs)

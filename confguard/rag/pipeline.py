@@ -1,74 +1,38 @@
-"""A retrieve-then-generate pipeline over one index: the demo's default RAG."""
+"""A retrieve-then-generate pipeline over one index: the demo's default RAG.
+
+The prompt is `confguard.prompts.completion_prompt` (2-shot Context / Question /
+Answer); the answer is the first line the model writes after it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from confguard.llm.base import Completion, Generator
-from confguard.observation import Observation
-from confguard.rag.index import EmbeddingIndex, Hit
-from confguard.results import Attempt
-
-
-class Shot(BaseModel):
-    """A worked example for a few-shot completion prompt."""
-
-    model_config = ConfigDict(frozen=True)
-
-    context: str
-    question: str
-    answer: str
-
-
-# Base models answer best after worked examples (MEASURED.md: 2-shot beat an instruction
-# prompt on accuracy and on almost every confidence metric). Written for confguard, not
-# taken from any evaluation set.
-DEFAULT_SHOTS: tuple[Shot, ...] = (
-    Shot(
-        context=(
-            "The Eiffel Tower was built for the 1889 World's Fair in Paris and was "
-            "designed by the engineering firm of Gustave Eiffel."
-        ),
-        question="For which event was the Eiffel Tower built?",
-        answer="the 1889 World's Fair",
-    ),
-    Shot(
-        context=(
-            "Mount Kilimanjaro, a dormant volcano in Tanzania, rises 5,895 metres "
-            "above sea level and is the highest mountain in Africa."
-        ),
-        question="How high is Mount Kilimanjaro?",
-        answer="5,895 metres",
-    ),
+from confguard.llm.base import GenerationRequest, Generator
+from confguard.observation import Context, Observation
+from confguard.prompts import DEFAULT_SHOTS, Shot, completion_prompt
+from confguard.rag.index import EmbeddingIndex
+from confguard.rag.multi import (
+    ANSWER_REQUEST,
+    AttemptPlan,
+    answer_observation,
+    check_request,
 )
-
-
-def completion_prompt(
-    question: str, contexts: Sequence[str], shots: Sequence[Shot] = DEFAULT_SHOTS
-) -> str:
-    """A few-shot Context / Question / Answer prompt; the answer ends at a newline."""
-    blocks = [
-        f"Context: {s.context}\nQuestion: {s.question}\nAnswer: {s.answer}\n"
-        for s in shots
-    ]
-    joined = " ".join(c.strip() for c in contexts)
-    blocks.append(f"Context: {joined}\nQuestion: {question.strip()}\nAnswer:")
-    return "\n".join(blocks)
+from confguard.results import Attempt
 
 
 class RAGPipeline:
     """Retrieve top-k passages with one index, answer with one generator.
 
-    A retry strategy's params reach it as data: `top_k` and `temperature` override
-    the defaults for that attempt.
+    A retry strategy reaches it as data: `more_context(k)` retrieves k passages,
+    `temperature(t)` decodes at t, and `other_embedder(name)` is refused unless
+    `name` is this index's embedder (there is no other to switch to).
 
     Example:
         >>> rag = RAGPipeline(default_generator(), index)
         >>> obs = rag("Who won Super Bowl 50?")
+        >>> rag("Who won Super Bowl 50?", Attempt(number=2, strategy=more_context(3)))
     """
 
     def __init__(
@@ -77,48 +41,30 @@ class RAGPipeline:
         index: EmbeddingIndex,
         *,
         top_k: int = 1,
-        max_tokens: int = 24,
+        request: GenerationRequest = ANSWER_REQUEST,
         shots: Sequence[Shot] = DEFAULT_SHOTS,
     ) -> None:
         self.generator = generator
         self.index = index
         self.top_k = top_k
-        self.max_tokens = max_tokens
+        self.request = check_request(request)
         self.shots = tuple(shots)
 
     def __call__(self, question: str, attempt: Attempt | None = None) -> Observation:
-        params = _params(attempt)
-        hits = self.index.search(question, k=int(params.get("top_k", self.top_k)))
-        prompt = completion_prompt(question, [h.passage.text for h in hits], self.shots)
-        [completion] = self.generator.generate(
-            prompt,
-            temperature=float(params.get("temperature", 0.0)),
-            max_tokens=self.max_tokens,
-            stop=["\n"],
-        )
-        return _observation(question, hits, completion, attempt)
+        contexts, request = self._prepare(question, attempt)
+        [completion] = self.generator.generate(request)
+        return answer_observation(question, contexts, completion, attempt, "rag")
 
     async def acall(self, question: str, attempt: Attempt | None = None) -> Observation:
-        """Async twin of calling the pipeline (runs in a worker thread)."""
-        return await asyncio.to_thread(self, question, attempt)
+        """Async twin of calling the pipeline (retrieval in a worker thread)."""
+        contexts, request = await asyncio.to_thread(self._prepare, question, attempt)
+        [completion] = await self.generator.agenerate(request)
+        return answer_observation(question, contexts, completion, attempt, "rag")
 
-
-def _params(attempt: Attempt | None) -> dict[str, Any]:
-    if attempt is None or attempt.strategy is None:
-        return {}
-    return dict(attempt.strategy.params)
-
-
-def _observation(
-    question: str, hits: list[Hit], completion: Completion, attempt: Attempt | None
-) -> Observation:
-    return Observation(
-        question=question,
-        answer=completion.text.strip(),
-        contexts=tuple(h.to_context() for h in hits),
-        logprobs=completion.logprobs,
-        metadata={
-            "attempt": attempt.number if attempt else 1,
-            "finish_reason": completion.finish_reason,
-        },
-    )
+    def _prepare(
+        self, question: str, attempt: Attempt | None
+    ) -> tuple[list[Context], GenerationRequest]:
+        plan = AttemptPlan.of(attempt, [self.index], self.top_k, self.request)
+        hits = self.index.search(question, k=plan.top_k)
+        prompt = completion_prompt(question, [h.passage.text for h in hits], self.shots)
+        return [h.to_context() for h in hits], plan.request_for(prompt)
