@@ -351,13 +351,11 @@ def score_cascade(
 
     Results come back in the guard's signal order; skipped ones say why.
     """
-    plan: CascadePlan = cascade.plan(signals)
-    try:
-        signal = next(plan)
-        while True:
-            signal = plan.send(score_all([signal], obs, timeout)[0])
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    plan = cascade.plan(signals)
+    step = _step(plan, None)
+    while not isinstance(step, tuple):
+        step = _step(plan, score_all([step], obs, timeout)[0])
+    return step
 
 
 async def ascore_cascade(
@@ -367,11 +365,19 @@ async def ascore_cascade(
     timeout: float | None,
 ) -> tuple[SignalResult, ...]:
     """Async twin of `score_cascade`."""
-    plan: CascadePlan = cascade.plan(signals)
+    plan = cascade.plan(signals)
+    step = _step(plan, None)
+    while not isinstance(step, tuple):
+        step = _step(plan, await ascore_signal(step, obs, timeout))
+    return step
+
+
+def _step(
+    plan: CascadePlan, reply: SignalResult | None
+) -> Signal | tuple[SignalResult, ...]:
+    # The next signal the plan asks for, or, once it is done, every result.
     try:
-        signal = next(plan)
-        while True:
-            signal = plan.send(await ascore_signal(signal, obs, timeout))
+        return plan.send(reply)  # type: ignore[arg-type]  # None starts the plan
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 

@@ -431,6 +431,12 @@ def test_strategies_names_the_ones_the_pipeline_understands_itself() -> None:
     assert pipeline.attempts[1].strategy.name == "rerank"
 
 
+def test_strategies_given_as_one_string_is_refused_not_split_into_letters() -> None:
+    rerank = policy(retry={"strategies": ["rerank"]})
+    with pytest.raises(ConfigurationError, match="a list of names, got the string"):
+        Guard([CONF], rerank, routes=HUMAN, strategies="rerank")
+
+
 def test_an_unknown_keyword_option_is_a_type_error_listing_the_options() -> None:
     with pytest.raises(TypeError, match="unexpected keyword argument 'store_answer'"):
         Guard([CONF], store_answer=True)  # type: ignore[call-arg]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confguard.exceptions import UnknownComponentError
+from confguard.exceptions import ConfigurationError, UnknownComponentError
 from confguard.results import RetryStrategy
 from confguard.strategies import more_context, other_embedder, repeat, temperature
 
@@ -60,6 +60,10 @@ def checked_strategy(strategy: RetryStrategy) -> RetryStrategy:
 
 def check_known(strategies: Iterable[RetryStrategy], extra: Iterable[str]) -> None:
     """Refuse a strategy name neither built in nor in `extra` (the pipeline's own)."""
+    if isinstance(extra, str):  # one name would otherwise count as its letters
+        raise ConfigurationError(
+            f"strategies= takes a list of names, got the string {extra!r}"
+        )
     known = [*BUILTIN_NAMES, *extra]
     for strategy in strategies:
         if strategy.name not in known:
