@@ -41,7 +41,7 @@ from confguard.store import SQLStore
 
 POLICY = """
 thresholds: {accept: 0.7, annotate: 0.5, retry: 0.3}
-retry: {max_attempts: 2, strategies: [{name: more_context}]}
+retry: {max_attempts: 2, strategies: [{name: more_context, params: {top_k: 8}}]}
 abstain: {message: "I don't know."}
 """
 

@@ -45,7 +45,7 @@ from confguard.signals.retrieval import AnswerSupport
 
 POLICY = Policy.from_yaml("""
 thresholds: {accept: 0.7, annotate: 0.55, retry: 0.35}
-retry: {max_attempts: 2, strategies: [more_context]}
+retry: {max_attempts: 2, strategies: [{name: more_context, params: {top_k: 8}}]}
 on_retries_exhausted: abstain
 """)
 
