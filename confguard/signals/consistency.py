@@ -273,7 +273,7 @@ class _Consistency(BaseSignal):
 def _one_model(
     sampler: Sampler | None, similarity: Similarity | None
 ) -> Generator | None:
-    """The one model a consistency signal's plan calls (its sampler's, its similarity's)."""
+    """The one model a consistency signal's plan calls (sampler's or similarity's)."""
     models = [m.generator for m in (sampler, similarity) if m is not None]
     found = [m for m in models if m is not None]
     if len(found) == 2 and found[0] is not found[1]:
