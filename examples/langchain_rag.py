@@ -9,9 +9,9 @@ more passages (the retry strategy's ``top_k`` reaches the retriever through a
 configurable field), queued for review or refused. Needs the `local` and
 `embeddings` extras and ``pip install -e integrations/langchain``.
 
-    flock /tmp/confguard-model.lock .venv/bin/python examples/langchain_rag.py
+    python examples/langchain_rag.py
 
-(The lock is only needed on a shared machine; the first run encodes the corpus.)
+(The first run encodes the corpus.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from langchain_confguard import (
     ConfguardRetriever,
     GeneratorChatModel,
     GuardedRunnable,
-    Verdict,
+    verdict_of,
 )
 from langchain_core.runnables import (
     ConfigurableField,
@@ -79,12 +79,12 @@ def build_guard(store: InMemoryStore) -> Guard:
 
 def show(question: str, gold: tuple[str, ...], reply: Any) -> None:
     """Print one question, the answer given and the guard's decision."""
-    verdict = Verdict.of(reply)
-    assert verdict is not None
+    verdict = verdict_of(reply)
     shown = "none" if verdict.confidence is None else f"{verdict.confidence:.2f}"
     print(f"\nQ: {question}  ({'gold: ' + gold[0] if gold else 'not in corpus'})")
     print(f"A: {reply.content}")
-    print(f"   {verdict.action} after {verdict.attempts} attempt(s), conf. {shown}")
+    attempts = len(verdict.attempts)
+    print(f"   {verdict.action} after {attempts} attempt(s), conf. {shown}")
     print(f"   {verdict.reason}")
 
 

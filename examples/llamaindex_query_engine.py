@@ -30,8 +30,8 @@ from llama_index.postprocessor.confguard import (
     GeneratorLLM,
     GuardedQueryEngine,
     NodeAgreement,
-    NodeScore,
-    Verdict,
+    node_score,
+    verdict_of,
 )
 from llama_index.vector_stores.faiss import FaissVectorStore
 
@@ -99,7 +99,7 @@ def build_engine() -> GuardedQueryEngine:
 
 def show(question: str, response: Response, seconds: float) -> None:
     """Print one decision: action, confidence, answer, passages and any issue."""
-    verdict = Verdict.of(response)
+    verdict = verdict_of(response)
     shown = "n/a" if verdict.confidence is None else f"{verdict.confidence:.2f}"
     print(f"\nQ: {question}")
     print(f"   {verdict.action.upper():9} confidence {shown}  ({seconds:.1f}s)")
@@ -117,7 +117,7 @@ def show(question: str, response: Response, seconds: float) -> None:
     for attempt in verdict.attempts[:-1]:
         print(f"   attempt {attempt.number}: {attempt.action} ({attempt.reason})")
     for node in response.source_nodes:
-        score = NodeScore.of(node)
+        score = node_score(node)
         voters = ", ".join(score.found_by) if score else "-"
         print(f"   passage {node.node.node_id}: found by [{voters}]")
     for issue in verdict.issues:
@@ -137,7 +137,7 @@ def main() -> int:
         start = time.perf_counter()
         response = engine.query(item.question)
         show(item.question, response, time.perf_counter() - start)
-        actions.append(Verdict.of(response).action)
+        actions.append(verdict_of(response).action)
     start = time.perf_counter()
     response = asyncio.run(engine.aquery(questions[0].question))
     print("\nThe same first question through aquery (AsyncGuard):")

@@ -51,6 +51,8 @@ from langchain_confguard.runnable import attempt_of
 from langchain_confguard.text import QuestionFrom, document_context, question_text
 
 Found = Mapping[str, Sequence[Document]]
+ChainRun = CallbackManagerForChainRun
+AsyncChainRun = AsyncCallbackManagerForChainRun
 
 
 class ConfguardRetriever(BaseRetriever):
@@ -221,10 +223,7 @@ class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
         return await self._acall_with_config(self._arun, input, config, **kwargs)
 
     def _run(
-        self,
-        input: Any,
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
+        self, input: Any, run_manager: ChainRun, config: RunnableConfig
     ) -> ConfidentAnswer:
         step = self._attempt(input, run_manager, config)
         retrieve = RunnableParallel(step.retrievers)
@@ -235,10 +234,7 @@ class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
         return step.answer(score_candidates(step.question, raw, self.metric))
 
     async def _arun(
-        self,
-        input: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
+        self, input: Any, run_manager: AsyncChainRun, config: RunnableConfig
     ) -> ConfidentAnswer:
         step = self._attempt(input, run_manager, config)
         retrieve = RunnableParallel(step.retrievers)
@@ -248,10 +244,7 @@ class ConfidentRAGRunnable(RunnableSerializable[Any, ConfidentAnswer]):
         return step.answer(await ascore_candidates(step.question, raw, self.metric))
 
     def _attempt(
-        self,
-        input: Any,
-        manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
+        self, input: Any, manager: ChainRun | AsyncChainRun, config: RunnableConfig
     ) -> _Attempt:
         attempt = attempt_of(config)
         strategy = attempt.strategy if attempt else None
