@@ -44,7 +44,7 @@ from confguard.rag import (
 from confguard.rag.confident import candidate_from
 from confguard.signals.agreement import MultiEmbeddingAgreement, text_agreement
 from confguard.signals.base import Signal
-from confguard.signals.token import TOKEN_SIGNALS
+from confguard.signals.token import token_signals
 from confguard.text import exact_match, token_f1
 
 DEFAULT_METRIC = "self_certainty"
@@ -383,7 +383,7 @@ def report(
     rows = plain_rows(records, names)
     confident: dict[str, Row] = {}
     default_obs: list[Any] = []
-    for name, cls in TOKEN_SIGNALS.items():
+    for name, cls in token_signals().items():
         row, observations = confident_row(records, cls())
         confident[name] = row
         default_obs = observations if name == DEFAULT_METRIC else default_obs

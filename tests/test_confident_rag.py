@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
+from confguard import registry
 from confguard.exceptions import ConfigurationError, UnknownComponentError
 from confguard.llm.base import Completion, GenerationRequest
 from confguard.observation import Issue, TokenLogprob
@@ -21,7 +22,6 @@ from confguard.rag import (
 )
 from confguard.results import Attempt, SignalResult
 from confguard.signals.base import FunctionSignal
-from confguard.signals.token import TOKEN_SIGNALS
 from confguard.strategies import more_context, other_embedder, temperature
 from confguard.testing import token
 
@@ -87,7 +87,7 @@ def test_each_token_metric_selects_the_answer_it_is_surest_of(
         RetrievedAnswer(retriever="flat", answer="flat", logprobs=FLAT),
         RetrievedAnswer(retriever="split", answer="split", logprobs=SPLIT),
     ]
-    ranked = score_candidates("q?", candidates, TOKEN_SIGNALS[metric]())
+    ranked = score_candidates("q?", candidates, registry.create("signal", metric))
     assert ranked[select_candidate(ranked)].retriever == winner
 
 
@@ -168,7 +168,7 @@ def pipeline(generator: PassageGenerator | None = None) -> ConfidentRAGPipeline:
     return ConfidentRAGPipeline(
         generator or PassageGenerator(SCRIPT),
         indices,
-        metric=TOKEN_SIGNALS["avg_logprob"](),
+        metric=registry.create("signal", "avg_logprob"),
     )
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from confguard import registry
 from confguard.embeddings import (
-    EMBEDDERS,
     BaseEmbedder,
     E5Embedder,
     Embedder,
@@ -117,9 +117,11 @@ def test_base_embedders_satisfy_the_protocol() -> None:
 # --- registry and packaging --------------------------------------------------------
 
 
-def test_the_registry_names_the_four_local_models_in_order() -> None:
-    assert list(EMBEDDERS) == ["minilm", "mpnet", "e5", "wordllama"]
-    assert EMBEDDERS["minilm"] is MiniLMEmbedder
+def test_the_registry_names_the_four_local_models_built_in_order() -> None:
+    assert registry.names("embedder") == ["e5", "minilm", "mpnet", "wordllama"]
+    assert registry.get("embedder", "minilm") is MiniLMEmbedder
+    names = [e.name for e in local_embedders()]
+    assert names == ["minilm", "mpnet", "e5", "wordllama"]
 
 
 def test_an_unknown_embedder_name_lists_the_known_ones() -> None:
@@ -230,7 +232,7 @@ PASSAGES = [
 QUERY = "Where is the Eiffel Tower?"
 
 
-@pytest.fixture(scope="module", params=list(EMBEDDERS))
+@pytest.fixture(scope="module", params=registry.names("embedder"))
 def real(request: pytest.FixtureRequest) -> Iterator[Embedder]:
     """Each local model, loaded once for this module."""
     yield get_embedder(request.param)

@@ -645,6 +645,12 @@ def test_modes_are_named_and_an_unknown_mode_names_the_known_ones() -> None:
         SituatedFaithfulness(FakeGenerator(), mode="vibes")
 
 
+@pytest.mark.parametrize("mode", ["rcr", "scr_implicit", "scr_explicit"])
+def test_a_mode_named_by_the_registry_gets_the_signals_prompts(mode: str) -> None:
+    signal = SituatedFaithfulness(FakeGenerator(), mode=mode, prompts=CHAT_PROMPTS)
+    assert signal.method.prompts is CHAT_PROMPTS  # type: ignore[attr-defined]
+
+
 def test_a_configured_method_object_is_used_as_given() -> None:
     rule = TrustThreshold(min_trust=0.9, min_internal=0.5)
     model = rcr_model(internal_lp=-0.5)

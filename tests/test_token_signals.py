@@ -23,7 +23,6 @@ from confguard.exceptions import InputError, UnknownComponentError
 from confguard.observation import Observation, TokenLogprob, TopLogprob
 from confguard.results import SignalStatus
 from confguard.signals import (
-    TOKEN_SIGNALS,
     AverageLogprob,
     DistributionalPerplexity,
     Gini,
@@ -32,6 +31,7 @@ from confguard.signals import (
     TokenEntropy,
     TokenSignal,
     token_metric,
+    token_signals,
 )
 from confguard.signals.token import (
     average_logprob,
@@ -117,7 +117,7 @@ def test_uniform_alternatives_give_zero_confidence_whatever_k(k: int) -> None:
         "self_certainty": 0.0,
     }
     for name, raw in expected_raw.items():
-        result = TOKEN_SIGNALS[name]().score(obs)
+        result = token_signals()[name]().score(obs)
         assert result.raw == pytest.approx(raw, abs=1e-12), name
         assert result.confidence == pytest.approx(0.0, abs=1e-12), name
         assert result.details["top_k"] == k
@@ -160,12 +160,12 @@ def test_positions_without_alternatives_are_left_out_and_counted() -> None:
 # --- monotone maps ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(TOKEN_SIGNALS))
+@pytest.mark.parametrize("name", sorted(token_signals()))
 def test_confidence_rises_with_the_chosen_tokens_probability(name: str) -> None:
     confidences: list[float] = []
     for p in (0.55, 0.7, 0.85, 0.99):
         obs = make_observation(logprobs=[token("x", p, {"y": 1 - p})] * 2)
-        result = TOKEN_SIGNALS[name]().score(obs)
+        result = token_signals()[name]().score(obs)
         assert result.confidence is not None
         confidences.append(result.confidence)
     assert confidences == sorted(confidences)
@@ -196,24 +196,24 @@ def test_raw_to_confidence_maps_are_strictly_monotone_within_0_and_1(
 # --- skipped paths and robustness ------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(TOKEN_SIGNALS))
+@pytest.mark.parametrize("name", sorted(token_signals()))
 def test_a_model_without_logprobs_is_skipped_with_the_reason(name: str) -> None:
-    result = TOKEN_SIGNALS[name]().score(make_observation(logprobs=None))
+    result = token_signals()[name]().score(make_observation(logprobs=None))
     assert result.status is SignalStatus.SKIPPED
     assert result.reason == "model exposes no logprobs"
     assert result.confidence is None
 
 
-@pytest.mark.parametrize("name", sorted(TOKEN_SIGNALS))
+@pytest.mark.parametrize("name", sorted(token_signals()))
 def test_an_answer_without_tokens_is_skipped(name: str) -> None:
-    result = TOKEN_SIGNALS[name]().score(make_observation(logprobs=[]))
+    result = token_signals()[name]().score(make_observation(logprobs=[]))
     assert result.status is SignalStatus.SKIPPED
     assert result.reason == "answer has no tokens"
 
 
 @pytest.mark.parametrize("name", DISTRIBUTION_SIGNALS)
 def test_distribution_metrics_without_alternatives_are_skipped(name: str) -> None:
-    result = TOKEN_SIGNALS[name]().score(make_observation(probs=[0.9, 0.8]))
+    result = token_signals()[name]().score(make_observation(probs=[0.9, 0.8]))
     assert result.status is SignalStatus.SKIPPED
     assert result.reason is not None
     assert "top_logprobs alternatives" in result.reason
@@ -225,7 +225,7 @@ def test_chosen_token_metrics_need_no_alternatives() -> None:
     assert result.confidence == pytest.approx(math.sqrt(0.72))
 
 
-@pytest.mark.parametrize("name", sorted(TOKEN_SIGNALS))
+@pytest.mark.parametrize("name", sorted(token_signals()))
 def test_extreme_logprobs_give_finite_confidences(name: str) -> None:
     extreme = TokenLogprob(
         token="a",
@@ -235,7 +235,7 @@ def test_extreme_logprobs_give_finite_confidences(name: str) -> None:
             TopLogprob(token="b", logprob=-9999.0),
         ),
     )
-    result = TOKEN_SIGNALS[name]().score(make_observation(logprobs=[extreme]))
+    result = token_signals()[name]().score(make_observation(logprobs=[extreme]))
     assert result.ok
     assert result.confidence is not None
     assert math.isfinite(result.confidence)
@@ -249,9 +249,9 @@ def test_a_non_finite_logprob_fails_the_signal_instead_of_scoring_nan() -> None:
     assert result.reason == "InputError: logprobs must be finite"
 
 
-@pytest.mark.parametrize("name", sorted(TOKEN_SIGNALS))
+@pytest.mark.parametrize("name", sorted(token_signals()))
 def test_token_signals_declare_zero_llm_calls(name: str) -> None:
-    assert TOKEN_SIGNALS[name]().cost.llm_calls == 0
+    assert token_signals()[name]().cost.llm_calls == 0
 
 
 async def test_ascore_gives_the_same_result_as_score() -> None:
@@ -310,13 +310,20 @@ def test_token_metric_names_the_known_metrics_for_an_unknown_one() -> None:
         token_metric("ppl", two_tokens())
 
 
+def test_token_metric_refuses_a_registered_signal_that_is_no_token_signal() -> None:
+    with pytest.raises(UnknownComponentError) as caught:
+        token_metric("judge", two_tokens())
+    assert caught.value.kind == "token metric"
+    assert sorted(caught.value.known) == sorted(token_signals())
+
+
 def test_token_metric_raises_when_the_metric_cannot_run() -> None:
     with pytest.raises(InputError, match=r"entropy: needs top_logprobs"):
         token_metric("entropy", [token("a", 0.9)])
 
 
 def test_the_registry_holds_the_six_token_signals() -> None:
-    assert sorted(TOKEN_SIGNALS) == [
+    assert sorted(token_signals()) == [
         "avg_logprob",
         "distributional_perplexity",
         "entropy",
@@ -324,4 +331,4 @@ def test_the_registry_holds_the_six_token_signals() -> None:
         "min_token_prob",
         "self_certainty",
     ]
-    assert all(issubclass(cls, TokenSignal) for cls in TOKEN_SIGNALS.values())
+    assert all(issubclass(cls, TokenSignal) for cls in token_signals().values())

@@ -14,7 +14,6 @@ from confguard.embeddings.base import (
     normalise,
 )
 from confguard.embeddings.local import (
-    EMBEDDERS,
     E5Embedder,
     MiniLMEmbedder,
     MpnetEmbedder,
@@ -25,7 +24,6 @@ from confguard.embeddings.local import (
 )
 
 __all__ = [
-    "EMBEDDERS",
     "BaseEmbedder",
     "E5Embedder",
     "Embedder",

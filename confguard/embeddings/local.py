@@ -11,15 +11,16 @@ import shutil
 import tempfile
 import zipfile
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from confguard import registry
 from confguard.embeddings.base import BaseEmbedder, Embedder, Vectors
-from confguard.exceptions import ModelNotAvailableError, UnknownComponentError
+from confguard.exceptions import ModelNotAvailableError
 from confguard.paths import cache_dir
 
 _ST_PACKAGE = "sentence-transformers>=3"
@@ -248,31 +249,23 @@ class WordLlamaEmbedder(BaseEmbedder):
         return self._encode_documents(texts)
 
 
-EMBEDDERS: dict[str, Callable[..., Embedder]] = {
-    "minilm": MiniLMEmbedder,
-    "mpnet": MpnetEmbedder,
-    "e5": E5Embedder,
-    "wordllama": WordLlamaEmbedder,
-}
-"""The local embedders by registry name (the order is `local_embedders()`'s)."""
+_LOCAL = ("minilm", "mpnet", "e5", "wordllama")
+"""The embedded local models, in the order `local_embedders()` builds them."""
 
 
 def get_embedder(name: str, **options: Any) -> Embedder:
-    """The local embedder registered as `name`, built with `options`.
+    """The embedder registered as `name` in `confguard.registry`, built with `options`.
 
     Example:
         >>> get_embedder("e5", batch_size=64).name
         'e5'
     """
-    try:
-        factory = EMBEDDERS[name]
-    except KeyError:
-        raise UnknownComponentError("embedder", name, list(EMBEDDERS)) from None
-    return factory(**options)
+    embedder: Embedder = registry.create("embedder", name, options)
+    return embedder
 
 
 def local_embedders(names: Sequence[str] | None = None) -> tuple[Embedder, ...]:
-    """Several local embedders (all four by default); weights load on first use.
+    """Several embedders (the four local ones by default); weights load on first use.
 
     Example:
         >>> [e.name for e in local_embedders(["minilm", "e5"])]
@@ -280,6 +273,4 @@ def local_embedders(names: Sequence[str] | None = None) -> tuple[Embedder, ...]:
     """
     if isinstance(names, str):
         raise TypeError("names must be a sequence of embedder names, not one string")
-    return tuple(
-        get_embedder(name) for name in (list(EMBEDDERS) if names is None else names)
-    )
+    return tuple(get_embedder(name) for name in (_LOCAL if names is None else names))

@@ -8,7 +8,6 @@ Example:
 
 from confguard.evaluation.calibrate import Calibrated, calibrate_policy
 from confguard.evaluation.datasets import (
-    LOADERS,
     Dataset,
     EvalItem,
     load_conflicts,
@@ -51,7 +50,6 @@ from confguard.evaluation.runner import (
 )
 
 __all__ = [
-    "LOADERS",
     "Calibrated",
     "Correctness",
     "Dataset",

@@ -1,7 +1,7 @@
 """Evaluation datasets: SQuAD files, knowledge-conflict JSONL and generic JSONL.
 
 A dataset is named by a spec ``KIND:PATH`` (``squad:dev.json``, ``conflicts:kc.jsonl``,
-``jsonl:mine.jsonl``); `load_dataset` reads it through the one `LOADERS` registry.
+``jsonl:mine.jsonl``); `load_dataset` finds KIND among the registry's loaders.
 Every format error is a `DatasetError` naming the file, the line (for JSONL) and the
 field, e.g. ``mine.jsonl, line 7: field 'answers': missing``.
 """
@@ -13,11 +13,11 @@ import json
 import random
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from confguard import registry
 from confguard.exceptions import DatasetError, UnknownComponentError
 from confguard.rag.corpus import Passage
 
@@ -279,32 +279,29 @@ def _conflict_item(row: _Row, number: int, variant: str) -> EvalItem:
 
 
 Loader = Callable[[str], Dataset]
-
-# The one registry through which a dataset spec names its format.
-LOADERS: Mapping[str, Loader] = MappingProxyType(
-    {"squad": load_squad, "conflicts": load_conflicts, "jsonl": load_jsonl}
-)
+"""What a `loader` registered in `confguard.registry` is: a path in, a Dataset out."""
 
 
 def load_dataset(spec: str) -> Dataset:
-    """Load ``KIND:PATH`` with the loader registered as KIND.
+    """Load ``KIND:PATH`` with the `loader` registered as KIND.
 
     Example:
         >>> load_dataset("jsonl:questions.jsonl").name
         'jsonl:questions.jsonl'
     """
     kind, sep, path = spec.partition(":")
+    known = registry.names("loader")
     if not sep or not path:
-        known = ", ".join(f"{k}:PATH" for k in LOADERS)
-        raise DatasetError(spec, f"a dataset is named KIND:PATH ({known})")
-    if kind not in LOADERS:
-        raise UnknownComponentError("dataset kind", kind, list(LOADERS))
-    return LOADERS[kind](path)
+        kinds = ", ".join(f"{k}:PATH" for k in known)
+        raise DatasetError(spec, f"a dataset is named KIND:PATH ({kinds})")
+    if kind not in known:
+        raise UnknownComponentError("dataset kind", kind, known)
+    loader: Loader = registry.get("loader", kind)
+    return loader(path)
 
 
 __all__ = [
     "CONFLICT_VARIANTS",
-    "LOADERS",
     "Dataset",
     "EvalItem",
     "load_conflicts",

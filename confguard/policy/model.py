@@ -21,10 +21,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from confguard.exceptions import PolicyError
+from confguard.exceptions import PolicyError, UnknownComponentError
 from confguard.policy.builtin_strategies import checked_strategy
 from confguard.results import Action, RetryStrategy
-from confguard.scoring.aggregate import COMBINERS, LogisticCombiner
+from confguard.scoring.aggregate import LogisticCombiner, combiner_names
 from confguard.scoring.calibration import FittedCalibrator
 from confguard.scoring.thresholds import RiskControl
 
@@ -213,7 +213,7 @@ class Policy(_Part):
     fail_closed_action: Literal["abstain", "escalate"] = "abstain"
     """What fail_closed does when a signal is not ok."""
     combiner: str | LogisticCombiner = "mean"
-    """A name in `confguard.scoring.COMBINERS`, or a fitted logistic combiner."""
+    """A registered combiner name (`combiner_names()`), or a fitted logistic one."""
     weights: dict[str, float] = Field(default_factory=dict)
     """Per-signal weights, for the `weighted` combiner."""
     calibrator: FittedCalibrator | None = None
@@ -226,9 +226,9 @@ class Policy(_Part):
     @field_validator("combiner")
     @classmethod
     def _known_combiner(cls, value: str | LogisticCombiner) -> str | LogisticCombiner:
-        if isinstance(value, str) and value not in COMBINERS:
-            known = ", ".join(sorted(COMBINERS))
-            raise ValueError(f"unknown combiner {value!r}; known: {known}")
+        known = combiner_names()
+        if isinstance(value, str) and value not in known:
+            raise ValueError(str(UnknownComponentError("combiner", value, known)))
         return value
 
     @field_validator("weights")

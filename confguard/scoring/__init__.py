@@ -1,22 +1,22 @@
 """Scoring: combine signal results into one confidence, then calibrate it."""
 
 from confguard.scoring.aggregate import (
-    COMBINERS,
     Calibrator,
     Combiner,
     assess,
     combiner_from_name,
+    combiner_names,
     mean,
     minimum,
     weighted,
 )
 
 __all__ = [
-    "COMBINERS",
     "Calibrator",
     "Combiner",
     "assess",
     "combiner_from_name",
+    "combiner_names",
     "mean",
     "minimum",
     "weighted",

@@ -1,4 +1,4 @@
-"""Combine signal results into one confidence: named constructors, one registry.
+"""Combine signal results into one confidence: named constructors, by registry name.
 
 Only results with status ``ok`` count; the others are listed in the reasons so that
 nothing is dropped silently. Calibration plugs in through the `Calibrator` hook.
@@ -7,13 +7,14 @@ nothing is dropped silently. Calibration plugs in through the `Calibrator` hook.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from confguard import registry
 from confguard.exceptions import ConfigurationError, UnknownComponentError
 from confguard.results import Assessment, SignalResult
 
@@ -327,25 +328,40 @@ def minimum() -> MinimumCombiner:
     return MinimumCombiner()
 
 
-CombinerFactory = Callable[[Mapping[str, float]], Combiner]
+def combiner_names() -> list[str]:
+    """The combiners a policy can name by a bare string: those built from weights.
 
-# The one registry through which a YAML policy names a combiner.
-COMBINERS: Mapping[str, CombinerFactory] = MappingProxyType(
-    {
-        "mean": lambda _weights: mean(),
-        "weighted": weighted,
-        "minimum": lambda _weights: minimum(),
-    }
-)
+    A fitted combiner such as ``logistic`` is registered too, but needs its fitted
+    parameters, so a policy gives it as a mapping instead.
+
+    Example:
+        >>> combiner_names()
+        ['mean', 'minimum', 'weighted']
+    """
+    return [n for n in registry.names("combiner") if _from_weights(n)]
+
+
+def _from_weights(name: str) -> bool:
+    parameters = registry.entry("combiner", name).parameters()
+    return all(p.name == "weights" for p in parameters if p.required)
 
 
 def combiner_from_name(
     name: str, weights: Mapping[str, float] | None = None
 ) -> Combiner:
-    """Build the combiner registered as `name` (e.g. from a policy file)."""
-    if name not in COMBINERS:
-        raise UnknownComponentError("combiner", name, list(COMBINERS))
-    return COMBINERS[name](weights or {})
+    """Build the combiner registered as `name` (e.g. from a policy file).
+
+    `weights` reach only combiners that take them (``weighted``).
+
+    Example:
+        >>> combiner_from_name("weighted", {"judge": 2.0}).name
+        'weighted'
+    """
+    known = combiner_names()
+    if name not in known:
+        raise UnknownComponentError("combiner", name, known)
+    built: Combiner = registry.create("combiner", name, weights=dict(weights or {}))
+    return built
 
 
 def assess(
@@ -384,7 +400,6 @@ def _calibrated(calibrator: Calibrator, p: float) -> float:
 
 
 __all__ = [
-    "COMBINERS",
     "Calibrator",
     "Combiner",
     "LinearImputer",
@@ -395,6 +410,7 @@ __all__ = [
     "WeightedCombiner",
     "assess",
     "combiner_from_name",
+    "combiner_names",
     "mean",
     "minimum",
     "weighted",

@@ -41,7 +41,6 @@ from confguard.signals.judge import Judge, RatingScale
 from confguard.signals.pairwise import PairwiseJudge
 from confguard.signals.retrieval import AnswerSupport, RetrievalSupport
 from confguard.signals.token import (
-    TOKEN_SIGNALS,
     AverageLogprob,
     DistributionalPerplexity,
     Gini,
@@ -50,6 +49,7 @@ from confguard.signals.token import (
     TokenEntropy,
     TokenSignal,
     token_metric,
+    token_signals,
 )
 from confguard.signals.verbal import (
     HedgeLexicon,
@@ -60,7 +60,6 @@ from confguard.signals.verbal import (
 
 __all__ = [
     "RCR",
-    "TOKEN_SIGNALS",
     "AnswerSupport",
     "AverageLogprob",
     "BaseSignal",
@@ -100,5 +99,6 @@ __all__ = [
     "as_signal",
     "ascore",
     "token_metric",
+    "token_signals",
     "with_samples",
 ]

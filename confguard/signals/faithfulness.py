@@ -20,9 +20,10 @@ and `ajudge` share every decision.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from confguard import registry
 from confguard.exceptions import UnknownComponentError
 from confguard.llm.base import ContinuationScorer, Generator
 from confguard.observation import Observation, TokenLogprob
@@ -65,7 +66,6 @@ __all__ = [
     "CHAT_PROMPTS",
     "COMPLETION_PROMPTS",
     "EXAMPLES",
-    "MODES",
     "RCR",
     "Case",
     "Example",
@@ -92,29 +92,25 @@ __all__ = [
 # --- the signal ----------------------------------------------------------------------
 
 
-MODES: dict[str, Callable[[PromptSet], Method]] = {
-    "rcr": lambda prompts: RCR(prompts=prompts),
-    "scr_implicit": SCRImplicit,
-    "scr_explicit": SCRExplicit,
-}
-"""The methods by mode name; pass a method object instead to configure one further."""
-
-
 def _method(mode: str | Method, prompts: PromptSet) -> Method:
+    """A method object as given, or the `faithfulness_method` registered as `mode`."""
     if not isinstance(mode, str):
         return mode
-    if mode not in MODES:
-        raise UnknownComponentError("situated-faithfulness mode", mode, list(MODES))
-    return MODES[mode](prompts)
+    known = registry.names("faithfulness_method")
+    if mode not in known:
+        raise UnknownComponentError("situated-faithfulness mode", mode, known)
+    method: Method = registry.create("faithfulness_method", mode, prompts=prompts)
+    return method
 
 
 class SituatedFaithfulness(BaseSignal):
     """Does the answer follow the context or the model's own knowledge, and should it?
 
-    Runs one method (`mode`: "rcr", "scr_implicit", "scr_explicit", or a configured
-    method object) with `generator`. The confidence is the method's confidence in
-    the observation's answer: its own confidence when it agrees with the answer, one
-    minus it when it picked another answer. `details` say what the answer follows
+    Runs one method (`mode`: a registered `faithfulness_method` name — "rcr",
+    "scr_implicit", "scr_explicit" — or a configured method object) with
+    `generator`. The confidence is the method's confidence in the observation's
+    answer: its own confidence when it agrees with the answer, one minus it when it
+    picked another answer. `details` say what the answer follows
     (`follows`), whether the context and the model conflict (`conflict`,
     `conflict_detail`) and the method's own answer (`suggested_answer`).
 

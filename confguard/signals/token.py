@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from confguard import registry
 from confguard.exceptions import InputError, UnknownComponentError
 from confguard.logprobs import normalize
 from confguard.observation import Observation, TokenLogprob
@@ -48,7 +49,6 @@ from confguard.results import SignalResult
 from confguard.signals.base import BaseSignal, DeclaredCost
 
 __all__ = [
-    "TOKEN_SIGNALS",
     "AverageLogprob",
     "DistributionalPerplexity",
     "Gini",
@@ -63,6 +63,7 @@ __all__ = [
     "min_logprob",
     "self_certainty",
     "token_metric",
+    "token_signals",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -337,28 +338,33 @@ class SelfCertainty(_DistributionSignal):
         return 1.0 - math.exp(-raw / math.log(k))
 
 
-TOKEN_SIGNALS: dict[str, type[TokenSignal]] = {
-    cls.name: cls
-    for cls in (
-        AverageLogprob,
-        MinTokenProbability,
-        TokenEntropy,
-        DistributionalPerplexity,
-        Gini,
-        SelfCertainty,
-    )
-}
-"""The token signals by name (the registry a YAML policy or Confident RAG uses)."""
+def token_signals() -> dict[str, type[TokenSignal]]:
+    """The registered signals that read only the answer's token logprobs, by name.
+
+    Example:
+        >>> sorted(token_signals())[:3]
+        ['avg_logprob', 'distributional_perplexity', 'entropy']
+    """
+    found = {n: registry.get("signal", n) for n in registry.names("signal")}
+    return {n: f for n, f in found.items() if _is_token_signal(f)}
+
+
+def _is_token_signal(factory: object) -> TypeGuard[type[TokenSignal]]:
+    return isinstance(factory, type) and issubclass(factory, TokenSignal)
 
 
 def token_metric(name: str, logprobs: object) -> float:
     """The raw metric `name` of a token list (any shape `normalize` accepts).
+
+    `name` is a signal registered in `confguard.registry` that is a `TokenSignal`.
 
     Example:
         >>> from confguard.testing import token
         >>> round(token_metric("entropy", [token("a", 0.5, {"b": 0.5})]), 4)
         0.6931
     """
-    if name not in TOKEN_SIGNALS:
-        raise UnknownComponentError("token metric", name, list(TOKEN_SIGNALS))
-    return TOKEN_SIGNALS[name]().raw(normalize(logprobs))
+    known = registry.names("signal")
+    factory = registry.get("signal", name) if name in known else None
+    if not _is_token_signal(factory):
+        raise UnknownComponentError("token metric", name, sorted(token_signals()))
+    return factory().raw(normalize(logprobs))
