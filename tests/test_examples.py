@@ -1,0 +1,32 @@
+"""The offline examples run as scripts and print what their docstrings promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(name: str) -> str:
+    """The stdout of ``python examples/NAME``, failing the test on a non-zero exit."""
+    done = subprocess.run(
+        [sys.executable, f"examples/{name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_registry_example_guards_with_components_of_its_own() -> None:
+    out = run_example("registry.py")
+    assert "unknown combiner 'median'; known: logistic, mean, minimum, weighted" in out
+    assert "unknown signal 'answer_lenght'; known: answer_support," in out
+    assert "combiners: logistic, mean, median, minimum, weighted" in out
+    assert "a built-in by name: name='more_context' params={'top_k': 8}" in out
+    assert "Capital of France?   accept    0.82" in out
+    assert "Who wrote Hamlet?    abstain   0.33" in out
