@@ -147,3 +147,22 @@ class LowConfidenceError(ConfguardError):
         self.decision = decision
         self.assessment = assessment
         self.attempts = attempts
+
+
+__all__ = [
+    "CalibrationError",
+    "ConfguardError",
+    "ConfigurationError",
+    "DatasetError",
+    "EscalationError",
+    "GenerationError",
+    "InputError",
+    "LogprobFormatError",
+    "LowConfidenceError",
+    "ModelNotAvailableError",
+    "ObservationError",
+    "PolicyError",
+    "SignalTimeoutError",
+    "StoreError",
+    "UnknownComponentError",
+]

@@ -31,14 +31,14 @@ from confguard.observation import TokenLogprob, TopLogprob
 
 __all__ = ["normalize"]
 
-Tokens = tuple[TokenLogprob, ...]
+_Tokens = tuple[TokenLogprob, ...]
 
 # A logprob above 0 this small is float noise (e.g. a float32 log-softmax of ~1).
 _CLAMP_TOLERANCE = 1e-4
 _MISSING: Any = object()
 
 
-def normalize(raw: object) -> Tokens:
+def normalize(raw: object) -> _Tokens:
     """Turn any supported provider logprob shape into a tuple of TokenLogprob.
 
     Example:
@@ -151,7 +151,7 @@ def _is_confguard(raw: object) -> bool:
     return _is_list(raw) and all(isinstance(t, TokenLogprob) for t in raw)
 
 
-def _parse_confguard(raw: Any) -> Tokens:
+def _parse_confguard(raw: Any) -> _Tokens:
     return tuple(raw)
 
 
@@ -161,7 +161,7 @@ def _is_entries(raw: object) -> bool:
     return not raw or (_has(raw[0], "token") and _has(raw[0], "logprob"))
 
 
-def _parse_entries(raw: Any) -> Tokens:
+def _parse_entries(raw: Any) -> _Tokens:
     return tuple(_entry(item, i) for i, item in enumerate(raw))
 
 
@@ -179,7 +179,7 @@ def _is_openai_chat(raw: object) -> bool:
     return _is_list(content) or (content is None and _has(raw, "refusal"))
 
 
-def _parse_openai_chat(raw: Any) -> Tokens:
+def _parse_openai_chat(raw: Any) -> _Tokens:
     content = _field(raw, "content")
     return () if content is None else _parse_entries(content)
 
@@ -188,7 +188,7 @@ def _is_completion(raw: object) -> bool:
     return _has(raw, "tokens") and _has(raw, "token_logprobs")
 
 
-def _parse_completion(raw: Any) -> Tokens:
+def _parse_completion(raw: Any) -> _Tokens:
     tokens = _field(raw, "tokens") or []
     logprobs = _field(raw, "token_logprobs") or []
     tops = _field(raw, "top_logprobs") or [None] * len(tokens)
@@ -223,7 +223,7 @@ def _is_choices(raw: object) -> bool:
     return _is_list(_field(raw, "choices"))
 
 
-def _parse_choices(raw: Any) -> Tokens:
+def _parse_choices(raw: Any) -> _Tokens:
     choices = _field(raw, "choices")
     if len(choices) != 1:
         raise LogprobFormatError(
@@ -237,7 +237,7 @@ def _is_response(raw: object) -> bool:
     return not isinstance(raw, (str, bytes)) and _has(raw, "logprobs")
 
 
-def _parse_response(raw: Any) -> Tokens:
+def _parse_response(raw: Any) -> _Tokens:
     inner = _field(raw, "logprobs")
     if inner is None:
         raise LogprobFormatError(
@@ -251,7 +251,7 @@ def _is_llamaindex(raw: object) -> bool:
     return _is_list(raw) and bool(raw) and _is_list(raw[0])
 
 
-def _parse_llamaindex(raw: Any) -> Tokens:
+def _parse_llamaindex(raw: Any) -> _Tokens:
     return tuple(_llamaindex_position(alts, i) for i, alts in enumerate(raw))
 
 
@@ -265,12 +265,12 @@ def _llamaindex_position(alternatives: object, position: int) -> TokenLogprob:
     return TokenLogprob(token=tops[0].token, logprob=tops[0].logprob, top_logprobs=tops)
 
 
-Predicate = Callable[[object], bool]
-Parser = Callable[[Any], Tokens]
+_Predicate = Callable[[object], bool]
+_Parser = Callable[[Any], _Tokens]
 
 # Order matters: containers (response, choices) before the lists they hold, and
 # LlamaIndex's list of lists before the flat list of entries.
-_SHAPES: tuple[tuple[str, Predicate, Parser], ...] = (
+_SHAPES: tuple[tuple[str, _Predicate, _Parser], ...] = (
     ("confguard TokenLogprob list", _is_confguard, _parse_confguard),
     ("OpenAI chat logprobs", _is_openai_chat, _parse_openai_chat),
     ("llama.cpp / completions logprobs", _is_completion, _parse_completion),

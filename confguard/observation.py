@@ -158,3 +158,15 @@ class Observation(_Frozen):
             yield "contexts", f"<{len(self.contexts)} contexts>"
         if self.logprobs is not None:
             yield "logprobs", f"<{len(self.logprobs)} tokens>"
+
+
+__all__ = [
+    "Candidate",
+    "Context",
+    "Issue",
+    "NodeScore",
+    "Observation",
+    "Sample",
+    "TokenLogprob",
+    "TopLogprob",
+]

@@ -9,7 +9,7 @@ bottom of the layers and importing it loads nothing heavy.
 Example:
     >>> from confguard import registry
     >>> registry.names("combiner")
-    ['mean', 'minimum', 'weighted']
+    ['logistic', 'mean', 'minimum', 'weighted']
     >>> registry.create("signal", "retrieval", {"low": 0.3, "high": 0.7}).name
     'retrieval'
     >>> registry.register("signal", "my_signal", MySignal)   # your own component
@@ -277,6 +277,7 @@ __all__ = [
     "KINDS",
     "REGISTRY",
     "Entry",
+    "Factory",
     "Kind",
     "Parameter",
     "Registry",

@@ -17,8 +17,7 @@ from pydantic import (
 )
 
 from confguard.exceptions import InputError
-from confguard.observation import Issue as Issue
-from confguard.observation import Observation
+from confguard.observation import Issue, Observation
 
 
 class _Frozen(BaseModel):
@@ -428,3 +427,29 @@ def _given_text(
     if append_caveat and isinstance(decision, Annotate) and text:
         return f"{text}\n\n{decision.caveat}"
     return text
+
+
+__all__ = [
+    "GENERATION_PARAMS",
+    "VERDICT_KEY",
+    "Abstain",
+    "Accept",
+    "Action",
+    "Annotate",
+    "Assessment",
+    "Attempt",
+    "AttemptRecord",
+    "AttemptSummary",
+    "Cost",
+    "Decision",
+    "Escalate",
+    "GuardResult",
+    "Issue",
+    "Retry",
+    "RetryStrategy",
+    "Review",
+    "SignalResult",
+    "SignalStatus",
+    "SignalSummary",
+    "Verdict",
+]

@@ -5,7 +5,7 @@ strategy travels unchanged through the policy, the audit store and the pipelines
 The built-in RAG pipelines and both integrations read the same parameters:
 
 - `more_context(top_k)`: retrieve `top_k` passages;
-- `other_embedder(name)`: retrieve with another embedder (multi-embedder pipelines);
+- `other_embedder(embedder)`: retrieve with another embedder (multi-embedder pipelines);
 - `temperature(value)`: decode at another temperature (0 = greedy);
 - `repeat()`: run again unchanged.
 
@@ -31,27 +31,28 @@ def more_context(top_k: int) -> RetryStrategy:
     return RetryStrategy(name="more_context", params={"top_k": top_k})
 
 
-def other_embedder(name: str) -> RetryStrategy:
-    """Retrieve with the embedder called `name` on the retry.
+def other_embedder(embedder: str) -> RetryStrategy:
+    """Retrieve with the embedder called `embedder` on the retry.
 
     Example:
         >>> other_embedder("e5").embedder
         'e5'
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"other_embedder: name must be a non-empty string, got {name!r}")
-    return RetryStrategy(name="other_embedder", params={"embedder": name})
+    if not isinstance(embedder, str) or not embedder:
+        raise ValueError(f"other_embedder: needs an embedder's name, got {embedder!r}")
+    return RetryStrategy(name="other_embedder", params={"embedder": embedder})
 
 
-def temperature(value: float) -> RetryStrategy:
-    """Decode at `value` on the retry (0 = greedy).
+def temperature(temperature: float) -> RetryStrategy:
+    """Decode at `temperature` on the retry (0 = greedy).
 
     Example:
         >>> temperature(0.0).generation
         {'temperature': 0.0}
     """
+    value = temperature
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"temperature: value must be a number >= 0, got {value!r}")
+        raise ValueError(f"temperature: must be a number >= 0, got {value!r}")
     return RetryStrategy(name="temperature", params={"temperature": float(value)})
 
 

@@ -208,8 +208,8 @@ def test_a_sampler_draws_k_samples_in_one_call_when_the_observation_has_none() -
     obs = make_observation("Paris", contexts=["Paris is the capital of France."])
     result = signal.score(obs)
     assert result.confidence == pytest.approx(3 / 4)
-    assert result.cost.llm_calls == 1
-    assert signal.cost.llm_calls == 3  # declared: K completions
+    assert result.cost.llm_calls == 3  # K completions, as declared
+    assert signal.cost.llm_calls == 3
     [call] = gen.calls
     assert (call.n, call.temperature, call.stop) == (3, 0.7, ("\n",))
     assert (call.max_tokens, call.seed) == (24, None)
@@ -244,7 +244,7 @@ async def test_ascore_matches_score() -> None:
     obs = make_observation("Paris")
     synced, awaited = signal().score(obs), await signal().ascore(obs)
     assert awaited.confidence == pytest.approx(synced.confidence)
-    assert awaited.cost.llm_calls == synced.cost.llm_calls == 1
+    assert awaited.cost.llm_calls == synced.cost.llm_calls == 3
 
 
 # --- similarities ---------------------------------------------------------------------
@@ -340,7 +340,7 @@ def test_a_sampler_and_a_similarity_may_share_one_model() -> None:
     signal = Deg(EntailmentSimilarity(gen), GeneratorSampler(gen, k=2))
     result = signal.score(make_observation("Paris"))
     assert result.ok
-    assert result.cost.llm_calls == 1 + 2  # one sampling call, one pair both ways
+    assert result.cost.llm_calls == 2 + 2  # two samples, one pair both ways
 
 
 def test_entailment_signals_report_their_pair_calls() -> None:

@@ -317,12 +317,12 @@ def test_a_rating_out_of_range_fails_with_the_range_in_the_reason() -> None:
     assert result.reason == "rating 9 out of range 1-5"
 
 
-def test_without_logprobs_the_judge_samples_k_judgements_in_one_more_call() -> None:
+def test_without_logprobs_the_judge_samples_k_more_judgements() -> None:
     gen = FakeGenerator(["4", "4", "5", "5", "x", "5"], logprobs=None)
     result = Judge(gen, scale=FIVE, samples=5).score(make_observation())
     assert result.details["method"] == "sampled"
     assert result.raw == pytest.approx(4.75)
-    assert result.cost.llm_calls == 2
+    assert result.cost.llm_calls == 1 + 5
     assert gen.calls[1].n == 5 and gen.calls[1].temperature == 1.0
     assert gen.calls[0].max_tokens == gen.calls[1].max_tokens == 3
     assert gen.calls[0].top_k == gen.calls[1].top_k == 20

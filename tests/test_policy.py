@@ -233,7 +233,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
             }
         },
         "retry.strategies.0.params",
-        "retry.strategies.0.params: temperature: value must be a number >= 0, got -1",
+        "retry.strategies.0.params: temperature: must be a number >= 0, got -1",
     ),
     (
         {"annotate": {"caveat": "only {conf}"}},

@@ -75,3 +75,16 @@ def test_parameters_describe_a_factory() -> None:
     params = {p.name: p for p in registry.entry("signal", "retrieval").parameters()}
     assert params["low"].default == 0.2
     assert not params["low"].required
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        RetryStrategy(name="more_context", params={"top_k": 8}),
+        RetryStrategy(name="other_embedder", params={"embedder": "e5"}),
+        RetryStrategy(name="temperature", params={"temperature": 0.7}),
+        RetryStrategy(name="repeat"),
+    ],
+)
+def test_a_strategy_is_rebuilt_from_its_own_params(strategy: RetryStrategy) -> None:
+    assert registry.create("strategy", strategy.name, strategy.params) == strategy

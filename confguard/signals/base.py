@@ -14,28 +14,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from collections.abc import Generator as PlanGenerator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from confguard.exceptions import GenerationError, SignalTimeoutError
-from confguard.llm.base import (
-    Completion,
-    ContinuationScorer,
-    GenerationRequest,
-    Generator,
-    ModelRequest,
-    ScoringRequest,
-)
-from confguard.observation import Observation, TokenLogprob
+from confguard.llm.base import Generator
+from confguard.llm.plans import Plan, Reply, aexecute, arun_plan, execute, run_plan
+from confguard.observation import Observation
 from confguard.results import Cost, SignalResult
 
-T = TypeVar("T")
-Reply = tuple[Completion, ...] | tuple[TokenLogprob, ...]
-"""What a plan receives: completions for a generation, logprobs for a scoring."""
-Plan = PlanGenerator[ModelRequest, Any, T]
-"""A model-calling computation: yields requests, receives replies, returns T."""
+_T = TypeVar("_T")
 
 
 class DeclaredCost(BaseModel):
@@ -56,104 +44,6 @@ class Signal(Protocol):
     cost: DeclaredCost
 
     def score(self, obs: Observation) -> SignalResult: ...
-
-
-# --- the driver: one plan, a sync or an async executor ---------------------------
-
-
-class _Meter:
-    """Counts the model calls and tokens a plan spends."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.tokens = 0
-
-    def add(self, request: ModelRequest, reply: Reply) -> None:
-        self.calls += 1
-        if isinstance(request, ScoringRequest):
-            self.tokens += len(reply)
-            return
-        for i, completion in enumerate(reply):
-            assert isinstance(completion, Completion)
-            # One prompt serves all n completions of a call.
-            self.tokens += completion.completion_tokens
-            self.tokens += completion.prompt_tokens if i == 0 else 0
-
-    @property
-    def cost(self) -> Cost:
-        return Cost(llm_calls=self.calls, tokens=self.tokens)
-
-
-def _checked(request: ModelRequest, reply: Any) -> Reply:
-    if isinstance(request, GenerationRequest) and not reply:
-        raise GenerationError("the generator returned no completion")
-    return tuple(reply)
-
-
-def _scorer(model: Any) -> ContinuationScorer:
-    if not isinstance(model, ContinuationScorer):
-        raise GenerationError(
-            f"{getattr(model, 'name', type(model).__name__)!r} cannot score a "
-            "continuation (it is not a ContinuationScorer)"
-        )
-    return model
-
-
-def execute(model: Generator, request: ModelRequest) -> Reply:
-    """Answer one request with the model's sync methods."""
-    if isinstance(request, ScoringRequest):
-        return _checked(request, _scorer(model).score_continuation(request))
-    return _checked(request, model.generate(request))
-
-
-async def aexecute(model: Generator, request: ModelRequest) -> Reply:
-    """Answer one request with the model's async methods."""
-    if isinstance(request, ScoringRequest):
-        return _checked(request, await _scorer(model).ascore_continuation(request))
-    return _checked(request, await model.agenerate(request))
-
-
-def run_plan(
-    plan: Plan[T], model: Generator | None, deadline: float | None = None
-) -> tuple[T, Cost]:
-    """Run a plan to its result with sync model calls; return it with its cost.
-
-    `deadline` (a `time.monotonic()` value) is checked before each model call.
-    """
-    meter = _Meter()
-    try:
-        request = next(plan)
-        while True:
-            _check_deadline(deadline)
-            reply = execute(_needed(model), request)
-            meter.add(request, reply)
-            request = plan.send(reply)
-    except StopIteration as done:
-        return done.value, meter.cost
-
-
-async def arun_plan(plan: Plan[T], model: Generator | None) -> tuple[T, Cost]:
-    """Async twin of `run_plan` (the caller bounds it with `asyncio.wait_for`)."""
-    meter = _Meter()
-    try:
-        request = next(plan)
-        while True:
-            reply = await aexecute(_needed(model), request)
-            meter.add(request, reply)
-            request = plan.send(reply)
-    except StopIteration as done:
-        return done.value, meter.cost
-
-
-def _needed(model: Generator | None) -> Generator:
-    if model is None:
-        raise GenerationError("this signal's plan calls a model but it has none")
-    return model
-
-
-def _check_deadline(deadline: float | None) -> None:
-    if deadline is not None and time.monotonic() > deadline:
-        raise SignalTimeoutError("the signal ran past its timeout")
 
 
 # --- the base class -------------------------------------------------------------
@@ -211,10 +101,15 @@ class BaseSignal:
         )
 
     def _calls_model(self) -> bool:
+        """Whether `ascore` drives the plan on the event loop (model calls awaited).
+
+        False runs the whole `score` in a worker thread instead; a subclass whose
+        plan calls a model only sometimes overrides this per instance.
+        """
         return type(self)._plan is not BaseSignal._plan
 
 
-def _no_calls(value: T) -> Plan[T]:
+def _no_calls(value: _T) -> Plan[_T]:
     """A plan that asks nothing of a model."""
     return value
     yield  # pragma: no cover - makes this a generator
