@@ -4,6 +4,7 @@ from __future__ import annotations
 import __future__
 
 import collections.abc
+import importlib
 import inspect
 import typing
 from types import ModuleType
@@ -66,4 +67,21 @@ def undeclared_names(module: ModuleType) -> tuple[set[str], set[str]]:
     return public - declared, declared - public - reexported
 
 
-__all__ = ["public_names", "undeclared_names"]
+def check_all(name: str) -> None:
+    """Assert that module `name` has an `__all__` listing exactly its public names.
+
+    Example:
+        >>> check_all("confguard.signals")   # raises AssertionError saying what differs
+    """
+    module = importlib.import_module(name)
+    declared = getattr(module, "__all__", None)
+    assert declared is not None, f"{name} has no __all__"
+    assert len(declared) == len(set(declared)), f"{name}.__all__ repeats a name"
+    missing = [n for n in declared if not hasattr(module, n)]
+    assert not missing, f"{name}.__all__ names what it lacks: {missing}"
+    unlisted, stray = undeclared_names(module)
+    assert not unlisted, f"{name}: public but not in __all__: {sorted(unlisted)}"
+    assert not stray, f"{name}: in __all__ but not public: {sorted(stray)}"
+
+
+__all__ = ["check_all", "public_names", "undeclared_names"]
