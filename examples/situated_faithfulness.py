@@ -7,7 +7,7 @@ queue. The three methods' verdicts are printed too. The 270M model catches an od
 plant more easily than a plausible one (see docs/situated_faithfulness.md).
 
     pip install "confguard[local]"
-    flock /tmp/confguard-model.lock .venv/bin/python examples/situated_faithfulness.py
+    python examples/situated_faithfulness.py
 """
 
 from __future__ import annotations
