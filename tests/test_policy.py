@@ -52,8 +52,21 @@ def test_the_documented_example_file_loads_from_a_path_and_a_path_string() -> No
     assert policy.weights == {"avg_logprob": 1.0, "answer_support": 2.0}
 
 
-def test_an_empty_yaml_document_is_the_default_policy() -> None:
-    assert Policy.from_yaml("") == Policy()
+@pytest.mark.parametrize("text", ["", "   \n", "# thresholds: {accept: 0.9}\n"])
+def test_an_empty_or_comment_only_yaml_document_is_refused(text: str) -> None:
+    with pytest.raises(PolicyError, match=r"^policy YAML is empty"):
+        Policy.from_yaml(text)
+
+
+def test_an_empty_policy_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("# to be written\n")
+    with pytest.raises(PolicyError, match=rf"^policy file {path} is empty"):
+        Policy.from_yaml(path)
+
+
+def test_an_explicit_empty_mapping_is_the_default_policy() -> None:
+    assert Policy.from_yaml("{}") == Policy()
 
 
 def test_from_dict_and_model_validate_build_the_same_policy() -> None:
@@ -187,7 +200,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     (
         {"retry": {"max_attempts": 0}},
         "retry.max_attempts",
-        "retry.max_attempts: Input should be greater than or equal to 1, got 0",
+        "retry.max_attempts: must be >= 1, got 0",
     ),
     (
         {"retry": {"strategies": [{"params": {"k": 1}}]}},
@@ -252,6 +265,148 @@ def test_an_invalid_policy_raises_policy_error_naming_the_field(
         Policy.model_validate(data)
     assert info.value.field == field
     assert str(info.value) == message
+
+
+# Strict parsing: what YAML 1.1 or lax pydantic would silently read as something
+# else is refused, naming where it was written.
+BAD_YAML: list[tuple[str, str, str]] = [
+    (
+        "thresholds: {accept: 0.8}\nretry: {max_attempts: 2}\n"
+        "thresholds: {accept: 0.5}\n",
+        "thresholds",
+        "policy YAML, line 3: the key 'thresholds' is given twice (first at line 1)",
+    ),
+    (
+        "thresholds:\n  accept: 0.8\n  retry: 0.4\n  accept: 0.7\n",
+        "accept",
+        "policy YAML, line 4: the key 'accept' is given twice (first at line 2)",
+    ),
+    (
+        "retry:\n  strategies:\n    - {name: repeat, name: temperature}\n",
+        "name",
+        "policy YAML, line 3: the key 'name' is given twice (first at line 3)",
+    ),
+    (
+        "thresholds:\n  accept: true\n",
+        "thresholds.accept",
+        "policy YAML, line 2: thresholds.accept: expected a number, got True",
+    ),
+    (
+        "thresholds: {accept: '0.8'}\n",
+        "thresholds.accept",
+        "policy YAML, line 1: thresholds.accept: expected a number, got '0.8'",
+    ),
+    (
+        "combiner: weighted\nweights:\n  judge: yes\n",
+        "weights.judge",
+        "policy YAML, line 3: weights.judge: expected a number, got True",
+    ),
+    (
+        "abstain:\n  message: No.\n  raise_error: 'yes'\n",
+        "abstain.raise_error",
+        "policy YAML, line 3: abstain.raise_error: expected true or false, got 'yes'",
+    ),
+    (
+        "cascade: 1\n",
+        "cascade",
+        "policy YAML, line 1: cascade: expected true or false, got 1",
+    ),
+    (
+        "retry: {max_attempts: 2.0}\n",
+        "retry.max_attempts",
+        "policy YAML, line 1: retry.max_attempts: expected a whole number, got 2.0",
+    ),
+    (
+        "retry: {max_attempts: true}\n",
+        "retry.max_attempts",
+        "policy YAML, line 1: retry.max_attempts: expected a whole number, got True",
+    ),
+    (
+        "retry: {max_attempts: 11}\n",
+        "retry.max_attempts",
+        "policy YAML, line 1: retry.max_attempts: must be <= 10, got 11",
+    ),
+    (
+        "retry:\n  backoff_seconds: 1e9\n",
+        "retry.backoff_seconds",
+        "policy YAML, line 2: retry.backoff_seconds: must be <= 300.0, "
+        "got 1000000000.0",
+    ),
+    (
+        "retry: {backoff_seconds: -1}\n",
+        "retry.backoff_seconds",
+        "policy YAML, line 1: retry.backoff_seconds: must be >= 0.0, got -1",
+    ),
+    (
+        "retry: {backoff_multiplier: 0.5}\n",
+        "retry.backoff_multiplier",
+        "policy YAML, line 1: retry.backoff_multiplier: must be >= 1.0, got 0.5",
+    ),
+    (
+        "retry: {backoff_multiplier: 11}\n",
+        "retry.backoff_multiplier",
+        "policy YAML, line 1: retry.backoff_multiplier: must be <= 10.0, got 11",
+    ),
+    (
+        "retry:\n  max_attempts: 10\n  backoff_seconds: 1\n  backoff_multiplier: 3\n",
+        "retry.backoff_multiplier",
+        "policy YAML, line 4: retry.backoff_multiplier: the wait before retry 9 would "
+        "be 6561 s, over the 300 s allowed; lower backoff_seconds, "
+        "backoff_multiplier or max_attempts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "message"), BAD_YAML)
+def test_strict_yaml_refuses_what_it_would_misread_naming_field_and_line(
+    text: str, field: str, message: str
+) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy.from_yaml(text)
+    assert info.value.field == field
+    assert str(info.value) == message
+
+
+def test_a_field_error_in_a_file_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("thresholds:\n  accept: 0.8\n  annotate: 0.9\n")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_yaml(path)
+    assert str(info.value).startswith(
+        f"policy file {path}, line 3: thresholds.annotate: must be <= "
+    )
+
+
+def test_a_policy_file_that_is_not_utf8_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_bytes("thresholds: {accept: 0.8}  # é\n".encode("latin-1"))
+    with pytest.raises(PolicyError, match=rf"^policy file {path} is not UTF-8 text"):
+        Policy.from_yaml(path)
+
+
+def test_numbers_may_be_written_as_integers_or_with_an_exponent() -> None:
+    policy = Policy.from_yaml(
+        "thresholds: {accept: 1, retry: 0}\nretry: {backoff_seconds: 5e-1}\n"
+    )
+    assert policy.thresholds.set_bands() == (("accept", 1.0), ("retry", 0.0))
+    assert policy.retry.backoff_seconds == 0.5
+
+
+def test_the_longest_allowed_backoff_is_accepted() -> None:
+    retry = RetryPolicy(max_attempts=10, backoff_seconds=1, backoff_multiplier=2)
+    assert retry.wait_before(9) == 256.0
+    assert RetryPolicy(backoff_seconds=300).wait_before(1) == 300.0
+
+
+def test_yaml_merge_keys_may_override_what_they_merge() -> None:
+    policy = Policy.from_yaml(
+        "retry:\n  strategies:\n"
+        "    - &wide {name: more_context, params: {top_k: 3}}\n"
+        "    - {<<: *wide, params: {top_k: 8}}\n"
+    )
+    assert policy.retry.strategies == (more_context(3), more_context(8))
 
 
 def test_constructing_a_section_directly_also_raises_policy_error() -> None:

@@ -1,7 +1,10 @@
 """The declarative policy: thresholds lead to actions; loads from YAML or a dict.
 
 Every validation error is raised as `PolicyError` with a message naming the field,
-e.g. ``thresholds.accept: must be in [0, 1], got 1.4``.
+e.g. ``thresholds.accept: must be in [0, 1], got 1.4``; from YAML it also names the
+file (if any) and the line. Parsing is strict: an empty document, a key given twice,
+``true`` where a number belongs and ``'yes'`` where a boolean belongs are refused,
+never read as something else.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -22,6 +28,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from confguard.exceptions import PolicyError, UnknownComponentError
+from confguard.policy import _yaml
 from confguard.policy.builtin_strategies import checked_strategy
 from confguard.results import Action, RetryStrategy
 from confguard.scoring.aggregate import LogisticCombiner, combiner_names
@@ -31,6 +38,13 @@ from confguard.scoring.thresholds import RiskControl
 Band = Literal["accept", "annotate", "retry", "escalate"]
 BANDS: tuple[Band, ...] = ("accept", "annotate", "retry", "escalate")
 """Threshold names, from the highest band to the lowest."""
+
+MAX_ATTEMPTS = 10
+"""The most attempts a policy may ask for (the first included)."""
+MAX_BACKOFF_SECONDS = 300.0
+"""The longest wait before any one retry (5 minutes)."""
+MAX_BACKOFF_MULTIPLIER = 10.0
+"""The largest growth of the wait from one retry to the next."""
 
 
 class _Part(BaseModel):
@@ -54,10 +68,10 @@ class Thresholds(_Part):
 
     section: ClassVar[str] = "thresholds"
 
-    accept: float | None = 0.8
-    annotate: float | None = None
-    retry: float | None = None
-    escalate: float | None = None
+    accept: StrictFloat | None = 0.8
+    annotate: StrictFloat | None = None
+    retry: StrictFloat | None = None
+    escalate: StrictFloat | None = None
 
     @field_validator(*BANDS)
     @classmethod
@@ -123,7 +137,7 @@ class RetryPolicy(_Part):
 
     section: ClassVar[str] = "retry"
 
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: StrictInt = Field(default=3, ge=1, le=MAX_ATTEMPTS)
     """Attempts in all, the first included (1 = never retry)."""
     strategies: tuple[RetryStrategy, ...] = ()
     """Used in order, one per retry; the last repeats when retries outnumber them.
@@ -132,8 +146,12 @@ class RetryPolicy(_Part):
     are rebuilt with their `confguard.strategies` constructors, so wrong params fail
     here; other names are the pipeline's own (the guard must be told of them).
     """
-    backoff_seconds: float = Field(default=0.0, ge=0.0)
-    backoff_multiplier: float = Field(default=1.0, ge=1.0)
+    backoff_seconds: StrictFloat = Field(default=0.0, ge=0.0, le=MAX_BACKOFF_SECONDS)
+    """The wait before the first retry."""
+    backoff_multiplier: StrictFloat = Field(
+        default=1.0, ge=1.0, le=MAX_BACKOFF_MULTIPLIER
+    )
+    """How much longer each later wait is; the longest must stay within 300 s."""
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -148,6 +166,20 @@ class RetryPolicy(_Part):
         cls, value: tuple[RetryStrategy, ...]
     ) -> tuple[RetryStrategy, ...]:
         return tuple(_rebuilt(i, s) for i, s in enumerate(value))
+
+    @model_validator(mode="after")
+    def _bounded_wait(self) -> RetryPolicy:
+        retries = self.max_attempts - 1
+        longest = self.wait_before(retries) if retries else 0.0
+        if longest > MAX_BACKOFF_SECONDS:
+            field = f"{self.section}.backoff_multiplier"
+            raise PolicyError(
+                f"{field}: the wait before retry {retries} would be "
+                f"{longest:g} s, over the {MAX_BACKOFF_SECONDS:g} s allowed; lower "
+                "backoff_seconds, backoff_multiplier or max_attempts",
+                field=field,
+            )
+        return self
 
     def strategy_for(self, retry: int) -> RetryStrategy:
         """The strategy of the `retry`-th retry (1-based)."""
@@ -184,7 +216,7 @@ class AbstainPolicy(_Part):
     section: ClassVar[str] = "abstain"
 
     message: str = "I'm not confident enough to answer that."
-    raise_error: bool = False
+    raise_error: StrictBool = False
 
 
 ExhaustedAction = Literal["escalate", "abstain", "annotate"]
@@ -214,13 +246,13 @@ class Policy(_Part):
     """What fail_closed does when a signal is not ok."""
     combiner: str | LogisticCombiner = "mean"
     """A registered combiner name (`combiner_names()`), or a fitted logistic one."""
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, StrictFloat] = Field(default_factory=dict)
     """Per-signal weights, for the `weighted` combiner."""
     calibrator: FittedCalibrator | None = None
     """A fitted Platt or isotonic map applied to the combined confidence."""
     risk_control: RiskControl | None = None
     """The guarantee behind thresholds.accept, as `confguard calibrate` certified it."""
-    cascade: bool = False
+    cascade: StrictBool = False
     """Run signals cheapest first and skip those that can no longer change the band."""
 
     @field_validator("combiner")
@@ -280,8 +312,17 @@ class Policy(_Part):
             >>> Policy.from_yaml("examples/policy.yaml").thresholds.accept
             0.8
         """
-        data = _parse_yaml(_read(source))
-        return cls.from_dict({} if data is None else data)
+        text, label = _read(source)
+        document = _yaml.load(text, label)
+        if document.data is None:
+            raise PolicyError(
+                f"{label} is empty (or holds only comments); a policy sets at least "
+                "one field, e.g. thresholds: {accept: 0.8}"
+            )
+        try:
+            return cls.from_dict(document.data)
+        except PolicyError as exc:
+            raise _located(exc, label, document.line_of(exc.field)) from None
 
 
 def _check_route(policy: Policy) -> None:
@@ -308,13 +349,21 @@ def _check_certified(policy: Policy) -> None:
         )
 
 
-def _read(source: str | Path) -> str:
-    if isinstance(source, Path) or _looks_like_path(source):
-        path = source if isinstance(source, Path) else Path(source.strip())
-        if not path.is_file():
-            raise PolicyError(f"policy file not found: {path}")
-        return path.read_text(encoding="utf-8")
-    return source
+def _read(source: str | Path) -> tuple[str, str]:
+    """The policy text, and how errors name where it came from."""
+    if not isinstance(source, Path) and not _looks_like_path(source):
+        return source, "policy YAML"
+    path = source if isinstance(source, Path) else Path(source.strip())
+    if not path.is_file():
+        raise PolicyError(f"policy file not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8"), f"policy file {path}"
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"policy file {path} is not UTF-8 text (byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise PolicyError(f"policy file {path} cannot be read: {exc}") from None
 
 
 def _looks_like_path(source: str) -> bool:
@@ -322,16 +371,9 @@ def _looks_like_path(source: str) -> bool:
     return one_line and source.strip().endswith((".yaml", ".yml"))
 
 
-def _parse_yaml(text: str) -> Any:
-    import yaml  # imported here to keep `import confguard` light
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(f"policy YAML is malformed{where}: {problem}") from exc
+def _located(exc: PolicyError, label: str, line: int | None) -> PolicyError:
+    where = label if line is None else f"{label}, line {line}"
+    return PolicyError(f"{where}: {exc}", field=exc.field)
 
 
 def _policy_error(exc: ValidationError, section: str) -> PolicyError:
@@ -346,10 +388,27 @@ def _where(error: ErrorDetails, section: str) -> str:
     return ".".join([*parts, *(str(part) for part in error["loc"])]) or "policy"
 
 
+_EXPECTED = {
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+}
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "less_than_equal": ("<=", "le"),
+}
+
+
 def _what(error: ErrorDetails) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
         return "unknown field"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {error['input']!r}"
+    bound = _BOUNDS.get(kind)
+    if bound is not None:
+        limit = (error.get("ctx") or {}).get(bound[1])
+        return f"must be {bound[0]} {limit}, got {error['input']!r}"
     if kind == "value_error":
         return message.removeprefix("Value error, ")
     if kind == "literal_error":
@@ -360,6 +419,9 @@ def _what(error: ErrorDetails) -> str:
 
 __all__ = [
     "BANDS",
+    "MAX_ATTEMPTS",
+    "MAX_BACKOFF_MULTIPLIER",
+    "MAX_BACKOFF_SECONDS",
     "AbstainPolicy",
     "AnnotatePolicy",
     "Band",
