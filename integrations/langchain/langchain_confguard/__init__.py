@@ -11,6 +11,8 @@ Example:
 
 The agent middleware (`ConfidenceGateMiddleware`, `HumanEscalationMiddleware`,
 `HumanReviewRoute`) needs the ``agents`` extra and is imported on first use.
+A streaming client reads through `gated_stream` / `agated_stream` to see the gated
+answer only.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from langchain_confguard.rag import (
     ConfidentRAGRunnable,
 )
 from langchain_confguard.runnable import ATTEMPT_TAG, GuardedRunnable, attempt_of
+from langchain_confguard.streaming import agated_stream, gated_stream, is_attempt
 from langchain_confguard.text import answer_text, question_text
 from langchain_confguard.verdict import METADATA_KEY, get_verdict, verdict_of
 
@@ -86,10 +89,13 @@ __all__ = [
     "HumanReviewRoute",
     "SignalSummary",
     "Verdict",
+    "agated_stream",
     "answer_text",
     "attempt_of",
     "build_observation",
+    "gated_stream",
     "get_verdict",
+    "is_attempt",
     "message_logprobs",
     "openai_kwargs",
     "openai_logprobs",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from uuid import uuid4
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage
@@ -43,18 +44,32 @@ def replace(output: Any, text: str, verdict: Verdict) -> Any:
     return attach(output, text, verdict)
 
 
+def gated_id() -> str:
+    """A new message id for a gated answer (never an attempt's id)."""
+    return f"confguard-{uuid4().hex}"
+
+
 def with_verdict(
-    message: Message, text: str, verdict: Verdict, *, keep: bool
+    message: Message,
+    text: str,
+    verdict: Verdict,
+    *,
+    keep: bool,
+    same_id: bool = False,
 ) -> Message | AIMessage:
     """The message with the verdict in its metadata; a fresh AIMessage unless `keep`.
 
     A kept message keeps its structured content when its text is the answer.
+    The result has a new id unless `same_id`: LangGraph's ``messages`` stream
+    skips a message whose id it has seen, so a gated answer reusing an attempt's
+    id would never be streamed (and its state update would overwrite).
     """
     stored = {METADATA_KEY: verdict.to_metadata()}
+    new_id = message.id if same_id else gated_id()
     if not keep:
-        return AIMessage(content=text, id=message.id, response_metadata=stored)
+        return AIMessage(content=text, id=new_id, response_metadata=stored)
     metadata = {**message.response_metadata, **stored}
-    update: dict[str, Any] = {"response_metadata": metadata}
+    update: dict[str, Any] = {"response_metadata": metadata, "id": new_id}
     if message.text != text:
         update["content"] = text
     return message.model_copy(update=update)
@@ -78,4 +93,4 @@ def _model(output: BaseModel, text: str, verdict: Verdict) -> BaseModel:
     return output.model_copy(update=update)
 
 
-__all__ = ["attach", "replace", "with_verdict"]
+__all__ = ["attach", "gated_id", "replace", "with_verdict"]

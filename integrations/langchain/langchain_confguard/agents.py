@@ -9,13 +9,19 @@ person: ``after_model`` raises ``interrupt()`` and the run resumes with
 ``Command(resume={"type": "approve" | "edit" | "reject", ...})``. Interrupting in
 ``after_model`` (not in ``wrap_model_call``, which would call the model again on
 resume) needs a checkpointer.
+
+Every model call the gate makes runs tagged ``confguard:attempt`` and ``nostream``
+(LangGraph's ``messages`` stream skips its tokens; `gated_stream` drops its
+events) and the gated answer is a new message with its own id, so a streaming
+client sees the gated answer only (see `langchain_confguard.streaming`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -27,6 +33,7 @@ from langchain.agents.middleware import (
     hook_config,
 )
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -39,6 +46,7 @@ from confguard.routes import EscalationRequest, RouteOutcome
 from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
 from langchain_confguard._shaping import with_verdict
 from langchain_confguard.logprobs import message_logprobs
+from langchain_confguard.streaming import ATTEMPT_TAGS
 from langchain_confguard.verdict import get_verdict
 
 Handler = Callable[[ModelRequest[Any]], ModelResponse[Any]]
@@ -98,6 +106,23 @@ def agent_observation(
     )
 
 
+@contextmanager
+def attempt_calls(number: int) -> Iterator[None]:
+    """Model calls made inside the block run as attempt `number` (tagged).
+
+    The agent calls its model with no config of its own, so it inherits the
+    current one: tagging that tags the call (and its tokens) as an attempt.
+    """
+    config = ensure_config()
+    config["tags"] = [*config.get("tags", []), *ATTEMPT_TAGS]
+    config["metadata"] = {**config.get("metadata", {}), "confguard_attempt": number}
+    token = var_child_runnable_config.set(config)
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
+
+
 def _issue(code: str, attempt: Attempt, detail: str) -> Issue:
     return Issue(code=code, attempt=attempt.number, detail=detail)
 
@@ -140,13 +165,17 @@ class _Turn:
         """One attempt: the first response, or the model called again."""
         if attempt.number == 1:
             return self.observe(self.first, attempt)
-        return self.observe(handler(self.retry_request(attempt)), attempt)
+        with attempt_calls(attempt.number):
+            response = handler(self.retry_request(attempt))
+        return self.observe(response, attempt)
 
     async def arun(self, attempt: Attempt, handler: AsyncHandler) -> Observation:
         """Async twin of `run`."""
         if attempt.number == 1:
             return self.observe(self.first, attempt)
-        return self.observe(await handler(self.retry_request(attempt)), attempt)
+        with attempt_calls(attempt.number):
+            response = await handler(self.retry_request(attempt))
+        return self.observe(response, attempt)
 
     def observe(self, response: ModelResponse[Any], attempt: Attempt) -> Observation:
         """The Observation of a final answer (a tool-call turn escapes the guard)."""
@@ -181,7 +210,8 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self, request: ModelRequest[Any], handler: Handler
     ) -> ModelResponse[Any]:
         """Call the model; gate (and retry) a final answer, pass tool calls through."""
-        first = handler(request)
+        with attempt_calls(1):
+            first = handler(request)
         turn = _Turn.of(request, first)
         if turn is None:
             return first
@@ -195,7 +225,8 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self, request: ModelRequest[Any], handler: AsyncHandler
     ) -> ModelResponse[Any]:
         """Async twin of `wrap_model_call`."""
-        first = await handler(request)
+        with attempt_calls(1):
+            first = await handler(request)
         turn = _Turn.of(request, first)
         if turn is None:
             return first
@@ -206,7 +237,10 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
             return back.response
 
     def gated(self, result: GuardResult, turn: _Turn) -> ModelResponse[Any]:
-        """The response to hand the agent: the attempt's own, or a refusal."""
+        """The response to hand the agent: the attempt's own, or a refusal.
+
+        Either way a new message with its own id: the attempt's was never shown.
+        """
         responses = turn.responses
         last = result.attempts[-1].attempt
         own = responses.get(last.number) if last.route is None else None
@@ -336,7 +370,8 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
             text = decision.message or self.guard.policy.abstain.message
         reviewed = verdict.model_copy(update={"review": decision.type, "answer": text})
         keep = isinstance(decision, ApproveAnswer)
-        return with_verdict(message, text, reviewed, keep=keep)
+        # Same id: the reviewed message replaces the held one in the state.
+        return with_verdict(message, text, reviewed, keep=keep, same_id=True)
 
 
 def _awaiting_review(state: AgentState[Any]) -> tuple[AIMessage, Verdict] | None:
@@ -389,6 +424,7 @@ __all__ = [
     "ReviewDecision",
     "agent_observation",
     "ask_reviewer",
+    "attempt_calls",
     "final_message",
     "turn_contexts",
     "turn_question",

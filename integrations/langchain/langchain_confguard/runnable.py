@@ -1,16 +1,21 @@
 """GuardedRunnable: confidence-gate any Runnable (a RAG chain, a chat model, LCEL).
 
 Each attempt runs the wrapped Runnable as a child run tagged ``confguard:attempt``
-(with ``confguard_attempt`` in its metadata); a retry strategy reaches it through
-``configurable``: ``confguard_strategy`` holds its name and each of its params is a
-key of its own, so ``retriever.configurable_fields(k=ConfigurableField(id="top_k"))``
-picks up a ``more_context`` strategy's ``{top_k: 8}``.
+and ``nostream`` (with ``confguard_attempt`` in its metadata); a retry strategy
+reaches it through ``configurable``: ``confguard_strategy`` holds its name and
+each of its params is a key of its own, so
+``retriever.configurable_fields(k=ConfigurableField(id="top_k"))`` picks up a
+``more_context`` strategy's ``{top_k: 8}``.
 
 The output keeps the wrapped Runnable's type: an accepted answer is the attempt's
 own output, a refusal (abstain, escalate) the same shape with the guard's text.
+A custom ``answer_from`` needs its writer ``answer_to`` unless the default
+shaping already writes where it reads (checked on every call), so a refused
+answer is never handed back under a key the guard did not know.
 The verdict rides along (see `langchain_confguard.verdict`). ``invoke``/``ainvoke``
-go through ``_call_with_config``, so batch, stream, tracing and config propagation
-come from LangChain's defaults; streaming yields only the gated answer.
+go through ``_call_with_config``, so batch, tracing and config propagation come
+from LangChain's defaults. ``stream``/``astream`` hold every attempt back and
+release only the gated answer, cut into chunks (see `langchain_confguard.streaming`).
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict, field_validator
 
+from confguard.exceptions import ConfigurationError
 from confguard.guard import AsyncGuard, Guard
 from confguard.observation import Observation
 from confguard.results import Attempt, GuardResult, Verdict
 from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
-from langchain_confguard._shaping import attach, replace
+from langchain_confguard._shaping import Shape, attach, replace
 from langchain_confguard.callbacks import ConfidenceCallbackHandler
+from langchain_confguard.streaming import ATTEMPT_TAG, ATTEMPT_TAGS, text_chunks
 from langchain_confguard.text import (
     AnswerFrom,
     QuestionFrom,
@@ -43,9 +50,10 @@ from langchain_confguard.text import (
     question_text,
 )
 
-ATTEMPT_TAG = "confguard:attempt"
-"""The tag of every attempt's run and of everything inside it (filter on it)."""
 Prepare = Callable[[Any, Attempt], Any]
+AnswerTo = Callable[[Any, str], Any]
+"""Writes the gated text into an output: ``answer_to(output, text) -> output``."""
+_PROBE = "\x00confguard-probe\x00"
 _ATTEMPT = "__confguard_attempt"
 """The configurable key holding the whole Attempt (dunder keys stay out of traces)."""
 
@@ -70,7 +78,7 @@ def attempt_config(
         configurable["confguard_strategy"] = attempt.strategy.name
         configurable.update(attempt.strategy.params)
     child = patch_config(config, callbacks=callbacks, configurable=configurable)
-    child["tags"] = [*config.get("tags", []), ATTEMPT_TAG]
+    child["tags"] = [*config.get("tags", []), *ATTEMPT_TAGS]
     child["metadata"] = {
         **config.get("metadata", {}),
         "confguard_attempt": attempt.number,
@@ -160,6 +168,8 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     """Finds the question in the input (default: `question_text`)."""
     answer_from: AnswerFrom | None = None
     """Finds the answer text in the output (default: `answer_text`)."""
+    answer_to: AnswerTo | None = None
+    """Writes the gated text where `answer_from` reads it (needed for custom keys)."""
     prepare: Prepare | None = None
     """Rewrites the input for an attempt: ``prepare(input, attempt) -> input``."""
     append_caveat: bool = True
@@ -197,10 +207,14 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        """Yield the gated answer once (inner, ungated tokens are never yielded).
+        """Yield the gated answer in chunks, once gated (attempts are held back).
+
+        A message comes as `AIMessageChunk`s (the verdict on the last), a string
+        as pieces of it, any other output whole.
 
         Example:
-            >>> [chunk] = guarded.stream({"question": "Who won Super Bowl 50?"})
+            >>> "".join(c.content for c in guarded.stream("Who won Super Bowl 50?"))
+            'Denver Broncos'
         """
         yield from self._transform_stream_with_config(
             iter([input]), self._stream_guarded, config, **kwargs
@@ -227,7 +241,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> Iterator[Any]:
         for input in inputs:
-            yield self._guarded(input, run_manager, config, **kwargs)
+            yield from text_chunks(self._guarded(input, run_manager, config, **kwargs))
 
     async def _astream_guarded(
         self,
@@ -237,7 +251,9 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         async for input in inputs:
-            yield await self._aguarded(input, run_manager, config, **kwargs)
+            output = await self._aguarded(input, run_manager, config, **kwargs)
+            for chunk in text_chunks(output):
+                yield chunk
 
     def _guarded(
         self,
@@ -278,8 +294,30 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         last = result.attempts[-1].attempt
         own = outputs.get(last.number) if last.route is None else None
         if result.accepted and own is not None:
-            return attach(own, text, verdict)
-        return replace(outputs[max(outputs)] if outputs else None, text, verdict)
+            return self._write(own, text, verdict, attach)
+        last_output = outputs[max(outputs)] if outputs else None
+        return self._write(last_output, text, verdict, replace)
+
+    def _write(self, output: Any, text: str, verdict: Verdict, shape: Shape) -> Any:
+        """`output` carrying the gated text and verdict, read back to be sure."""
+        if self.answer_to is not None:
+            written = shape(self.answer_to(output, text), text, verdict)
+            self._check_reads(written, text)
+            return written
+        if self.answer_from is not None and output is not None:
+            self._check_reads(shape(output, _PROBE, verdict), _PROBE)
+        return shape(output, text, verdict)
+
+    def _check_reads(self, output: Any, text: str) -> None:
+        # An answer_from reading a place the guard cannot write would hand the
+        # refused answer back under it: refuse the call instead.
+        read = (self.answer_from or answer_text)(output) or ""
+        if read != text:
+            raise ConfigurationError(
+                "answer_from reads the answer where the guard cannot write the "
+                f"gated text (in a {type(output).__name__} output); pass "
+                "answer_to=<function (output, text) -> output>"
+            )
 
     @property
     def InputType(self) -> Any:
@@ -313,6 +351,7 @@ async def _aiter_one(value: Any) -> AsyncIterator[Any]:
 
 __all__ = [
     "ATTEMPT_TAG",
+    "AnswerTo",
     "GuardedRunnable",
     "Prepare",
     "attempt_config",
