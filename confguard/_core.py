@@ -139,8 +139,6 @@ class GuardOptions(TypedDict, total=False):
     """Seconds each signal may take; a slower one is reported as failed."""
     retries: Retries | None
     """Attempts in all (overrides the policy's max_attempts), or a tenacity Retrying."""
-    store_answers: bool
-    """Keep answer texts in the audit store, not only their digests."""
     strategies: Iterable[str]
     """Retry strategy names the pipeline understands beyond the built-in ones."""
 
@@ -171,7 +169,6 @@ class GuardCore:
         self.store = _checked_store(options.get("store"))
         self.routes = _routes(self.policy, options.get("routes") or {})
         self.signal_timeout = _timeout(options.get("signal_timeout"))
-        self.store_answers = options.get("store_answers", False)
         self.cascade = _cascade(self)
 
     def retrying(self, cls: type[R]) -> R:
@@ -222,7 +219,7 @@ class GuardCore:
             attempt=record.attempt.number,
             question=call.question,
             answer_digest=digest(answer),
-            answer=answer if self.store_answers else None,
+            answer=answer,  # the store decides whether to keep it
             confidence=record.assessment.confidence,
             action=decision.action,
             reason=decision.reason,
@@ -317,6 +314,11 @@ def policy_attempts(policy: Policy | None) -> int:
 
 
 def _known_options(options: Mapping[str, object]) -> None:
+    if "store_answers" in options:
+        raise TypeError(
+            "store_answers is an option of the store now, not of the guard: "
+            "SQLStore(url, store_answers=True) or InMemoryStore(store_answers=True)"
+        )
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
         raise TypeError(

@@ -100,7 +100,6 @@ def demo_guard(store: AuditStore) -> Guard:
         policy=demo_policy(),
         store=store,
         routes={"review": ReviewQueueRoute(store)},
-        store_answers=True,
     )
 
 

@@ -10,12 +10,14 @@ The tree::
     │   ├── ObservationError        an observation cannot be built (e.g. no answer)
     │   ├── LogprobFormatError      logprobs in a shape confguard does not know
     │   ├── DatasetError            a dataset file is malformed (names file, line)
-    │   └── CalibrationError        labels cannot support the fit or guarantee asked for
+    │   ├── CalibrationError        labels cannot support the fit or guarantee asked for
+    │   └── UnknownReviewError      no review in the queue has the id given
     ├── ModelNotAvailableError      an embedded model or its pip package is missing
     ├── GenerationError             a generator failed to produce text
     ├── SignalTimeoutError          a signal ran past its timeout (reported as failed)
     ├── EscalationError             an escalation route failed (webhook down, …)
     ├── StoreError                  the audit store cannot connect or write
+    │   └── ReviewConflictError     the review was already resolved (names who, when)
     └── LowConfidenceError          the policy refused the answer and asked to raise
 
 Third-party errors are translated at the boundary with ``raise ... from exc``.
@@ -26,6 +28,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from confguard.results import Assessment, AttemptRecord, Decision
 
 
@@ -99,6 +103,14 @@ class CalibrationError(InputError):
         self.needed = needed
 
 
+class UnknownReviewError(InputError):
+    """No review in the queue has the id given."""
+
+    def __init__(self, review_id: str, store: str) -> None:
+        super().__init__(f"no review with id {review_id!r} in {store}")
+        self.review_id = review_id
+
+
 class ModelNotAvailableError(ConfguardError):
     """An embedded model is missing; the message names the pip package to install."""
 
@@ -127,6 +139,30 @@ class EscalationError(ConfguardError):
 
 class StoreError(ConfguardError):
     """The audit store could not connect or write."""
+
+
+class ReviewConflictError(StoreError):
+    """The review was resolved already; only a pending review can be resolved.
+
+    `resolved_by` (the reviewer, None if none was given), `resolved_at` and
+    `verdict` describe the resolution that won.
+    """
+
+    def __init__(
+        self,
+        review_id: str,
+        *,
+        verdict: str,
+        resolved_by: str | None,
+        resolved_at: datetime | None,
+    ) -> None:
+        who = resolved_by or "an unnamed reviewer"
+        when = resolved_at.isoformat() if resolved_at else "an unknown time"
+        super().__init__(f"review {review_id} was already {verdict} by {who} at {when}")
+        self.review_id = review_id
+        self.verdict = verdict
+        self.resolved_by = resolved_by
+        self.resolved_at = resolved_at
 
 
 class LowConfidenceError(ConfguardError):
@@ -162,7 +198,9 @@ __all__ = [
     "ModelNotAvailableError",
     "ObservationError",
     "PolicyError",
+    "ReviewConflictError",
     "SignalTimeoutError",
     "StoreError",
     "UnknownComponentError",
+    "UnknownReviewError",
 ]

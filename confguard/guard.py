@@ -83,7 +83,7 @@ class Guard(_Shell):
     """Scores, decides, retries, escalates and records, synchronously.
 
     The keyword options are those of `GuardOptions` (store, routes, combiner,
-    calibrator, signal_timeout, retries, store_answers, strategies). `retries` is an
+    calibrator, signal_timeout, retries, strategies). `retries` is an
     int (attempts in all; overrides the policy's max_attempts) or a tenacity Retrying
     whose stop and wait are used. Signals without a `signal_timeout` run one after
     another; with one, in worker threads, each under the timeout.

@@ -74,13 +74,12 @@ def show(result: GuardResult) -> None:
 
 def main() -> int:
     """Guard every question, then show what the audit log and review queue hold."""
-    store = InMemoryStore()
+    store = InMemoryStore(store_answers=True)
     guard = Guard(
         signals=[FunctionSignal(model_certainty), FunctionSignal(no_hedging)],
         policy=POLICY,
         store=store,
         routes={"review": ReviewQueueRoute(store)},
-        store_answers=True,
     )
     for question in KNOWLEDGE:
         show(guard.run(pipeline, question))

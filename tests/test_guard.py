@@ -89,7 +89,7 @@ class AsyncScripted(Scripted):
 def guard(
     *, routes: dict[str, Any] | None = None, **kw: Any
 ) -> tuple[Guard, InMemoryStore]:
-    store = InMemoryStore()
+    store = kw.pop("store", None) or InMemoryStore()
     kw.setdefault("policy", policy())
     routes = {"human": CallableRoute(lambda r: None), **(routes or {})}
     return Guard([CONF], store=store, routes=routes, **kw), store
@@ -128,10 +128,16 @@ def test_check_accepts_a_confident_answer_and_records_one_row() -> None:
     assert row.signals == result.assessment.signals
 
 
-def test_store_answers_keeps_the_answer_text_in_the_log() -> None:
-    g, store = guard(store_answers=True)
+def test_a_store_that_keeps_answers_gets_the_answer_text_from_the_guard() -> None:
+    store = InMemoryStore(store_answers=True)
+    g, _ = guard(store=store)
     g.check(obs(0.9))
     assert store.decisions()[0].answer == "Paris"
+
+
+def test_store_answers_on_the_guard_names_its_new_place() -> None:
+    with pytest.raises(TypeError, match=r"InMemoryStore\(store_answers=True\)"):
+        guard(store_answers=True)
 
 
 def test_an_annotated_answer_carries_the_caveat() -> None:

@@ -19,7 +19,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from confguard.exceptions import StoreError
+from confguard.exceptions import (
+    InputError,
+    ReviewConflictError,
+    StoreError,
+    UnknownReviewError,
+)
 from confguard.results import Cost, SignalResult
 from confguard.store import (
     AuditRecord,
@@ -169,11 +174,84 @@ class StoreContract:
         assert [i.id for i in store.reviews("pending")] == [first]
         assert [i.id for i in store.reviews("rejected")] == [second]
 
-    def test_resolving_an_unknown_review_raises_key_error(
+    def test_resolving_an_unknown_review_raises_unknown_review_error(
         self, store: AuditStore
     ) -> None:
-        with pytest.raises(KeyError, match="no review with id 'nope'"):
+        with pytest.raises(UnknownReviewError, match="no review with id 'nope'") as e:
             store.resolve_review("nope", "approved")
+        assert e.value.review_id == "nope"
+        assert not isinstance(e.value, KeyError)
+        assert store.review_history("nope") == []
+
+    def test_a_second_resolution_raises_a_conflict_naming_the_first(
+        self, store: AuditStore
+    ) -> None:
+        review_id = store.enqueue_review(make_request())
+        first = store.resolve_review(review_id, "approved", reviewer="ada")
+        with pytest.raises(ReviewConflictError) as conflict:
+            store.resolve_review(review_id, "rejected", reviewer="bo")
+        error = conflict.value
+        assert isinstance(error, StoreError)
+        assert (error.review_id, error.verdict, error.resolved_by) == (
+            review_id,
+            "approved",
+            "ada",
+        )
+        assert error.resolved_at == first.resolved_at
+        assert str(error) == (
+            f"review {review_id} was already approved by ada "
+            f"at {first.resolved_at.isoformat()}"  # type: ignore[union-attr]
+        )
+        assert store.reviews() == [first]
+
+    def test_the_same_verdict_twice_is_a_conflict_too(self, store: AuditStore) -> None:
+        review_id = store.enqueue_review(make_request())
+        store.resolve_review(review_id, "rejected")
+        with pytest.raises(ReviewConflictError, match="by an unnamed reviewer"):
+            store.resolve_review(review_id, "rejected")
+
+    def test_the_history_keeps_reviewer_note_and_verdict_of_the_winner_only(
+        self, store: AuditStore
+    ) -> None:
+        review_id = store.enqueue_review(make_request())
+        won = store.resolve_review(
+            review_id,
+            "edited",
+            edited_answer="Frank Herbert",
+            reviewer="ada",
+            note="Asimov wrote Foundation",
+        )
+        with pytest.raises(ReviewConflictError):
+            store.resolve_review(review_id, "approved", reviewer="bo", note="fine")
+        (event,) = store.review_history(review_id)
+        assert (event.review_id, event.verdict, event.reviewer, event.note) == (
+            review_id,
+            "edited",
+            "ada",
+            "Asimov wrote Foundation",
+        )
+        assert event.edited_answer == "Frank Herbert"
+        assert event.created_at == won.resolved_at
+
+    def test_an_unknown_verdict_is_an_input_error_and_changes_nothing(
+        self, store: AuditStore
+    ) -> None:
+        review_id = store.enqueue_review(make_request())
+        with pytest.raises(InputError, match="verdict"):
+            store.resolve_review(review_id, "maybe")  # type: ignore[arg-type]
+        assert [i.id for i in store.pending_reviews()] == [review_id]
+
+    async def test_aresolve_review_is_the_same_compare_and_set(
+        self, store: AuditStore
+    ) -> None:
+        review_id = await store.aenqueue_review(make_request())
+        won = await store.aresolve_review(review_id, "approved", reviewer="ada")
+        with pytest.raises(ReviewConflictError, match="approved by ada"):
+            await store.aresolve_review(review_id, "rejected", reviewer="bo", note="x")
+        with pytest.raises(UnknownReviewError):
+            await store.aresolve_review("nope", "approved")
+        assert store.reviews() == [won]
+        assert [e.reviewer for e in store.review_history(review_id)] == ["ada"]
 
 
 class TestInMemoryStore(StoreContract):
@@ -182,6 +260,14 @@ class TestInMemoryStore(StoreContract):
     @pytest.fixture
     def store(self) -> InMemoryStore:
         return InMemoryStore()
+
+    def test_an_answer_is_kept_only_when_the_store_keeps_answers(self) -> None:
+        digests_only, full = InMemoryStore(), InMemoryStore(store_answers=True)
+        digests_only.record(make_record("a", answer="Paris"))
+        full.record(make_record("b", answer="Paris"))
+        (a,), (b,) = digests_only.decisions(), full.decisions()
+        assert (a.answer, a.answer_digest) == (None, digest("Paris"))
+        assert (b.answer, b.answer_digest) == ("Paris", digest("Paris"))
 
 
 class SQLStoreContract(StoreContract):
@@ -401,7 +487,7 @@ def test_the_tables_have_the_documented_columns(sqlite_store: SQLStore) -> None:
                 row[1]
                 for row in connection.execute(text(f"PRAGMA table_info({table})"))
             ]
-            for table in ("decisions", "reviews")
+            for table in ("decisions", "reviews", "review_events")
         }
     assert columns["decisions"] == [
         *("id", "request_id", "attempt", "created_at", "question", "answer_digest"),
@@ -413,3 +499,79 @@ def test_the_tables_have_the_documented_columns(sqlite_store: SQLStore) -> None:
         *("id", "request_id", "question", "answer", "confidence", "reason"),
         *("status", "edited_answer", "reviewer", "created_at", "resolved_at"),
     ]
+    assert columns["review_events"] == [
+        *("id", "review_id", "verdict", "reviewer", "note", "edited_answer"),
+        "created_at",
+    ]
+
+
+# -- the `confguard review` command ---------------------------------------------
+
+
+def review_cli(*args: str) -> tuple[int, str]:
+    """Run `confguard review ARGS` in this process; (exit code, output)."""
+    from confguard.cli import main
+    from confguard.cli.output import console
+
+    with console.capture() as captured:
+        code = main(["review", *args])
+    return code, captured.get()
+
+
+@pytest.fixture
+def queued(tmp_path: Path) -> tuple[str, str]:
+    """(store URL, id of one pending review in it)."""
+    url = f"sqlite:///{tmp_path}/audit.sqlite"
+    with SQLStore(url) as store:
+        return url, store.enqueue_review(make_request())
+
+
+def test_the_review_command_resolves_once_and_exits_1_on_a_second_verdict(
+    queued: tuple[str, str],
+) -> None:
+    url, review_id = queued
+    assert review_cli("approve", review_id, "--store", url, "--reviewer", "ada") == (
+        0,
+        f"review {review_id}: approved\n",
+    )
+    code, out = review_cli("reject", review_id, "--store", url, "--reviewer", "bo")
+    assert code == 1
+    assert out.count("\n") == 1
+    assert out.startswith(f"error: review {review_id} was already approved by ada at ")
+    with SQLStore(url) as store:
+        assert [i.status for i in store.reviews()] == ["approved"]
+
+
+def test_the_review_command_records_reviewer_and_note(
+    queued: tuple[str, str],
+) -> None:
+    url, review_id = queued
+    code, _ = review_cli(
+        *("edit", review_id, "--store", url, "--answer", "Frank Herbert"),
+        *("--reviewer", "ada", "--note", "Asimov wrote Foundation"),
+    )
+    assert code == 0
+    with SQLStore(url) as store:
+        (event,) = store.review_history(review_id)
+    assert (event.verdict, event.edited_answer) == ("edited", "Frank Herbert")
+    assert (event.reviewer, event.note) == ("ada", "Asimov wrote Foundation")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("approve", "nope"), "error: no review with id 'nope' in sqlite:///"),
+        (("approve",), "error: give the review id to resolve"),
+        (("edit", "ID"), "error: `edit` needs the corrected answer: --answer TEXT"),
+        (("approve", "ID", "--answer", "x"), "error: --answer goes with `edit`"),
+    ],
+)
+def test_bad_review_input_exits_2_with_one_line(
+    queued: tuple[str, str], args: tuple[str, ...], message: str
+) -> None:
+    url, review_id = queued
+    args = tuple(review_id if a == "ID" else a for a in args)
+    code, out = review_cli(*args, "--store", url)
+    assert code == 2
+    assert out.startswith(message)
+    assert out.count("\n") == 1

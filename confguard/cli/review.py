@@ -8,9 +8,9 @@ import os
 from rich.table import Table
 
 from confguard.cli.command import Command
-from confguard.cli.output import say, show
+from confguard.cli.output import error, say, show
 from confguard.cli.render import fmt
-from confguard.exceptions import ConfigurationError
+from confguard.exceptions import ConfigurationError, ReviewConflictError
 from confguard.store.base import AuditStore, Verdict
 
 _VERDICTS: dict[str, Verdict] = {
@@ -18,6 +18,9 @@ _VERDICTS: dict[str, Verdict] = {
     "reject": "rejected",
     "edit": "edited",
 }
+
+CONFLICT_EXIT = 1
+"""The exit code when another reviewer resolved the review first."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,27 +30,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("review_id", nargs="?")
     p.add_argument("--answer", help="the corrected answer, with `edit`")
     p.add_argument("--reviewer", default=os.environ.get("USER"))
+    p.add_argument("--note", help="why: kept in the review's verdict history")
 
 
 def run(args: argparse.Namespace) -> int:
-    """List the pending reviews, or resolve one.
+    """List the pending reviews, or resolve one (exit 1 if it was resolved already).
 
     Example:
         $ confguard review list
-        $ confguard review approve 3f2a... --reviewer alice
+        $ confguard review approve 3f2a... --reviewer alice --note "checked"
     """
     from confguard.store import SQLStore
 
-    store = SQLStore(args.store)
-    if args.action == "list":
-        show(_pending(store))
-        return 0
+    verdict = None if args.action == "list" else _verdict(args)
+    with SQLStore(args.store) as store:
+        if verdict is None:
+            show(_pending(store))
+            return 0
+        return _resolve(store, args, verdict)
+
+
+def _verdict(args: argparse.Namespace) -> Verdict:
     if not args.review_id:
         raise ConfigurationError("give the review id to resolve")
-    verdict: Verdict = _VERDICTS[args.action]
-    item = store.resolve_review(
-        args.review_id, verdict, edited_answer=args.answer, reviewer=args.reviewer
-    )
+    if args.action == "edit" and not args.answer:
+        raise ConfigurationError("`edit` needs the corrected answer: --answer TEXT")
+    if args.action != "edit" and args.answer is not None:
+        raise ConfigurationError(f"--answer goes with `edit`, not `{args.action}`")
+    return _VERDICTS[args.action]
+
+
+def _resolve(store: AuditStore, args: argparse.Namespace, verdict: Verdict) -> int:
+    try:
+        item = store.resolve_review(
+            args.review_id,
+            verdict,
+            edited_answer=args.answer,
+            reviewer=args.reviewer,
+            note=args.note,
+        )
+    except ReviewConflictError as exc:
+        error(exc)
+        return CONFLICT_EXIT
     say(f"review {item.id}: {item.status}")
     return 0
 

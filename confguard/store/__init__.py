@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from confguard.store.base import (
     AuditRecord,
     AuditStore,
+    ReviewEvent,
     ReviewItem,
     ReviewRequest,
     digest,
@@ -30,6 +31,7 @@ __all__ = [
     "AuditRecord",
     "AuditStore",
     "InMemoryStore",
+    "ReviewEvent",
     "ReviewItem",
     "ReviewRequest",
     "SQLStore",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from confguard.exceptions import InputError, ReviewConflictError
 from confguard.results import Action, Cost, SignalResult
 
 ReviewStatus = Literal["pending", "approved", "edited", "rejected"]
@@ -21,8 +21,11 @@ def utcnow() -> datetime:
 
 
 def digest(text: str) -> str:
-    """A stable digest of an answer, so the log need not keep the text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """A stable digest of an answer, so the log need not keep the text.
+
+    Defined for every string: a lone surrogate is digested as its code point.
+    """
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _Frozen(BaseModel):
@@ -37,7 +40,7 @@ class AuditRecord(_Frozen):
     question: str
     answer_digest: str
     answer: str | None = None
-    """Kept only when the store is set to keep answers."""
+    """The guard always passes it; a store keeps it only if set to keep answers."""
     confidence: float | None
     action: Action
     reason: str
@@ -88,21 +91,48 @@ class ReviewItem(_Frozen):
             return None
         return self.status == "approved"
 
-    def resolved(
-        self,
-        verdict: Verdict,
-        *,
-        edited_answer: str | None = None,
-        reviewer: str | None = None,
-    ) -> ReviewItem:
-        """This entry with a reviewer's verdict, resolved now (validated)."""
-        verdict_fields = {
-            "status": verdict,
-            "edited_answer": edited_answer,
-            "reviewer": reviewer,
-            "resolved_at": utcnow(),
-        }
-        return ReviewItem.model_validate({**self.model_dump(), **verdict_fields})
+    def resolved_by(self, event: ReviewEvent) -> ReviewItem:
+        """This entry with the verdict `event` records."""
+        return self.model_copy(
+            update={
+                "status": event.verdict,
+                "edited_answer": event.edited_answer,
+                "reviewer": event.reviewer,
+                "resolved_at": event.created_at,
+            }
+        )
+
+    def conflict(self) -> ReviewConflictError:
+        """The error for a second resolution of this (resolved) entry."""
+        return ReviewConflictError(
+            self.id,
+            verdict=self.status,
+            resolved_by=self.reviewer,
+            resolved_at=self.resolved_at,
+        )
+
+
+class ReviewEvent(_Frozen):
+    """One resolution of a review, as the append-only verdict history keeps it."""
+
+    review_id: str
+    verdict: Verdict
+    reviewer: str | None = None
+    note: str | None = None
+    edited_answer: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, review_id: str, verdict: str, **fields: Any) -> ReviewEvent:
+        """A validated event; InputError naming the field if a value is unusable."""
+        try:
+            return cls.model_validate(
+                {"review_id": review_id, "verdict": verdict, **fields}
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise InputError(f"review {review_id}: {where}: {error['msg']}") from exc
 
 
 @runtime_checkable
@@ -126,7 +156,20 @@ class AuditStore(Protocol):
         *,
         edited_answer: str | None = None,
         reviewer: str | None = None,
+        note: str | None = None,
     ) -> ReviewItem: ...
+
+    async def aresolve_review(
+        self,
+        review_id: str,
+        verdict: Verdict,
+        *,
+        edited_answer: str | None = None,
+        reviewer: str | None = None,
+        note: str | None = None,
+    ) -> ReviewItem: ...
+
+    def review_history(self, review_id: str) -> list[ReviewEvent]: ...
 
     def decisions(
         self, request_id: str | None = None, limit: int = 1000
@@ -151,19 +194,55 @@ class BaseStore:
         *,
         edited_answer: str | None = None,
         reviewer: str | None = None,
+        note: str | None = None,
     ) -> ReviewItem:
-        """Record a reviewer's verdict; KeyError if no review has that id."""
-        return self._change_review(
+        """Record a reviewer's verdict on a pending review, once (compare-and-set).
+
+        Raises ReviewConflictError (who resolved it, when, how) if the review is
+        resolved already, and UnknownReviewError if no review has that id.
+
+        Example:
+            >>> from confguard.store import InMemoryStore, ReviewRequest
+            >>> store = InMemoryStore()
+            >>> rid = store.enqueue_review(ReviewRequest(request_id="r1",
+            ...     question="q", answer="a", confidence=0.3, reason="low"))
+            >>> store.resolve_review(rid, "approved", reviewer="ada").status
+            'approved'
+            >>> store.resolve_review(rid, "rejected", reviewer="bo")
+            Traceback (most recent call last):
+            ...
+            confguard.exceptions.ReviewConflictError: review ... by ada at ...
+        """
+        event = ReviewEvent.of(
             review_id,
-            lambda item: item.resolved(
-                verdict, edited_answer=edited_answer, reviewer=reviewer
-            ),
+            verdict,
+            edited_answer=edited_answer,
+            reviewer=reviewer,
+            note=note,
+        )
+        return self._resolve(event)
+
+    async def aresolve_review(
+        self,
+        review_id: str,
+        verdict: Verdict,
+        *,
+        edited_answer: str | None = None,
+        reviewer: str | None = None,
+        note: str | None = None,
+    ) -> ReviewItem:
+        """`resolve_review`, awaitable."""
+        return self.resolve_review(
+            review_id,
+            verdict,
+            edited_answer=edited_answer,
+            reviewer=reviewer,
+            note=note,
         )
 
     def _add_review(self, item: ReviewItem) -> None:
         raise NotImplementedError
 
-    def _change_review(
-        self, review_id: str, change: Callable[[ReviewItem], ReviewItem]
-    ) -> ReviewItem:
+    def _resolve(self, event: ReviewEvent) -> ReviewItem:
+        """Apply `event` to its review if it is still pending, atomically."""
         raise NotImplementedError

@@ -8,7 +8,8 @@ from typing import Any, cast
 from sqlalchemy import JSON, DateTime, Double, Integer, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from confguard.store.base import AuditRecord, ReviewItem
+from confguard.store.base import AuditRecord, ReviewEvent, ReviewItem
+from confguard.store.text import storable_row
 
 
 class Base(DeclarativeBase):
@@ -61,9 +62,24 @@ class ReviewRow(Base):
     )
 
 
+class ReviewEventRow(Base):
+    """One row per verdict given (a ReviewEvent); rows are only ever inserted."""
+
+    __tablename__ = "review_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[str] = mapped_column(String(64), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    edited_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 # The tables themselves, for fast Core inserts (the ORM costs ~100 us per row).
 DECISIONS = cast(Table, DecisionRow.__table__)
 REVIEWS = cast(Table, ReviewRow.__table__)
+REVIEW_EVENTS = cast(Table, ReviewEventRow.__table__)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -77,14 +93,14 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def decision_values(record: AuditRecord, *, keep_answer: bool) -> dict[str, Any]:
-    """`record`'s row by column name (the answer only if `keep_answer`)."""
+    """`record`'s storable row by column name (the answer only if `keep_answer`)."""
     data = record.model_dump(mode="json", exclude={"cost", "created_at"})
     data["answer"] = record.answer if keep_answer else None
     data["created_at"] = as_utc(record.created_at)
     data["llm_calls"] = record.cost.llm_calls
     data["tokens"] = record.cost.tokens
     data["cost_seconds"] = record.cost.seconds
-    return data
+    return storable_row(data)
 
 
 def to_audit_record(row: DecisionRow) -> AuditRecord:
@@ -115,15 +131,47 @@ def to_audit_record(row: DecisionRow) -> AuditRecord:
 
 
 def review_values(item: ReviewItem) -> dict[str, Any]:
-    """`item`'s row by column name (here the same as by attribute name)."""
+    """`item`'s storable row by column name (the same as by attribute name)."""
     data = item.model_dump(exclude={"created_at", "resolved_at"})
     data["created_at"] = as_utc(item.created_at)
     data["resolved_at"] = item.resolved_at and as_utc(item.resolved_at)
-    return data
+    return storable_row(data)
 
 
-def to_review_item(row: ReviewRow) -> ReviewItem:
-    """The ReviewItem a reviews row holds."""
+def event_values(event: ReviewEvent) -> dict[str, Any]:
+    """`event`'s storable review_events row by column name."""
+    data = event.model_dump(exclude={"created_at"})
+    data["created_at"] = as_utc(event.created_at)
+    return storable_row(data)
+
+
+def verdict_values(event: ReviewEvent) -> dict[str, Any]:
+    """The reviews columns that `event` changes, storable."""
+    values = event_values(event)
+    return {
+        "status": values["verdict"],
+        "edited_answer": values["edited_answer"],
+        "reviewer": values["reviewer"],
+        "resolved_at": values["created_at"],
+    }
+
+
+def to_review_event(row: Any) -> ReviewEvent:
+    """The ReviewEvent a review_events row holds."""
+    return ReviewEvent.model_validate(
+        {
+            "review_id": row.review_id,
+            "verdict": row.verdict,
+            "reviewer": row.reviewer,
+            "note": row.note,
+            "edited_answer": row.edited_answer,
+            "created_at": as_utc(row.created_at),
+        }
+    )
+
+
+def to_review_item(row: Any) -> ReviewItem:
+    """The ReviewItem a reviews row (ORM or Core) holds."""
     return ReviewItem.model_validate(
         {
             "id": row.id,

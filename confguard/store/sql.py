@@ -13,17 +13,27 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, create_engine, event, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
-from confguard.exceptions import StoreError
+from confguard.exceptions import StoreError, UnknownReviewError
 from confguard.store.base import (
     AuditRecord,
     BaseStore,
+    ReviewEvent,
     ReviewItem,
     ReviewRequest,
     ReviewStatus,
@@ -31,15 +41,21 @@ from confguard.store.base import (
 )
 from confguard.store.schema import (
     DECISIONS,
+    REVIEW_EVENTS,
     REVIEWS,
     Base,
     DecisionRow,
+    ReviewEventRow,
     ReviewRow,
     decision_values,
+    event_values,
     review_values,
     to_audit_record,
+    to_review_event,
     to_review_item,
+    verdict_values,
 )
+from confguard.store.text import storable_json
 
 T = TypeVar("T")
 
@@ -66,13 +82,12 @@ def _in_memory(url: URL) -> bool:
 
 
 def _engine_options(url: URL) -> dict[str, Any]:
+    options: dict[str, Any] = {"json_serializer": storable_json}
     if _in_memory(url):
         # One shared connection, or every thread would see its own empty database.
-        return {
-            "poolclass": StaticPool,
-            "connect_args": {"check_same_thread": False},
-        }
-    return {}
+        options["poolclass"] = StaticPool
+        options["connect_args"] = {"check_same_thread": False}
+    return options
 
 
 def _make_sqlite_folder(url: URL) -> None:
@@ -134,7 +149,7 @@ def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> E
     Example:
         >>> from sqlalchemy import inspect
         >>> inspect(open_engine("sqlite://")).get_table_names()
-        ['decisions', 'reviews']
+        ['decisions', 'review_events', 'reviews']
     """
     parsed = _parse(url)
     try:
@@ -227,17 +242,21 @@ class SQLStore(BaseStore):
         """Put a case in the review queue, in the store's writer thread."""
         return await self._in_writer(self.enqueue_review, request)
 
-    def _change_review(
-        self, review_id: str, change: Callable[[ReviewItem], ReviewItem]
-    ) -> ReviewItem:
-        with self._writing() as session:
-            row = session.get(ReviewRow, review_id)
+    def _resolve(self, event: ReviewEvent) -> ReviewItem:
+        pending = (REVIEWS.c.id == event.review_id) & (REVIEWS.c.status == "pending")
+        changes = self._serialise(verdict_values, event)
+        with self._transaction() as connection:
+            # Compare-and-set: the database lets exactly one UPDATE match the row.
+            won = connection.execute(update(REVIEWS).where(pending).values(changes))
+            row = connection.execute(
+                select(REVIEWS).where(REVIEWS.c.id == event.review_id)
+            ).first()
             if row is None:
-                raise KeyError(f"no review with id {review_id!r} in {self.url}")
-            item = change(to_review_item(row))
-            for column, value in review_values(item).items():
-                setattr(row, column, value)
-        return item
+                raise UnknownReviewError(event.review_id, self.url)
+            if won.rowcount != 1:
+                raise to_review_item(row).conflict()
+            connection.execute(insert(REVIEW_EVENTS), event_values(event))
+        return to_review_item(row)
 
     async def aresolve_review(
         self,
@@ -246,12 +265,25 @@ class SQLStore(BaseStore):
         *,
         edited_answer: str | None = None,
         reviewer: str | None = None,
+        note: str | None = None,
     ) -> ReviewItem:
-        """Record a reviewer's verdict, in the store's writer thread."""
+        """`resolve_review`, in the store's writer thread."""
         resolve = partial(
-            self.resolve_review, edited_answer=edited_answer, reviewer=reviewer
+            self.resolve_review,
+            edited_answer=edited_answer,
+            reviewer=reviewer,
+            note=note,
         )
         return await self._in_writer(resolve, review_id, verdict)
+
+    def review_history(self, review_id: str) -> list[ReviewEvent]:
+        """Every verdict given on `review_id`, oldest first (append-only)."""
+        query = (
+            select(ReviewEventRow)
+            .where(ReviewEventRow.review_id == review_id)
+            .order_by(ReviewEventRow.id)
+        )
+        return [to_review_event(row) for row in self._select(query)]
 
     # -- reads ----------------------------------------------------------------
 
@@ -352,20 +384,16 @@ class SQLStore(BaseStore):
             raise StoreError(f"{self!r} cannot serialise the record: {exc}") from exc
 
     def _insert(self, table: Table, values: dict[str, Any]) -> None:
+        with self._transaction() as connection:
+            connection.execute(insert(table), values)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A connection committed as one transaction, one writer at a time."""
         self._check_open()
         try:
             with self._write_lock, self._engine.begin() as connection:
-                connection.execute(insert(table), values)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{self!r} could not write: {_reason(exc)}") from exc
-
-    @contextmanager
-    def _writing(self) -> Iterator[Session]:
-        """A session committed as one transaction, one writer at a time."""
-        self._check_open()
-        try:
-            with self._write_lock, self._sessions.begin() as session:
-                yield session
+                yield connection
         except SQLAlchemyError as exc:
             raise StoreError(f"{self!r} could not write: {_reason(exc)}") from exc
 
