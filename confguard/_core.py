@@ -23,6 +23,7 @@ from confguard.exceptions import (
     LowConfidenceError,
     UnknownComponentError,
 )
+from confguard.llm.workers import DEFAULT_MAX_WORKERS
 from confguard.observation import Observation
 from confguard.policy.builtin_strategies import check_known
 from confguard.policy.cascade import Cascade
@@ -48,7 +49,7 @@ from confguard.scoring.aggregate import (
     assess,
     combiner_from_name,
 )
-from confguard.signals.base import Signal, as_signal
+from confguard.signals.base import Signal, as_signal, timeout_of
 from confguard.store.base import AuditRecord, AuditStore, digest
 
 R = TypeVar("R", bound=BaseRetrying)
@@ -135,10 +136,17 @@ class GuardOptions(TypedDict, total=False):
     """Overrides the policy's combiner."""
     calibrator: Calibrator | None
     """Overrides the policy's calibrator."""
-    signal_timeout: float | None
-    """Seconds each signal may take; a slower one is reported as failed."""
+    signal_timeout: float | Mapping[str, float | None] | None
+    """Seconds a signal may take (None: no limit; a mapping: by signal name).
+
+    Left out, each signal gets its own `timeout`, else `default_timeout(cost)`; a
+    slower signal is reported as failed, "timed out"."""
+    max_workers: int
+    """Threads the guard runs its blocking signals on (its own pool, not asyncio's)."""
     retries: Retries | None
     """Attempts in all (overrides the policy's max_attempts), or a tenacity Retrying."""
+    store_answers: bool
+    """Keep answer texts in the audit store, not only their digests."""
     strategies: Iterable[str]
     """Retry strategy names the pipeline understands beyond the built-in ones."""
 
@@ -168,7 +176,9 @@ class GuardCore:
         )
         self.store = _checked_store(options.get("store"))
         self.routes = _routes(self.policy, options.get("routes") or {})
-        self.signal_timeout = _timeout(options.get("signal_timeout"))
+        self.timeouts = _timeouts(self.signals, options)
+        self.max_workers = _max_workers(options.get("max_workers", DEFAULT_MAX_WORKERS))
+        self.store_answers = options.get("store_answers", False)
         self.cascade = _cascade(self)
 
     def retrying(self, cls: type[R]) -> R:
@@ -219,7 +229,7 @@ class GuardCore:
             attempt=record.attempt.number,
             question=call.question,
             answer_digest=digest(answer),
-            answer=answer,  # the store decides whether to keep it
+            answer=answer if self.store_answers else None,
             confidence=record.assessment.confidence,
             action=decision.action,
             reason=decision.reason,
@@ -314,11 +324,6 @@ def policy_attempts(policy: Policy | None) -> int:
 
 
 def _known_options(options: Mapping[str, object]) -> None:
-    if "store_answers" in options:
-        raise TypeError(
-            "store_answers is an option of the store now, not of the guard: "
-            "SQLStore(url, store_answers=True) or InMemoryStore(store_answers=True)"
-        )
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
         raise TypeError(
@@ -396,10 +401,36 @@ def _checked_store(store: Any) -> AuditStore | None:
     return store  # type: ignore[no-any-return]
 
 
-def _timeout(seconds: float | None) -> float | None:
-    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+def _timeouts(
+    signals: Sequence[Signal], options: GuardOptions
+) -> dict[str, float | None]:
+    """Each signal's limit: the guard's setting, else the signal's own or default."""
+    given = options.get("signal_timeout")
+    if "signal_timeout" not in options:
+        given = {}
+    elif not isinstance(given, Mapping):
+        return {s.name: _seconds(given) for s in signals}
+    known = [s.name for s in signals]
+    for name in given:
+        if name not in known:
+            raise UnknownComponentError("signal (in signal_timeout)", name, known)
+    return {
+        s.name: _seconds(given[s.name]) if s.name in given else timeout_of(s)
+        for s in signals
+    }
+
+
+def _seconds(seconds: Any) -> float | None:
+    bad = isinstance(seconds, bool) or not isinstance(seconds, int | float | None)
+    if bad or (seconds is not None and not (math.isfinite(seconds) and seconds > 0)):
         raise ConfigurationError(f"signal_timeout must be > 0 seconds, got {seconds!r}")
-    return seconds
+    return None if seconds is None else float(seconds)
+
+
+def _max_workers(count: Any) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigurationError(f"max_workers must be an int >= 1, got {count!r}")
+    return count
 
 
 __all__ = [

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, Retrying
@@ -24,6 +25,8 @@ from confguard._core import (
     GuardOptions,
     SignalLike,
 )
+from confguard.exceptions import ConfigurationError
+from confguard.llm.workers import Workers, using
 from confguard.observation import Observation
 from confguard.policy.cascade import Cascade, CascadePlan
 from confguard.policy.model import Policy
@@ -39,6 +42,8 @@ from confguard.scoring.aggregate import Calibrator, Combiner
 from confguard.signals.base import Signal, ascore
 
 _S = TypeVar("_S", bound="_Shell")
+Timeouts = Mapping[str, float | None] | float | None
+"""Seconds per signal name, one limit for every signal, or None for no limit."""
 
 
 class _Shell:
@@ -51,6 +56,22 @@ class _Shell:
         **options: Unpack[GuardOptions],
     ) -> None:
         self._core = GuardCore(signals, policy, **options)
+        self._workers = _workers_for(self)
+
+    def close(self) -> None:
+        """Stop the guard's worker threads; a hung signal's exits when it returns.
+
+        Example:
+            >>> with Guard([FunctionSignal(lambda obs: 0.9, name="fixed")]) as guard:
+            ...     guard.check(Observation(question="2+2?", answer="4")).confidence
+        """
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def policy(self) -> Policy:
@@ -76,17 +97,33 @@ class _Shell:
         # The core is immutable and holds no per-call state, so shells may share it.
         twin = shell.__new__(shell)
         twin._core = self._core
+        twin._workers = _workers_for(twin)  # each shell closes its own threads
         return twin
+
+    def _open_workers(self) -> Workers:
+        if self._workers.closed:
+            raise ConfigurationError("this guard is closed (close() was called)")
+        return self._workers
+
+
+def _workers_for(shell: _Shell) -> Workers:
+    workers = Workers(shell._core.max_workers, name="confguard-signals")
+    # A guard dropped without close() still lets its idle threads go.
+    weakref.finalize(shell, workers.shutdown, False, cancel_futures=True)
+    return workers
 
 
 class Guard(_Shell):
     """Scores, decides, retries, escalates and records, synchronously.
 
     The keyword options are those of `GuardOptions` (store, routes, combiner,
-    calibrator, signal_timeout, retries, strategies). `retries` is an
-    int (attempts in all; overrides the policy's max_attempts) or a tenacity Retrying
-    whose stop and wait are used. Signals without a `signal_timeout` run one after
-    another; with one, in worker threads, each under the timeout.
+    calibrator, signal_timeout, max_workers, retries, store_answers, strategies).
+    `retries` is an int (attempts in all; overrides the policy's max_attempts) or a
+    tenacity Retrying whose stop and wait are used. Signals run concurrently on the
+    guard's own `max_workers` threads, each under its timeout (`signal_timeout`, else
+    the signal's own, else `default_timeout` of its declared cost); with no limit at
+    all (`signal_timeout=None`) they run one after another in the calling thread.
+    `close()` (or `with Guard(...) as guard:`) stops the threads.
 
     The policy's retry strategies must be built in (`confguard.strategies`) or named
     in `strategies=`, the names your pipeline reads from `attempt.strategy`; any other
@@ -156,7 +193,7 @@ class Guard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        results = _score(self._core, obs)
+        results = _score(self._core, obs, self._open_workers())
         latency = time.perf_counter() - start
         return self._core.judge(attempt, obs, results, tuple(history), latency)
 
@@ -180,10 +217,14 @@ class Guard(_Shell):
 
 
 class AsyncGuard(_Shell):
-    """The async twin of Guard: signals run concurrently, each under `signal_timeout`.
+    """The async twin of Guard: signals run concurrently, each under its timeout.
 
-    `Guard.as_async()` and `AsyncGuard.as_sync()` give the other shell over the same
-    configuration, for code that serves both sync and async callers.
+    A signal that calls no model runs on the guard's own `max_workers` threads, not
+    asyncio's default executor, so hung signals cannot starve other guards; a plan's
+    model calls are awaited on the event loop (a sync-only generator's `agenerate`
+    also runs on the guard's threads). `await guard.aclose()`, or `async with`,
+    stops them. `Guard.as_async()` and `AsyncGuard.as_sync()` give the other shell
+    over the same configuration, for code that serves both sync and async callers.
 
     Example:
         >>> guard = AsyncGuard([FunctionSignal(lambda obs: 0.9, name="fixed")])
@@ -193,6 +234,16 @@ class AsyncGuard(_Shell):
     def as_sync(self) -> Guard:
         """A Guard sharing this guard's signals, policy, store and routes."""
         return self._twin(Guard)
+
+    async def aclose(self) -> None:
+        """Async twin of `close` (it does not wait for hung signals)."""
+        self.close()
+
+    async def __aenter__(self) -> AsyncGuard:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def acheck(self, observation: Observation) -> GuardResult:
         """Async twin of `Guard.check`.
@@ -248,7 +299,7 @@ class AsyncGuard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        results = await _ascore(self._core, obs)
+        results = await _ascore(self._core, obs, self._open_workers())
         latency = time.perf_counter() - start
         return self._core.judge(attempt, obs, results, tuple(history), latency)
 
@@ -289,7 +340,7 @@ async def ascore_signal(
     try:
         result = await asyncio.wait_for(ascore(signal, obs), timeout)
     except asyncio.TimeoutError:
-        return SignalResult.failed(signal.name, f"timed out after {timeout:g}s")
+        return SignalResult.failed(signal.name, _timed_out(timeout))
     except Exception as exc:
         return SignalResult.failed(signal.name, exc)
     return _checked(signal, result)
@@ -303,41 +354,73 @@ def _checked(signal: Signal, result: object) -> SignalResult:
 
 
 def score_all(
-    signals: Sequence[Signal], obs: Observation, timeout: float | None
+    signals: Sequence[Signal],
+    obs: Observation,
+    timeouts: Timeouts = None,
+    workers: Workers | None = None,
 ) -> tuple[SignalResult, ...]:
-    """Score with every signal: in order, or in threads under `timeout` if given."""
-    if timeout is None:
+    """Score with every signal: on `workers` threads, each under its timeout.
+
+    With no limit for any signal, they run in order in the calling thread. Without
+    `workers`, a pool for this call alone is used.
+    """
+    limits = [_limit(timeouts, s) for s in signals]
+    if all(limit is None for limit in limits):
         return tuple(score_signal(s, obs) for s in signals)
-    # A thread cannot be killed: a timed-out signal finishes in the background.
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(signals))
+    pool = workers or Workers(len(signals))
+    start = time.monotonic()
     try:
         futures = [pool.submit(score_signal, s, obs) for s in signals]
-        deadline = time.monotonic() + timeout
         return tuple(
-            _within(f, s, deadline, timeout)
-            for f, s in zip(futures, signals, strict=True)
+            _within(f, s, start, limit)
+            for f, s, limit in zip(futures, signals, limits, strict=True)
         )
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if workers is None:
+            pool.shutdown(wait=False)
 
 
 def _within(
     future: concurrent.futures.Future[SignalResult],
     signal: Signal,
-    deadline: float,
-    timeout: float,
+    start: float,
+    limit: float | None,
 ) -> SignalResult:
+    # A thread cannot be killed: a timed-out signal finishes in the background.
+    left = None if limit is None else max(0.0, start + limit - time.monotonic())
     try:
-        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        return future.result(timeout=left)
     except concurrent.futures.TimeoutError:
-        return SignalResult.failed(signal.name, f"timed out after {timeout:g}s")
+        never_started = future.cancel()
+        return SignalResult.failed(signal.name, _timed_out(limit, never_started))
+
+
+def _timed_out(limit: float | None, never_started: bool = False) -> str:
+    reason = f"timed out after {limit:g}s"
+    if never_started:
+        reason += " waiting for a worker (all of the guard's threads were busy)"
+    return reason
+
+
+def _limit(timeouts: Timeouts, signal: Signal) -> float | None:
+    if isinstance(timeouts, Mapping):
+        return timeouts.get(signal.name)
+    return timeouts
 
 
 async def ascore_all(
-    signals: Sequence[Signal], obs: Observation, timeout: float | None
+    signals: Sequence[Signal],
+    obs: Observation,
+    timeouts: Timeouts = None,
+    workers: Workers | None = None,
 ) -> tuple[SignalResult, ...]:
-    """Score with every signal concurrently, each under `timeout` if given."""
-    results = await asyncio.gather(*(ascore_signal(s, obs, timeout) for s in signals))
+    """Score with every signal concurrently, each under its timeout.
+
+    Blocking work runs on `workers` if given, else asyncio's default executor.
+    """
+    with using(workers):
+        scoring = (ascore_signal(s, obs, _limit(timeouts, s)) for s in signals)
+        results = await asyncio.gather(*scoring)
     return tuple(results)
 
 
@@ -345,7 +428,8 @@ def score_cascade(
     cascade: Cascade,
     signals: Sequence[Signal],
     obs: Observation,
-    timeout: float | None,
+    timeouts: Timeouts = None,
+    workers: Workers | None = None,
 ) -> tuple[SignalResult, ...]:
     """Score cheapest first until the rest cannot change the decision.
 
@@ -354,7 +438,7 @@ def score_cascade(
     plan = cascade.plan(signals)
     step = _step(plan, None)
     while not isinstance(step, tuple):
-        step = _step(plan, score_all([step], obs, timeout)[0])
+        step = _step(plan, score_all([step], obs, timeouts, workers)[0])
     return step
 
 
@@ -362,13 +446,16 @@ async def ascore_cascade(
     cascade: Cascade,
     signals: Sequence[Signal],
     obs: Observation,
-    timeout: float | None,
+    timeouts: Timeouts = None,
+    workers: Workers | None = None,
 ) -> tuple[SignalResult, ...]:
     """Async twin of `score_cascade`."""
     plan = cascade.plan(signals)
     step = _step(plan, None)
-    while not isinstance(step, tuple):
-        step = _step(plan, await ascore_signal(step, obs, timeout))
+    with using(workers):
+        while not isinstance(step, tuple):
+            result = await ascore_signal(step, obs, _limit(timeouts, step))
+            step = _step(plan, result)
     return step
 
 
@@ -382,21 +469,26 @@ def _step(
         return done.value  # type: ignore[no-any-return]
 
 
-def _score(core: GuardCore, obs: Observation) -> tuple[SignalResult, ...]:
+def _score(
+    core: GuardCore, obs: Observation, workers: Workers
+) -> tuple[SignalResult, ...]:
     if core.cascade is None:
-        return score_all(core.signals, obs, core.signal_timeout)
-    return score_cascade(core.cascade, core.signals, obs, core.signal_timeout)
+        return score_all(core.signals, obs, core.timeouts, workers)
+    return score_cascade(core.cascade, core.signals, obs, core.timeouts, workers)
 
 
-async def _ascore(core: GuardCore, obs: Observation) -> tuple[SignalResult, ...]:
+async def _ascore(
+    core: GuardCore, obs: Observation, workers: Workers
+) -> tuple[SignalResult, ...]:
     if core.cascade is None:
-        return await ascore_all(core.signals, obs, core.signal_timeout)
-    return await ascore_cascade(core.cascade, core.signals, obs, core.signal_timeout)
+        return await ascore_all(core.signals, obs, core.timeouts, workers)
+    return await ascore_cascade(core.cascade, core.signals, obs, core.timeouts, workers)
 
 
 __all__ = [
     "AsyncGuard",
     "Guard",
+    "Timeouts",
     "ascore_all",
     "ascore_cascade",
     "score_all",

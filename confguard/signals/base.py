@@ -7,6 +7,10 @@ its `SignalResult` (httpx's `auth_flow` is the model of this). `BaseSignal` runs
 that plan with `generate` or `agenerate` inside the one wrapper that turns errors
 into `failed`, enforces the timeout and measures the cost, so no signal writes an
 async twin by hand.
+
+Every signal has a timeout: its own `timeout`, or `default_timeout(cost)` from the
+cost it declares (`BASE_TIMEOUT_SECONDS` plus `PER_CALL_TIMEOUT_SECONDS` per LLM
+call); a guard's `signal_timeout` overrides both.
 """
 
 from __future__ import annotations
@@ -20,10 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from confguard.llm.base import Generator
 from confguard.llm.plans import Plan, Reply, aexecute, arun_plan, execute, run_plan
+from confguard.llm.workers import run_blocking
 from confguard.observation import Observation
 from confguard.results import Cost, SignalResult
 
 _T = TypeVar("_T")
+
+BASE_TIMEOUT_SECONDS = 5.0
+"""The default timeout of a signal that declares no LLM call."""
+PER_CALL_TIMEOUT_SECONDS = 30.0
+"""What each declared LLM call adds to a signal's default timeout."""
 
 
 class DeclaredCost(BaseModel):
@@ -46,6 +56,22 @@ class Signal(Protocol):
     def score(self, obs: Observation) -> SignalResult: ...
 
 
+def default_timeout(cost: DeclaredCost) -> float:
+    """Seconds a signal may take unless told otherwise: 5 s + 30 s per LLM call.
+
+    Example:
+        >>> default_timeout(DeclaredCost(llm_calls=2))
+        65.0
+    """
+    return BASE_TIMEOUT_SECONDS + PER_CALL_TIMEOUT_SECONDS * cost.llm_calls
+
+
+def timeout_of(signal: Signal) -> float:
+    """The signal's own `timeout` if it sets one, else its `default_timeout`."""
+    own = getattr(signal, "timeout", None)
+    return default_timeout(signal.cost) if own is None else float(own)
+
+
 # --- the base class -------------------------------------------------------------
 
 
@@ -55,7 +81,8 @@ class BaseSignal:
     `score` and `ascore` never raise: an exception or a timeout becomes a
     `failed` result, and the result carries its measured cost (model calls, tokens,
     seconds). A signal without model calls runs in a worker thread under `ascore`
-    (embedders and numpy must not block the event loop); a plan's model calls go
+    (embedders and numpy must not block the event loop): the guard's own bounded
+    workers inside a guard, see `confguard.llm.workers`; a plan's model calls go
     through the generator's `agenerate`.
     """
 
@@ -64,7 +91,7 @@ class BaseSignal:
     generator: Generator | None = None
     """The model a plan's requests go to (None for signals that call no model)."""
     timeout: float | None = None
-    """Seconds before the signal is reported `failed` (None: no limit of its own)."""
+    """Seconds before the signal is reported `failed` (None: `default_timeout`)."""
 
     def score(self, obs: Observation) -> SignalResult:
         """Score one observation; an exception becomes a `failed` result."""
@@ -79,7 +106,7 @@ class BaseSignal:
     async def ascore(self, obs: Observation) -> SignalResult:
         """Async twin of `score`: the same plan, model calls awaited."""
         if not self._calls_model():
-            return await asyncio.to_thread(self.score, obs)
+            return await run_blocking(self.score, obs)
         start = time.perf_counter()
         try:
             run = arun_plan(self._plan(obs), self.generator)
@@ -165,10 +192,12 @@ async def ascore(signal: Signal, obs: Observation) -> SignalResult:
     if method is not None:
         result: SignalResult = await method(obs)
         return result
-    return await asyncio.to_thread(signal.score, obs)
+    return await run_blocking(signal.score, obs)
 
 
 __all__ = [
+    "BASE_TIMEOUT_SECONDS",
+    "PER_CALL_TIMEOUT_SECONDS",
     "BaseSignal",
     "Cost",
     "DeclaredCost",
@@ -180,6 +209,8 @@ __all__ = [
     "arun_plan",
     "as_signal",
     "ascore",
+    "default_timeout",
     "execute",
     "run_plan",
+    "timeout_of",
 ]
