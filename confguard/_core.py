@@ -145,8 +145,6 @@ class GuardOptions(TypedDict, total=False):
     """Threads the guard runs its blocking signals on (its own pool, not asyncio's)."""
     retries: Retries | None
     """Attempts in all (overrides the policy's max_attempts), or a tenacity Retrying."""
-    store_answers: bool
-    """Keep answer texts in the audit store, not only their digests."""
     strategies: Iterable[str]
     """Retry strategy names the pipeline understands beyond the built-in ones."""
 
@@ -178,7 +176,6 @@ class GuardCore:
         self.routes = _routes(self.policy, options.get("routes") or {})
         self.timeouts = _timeouts(self.signals, options)
         self.max_workers = _max_workers(options.get("max_workers", DEFAULT_MAX_WORKERS))
-        self.store_answers = options.get("store_answers", False)
         self.cascade = _cascade(self)
 
     def retrying(self, cls: type[R]) -> R:
@@ -229,7 +226,7 @@ class GuardCore:
             attempt=record.attempt.number,
             question=call.question,
             answer_digest=digest(answer),
-            answer=answer if self.store_answers else None,
+            answer=answer,  # the store decides whether to keep it
             confidence=record.assessment.confidence,
             action=decision.action,
             reason=decision.reason,
@@ -324,6 +321,11 @@ def policy_attempts(policy: Policy | None) -> int:
 
 
 def _known_options(options: Mapping[str, object]) -> None:
+    if "store_answers" in options:
+        raise TypeError(
+            "store_answers is an option of the store now, not of the guard: "
+            "SQLStore(url, store_answers=True) or InMemoryStore(store_answers=True)"
+        )
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
         raise TypeError(

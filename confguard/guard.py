@@ -117,7 +117,7 @@ class Guard(_Shell):
     """Scores, decides, retries, escalates and records, synchronously.
 
     The keyword options are those of `GuardOptions` (store, routes, combiner,
-    calibrator, signal_timeout, max_workers, retries, store_answers, strategies).
+    calibrator, signal_timeout, max_workers, retries, strategies).
     `retries` is an int (attempts in all; overrides the policy's max_attempts) or a
     tenacity Retrying whose stop and wait are used. Signals run concurrently on the
     guard's own `max_workers` threads, each under its timeout (`signal_timeout`, else
