@@ -4,13 +4,25 @@ Gating is done here, in a wrapper, because LlamaIndex instrumentation can only
 observe. Each query runs the wrapped engine as a confguard pipeline under a Guard
 (sync) or AsyncGuard (async): retry, escalate and abstain follow the policy, and
 the verdict is merged into ``Response.metadata["confguard"]``.
+
+A streaming engine (``streaming=True``) gets a stream back: its chunks are held
+back while the guard decides, then the *gated* text is released through a
+`StreamingResponse` (`AsyncStreamingResponse` from `aquery`) whose metadata holds
+the verdict from the start; an accepted answer keeps its chunks, a refusal is
+released in word-sized pieces. No chunk of an attempt is ever released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -18,8 +30,13 @@ from confguard.exceptions import ConfigurationError, LowConfidenceError
 from confguard.guard import AsyncGuard, Guard
 from confguard.policy.model import Policy
 from confguard.results import VERDICT_KEY, Abstain, GuardResult, Verdict
+from confguard.streaming import HoldBack
 from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.base.response.schema import Response
+from llama_index.core.base.response.schema import (
+    AsyncStreamingResponse,
+    Response,
+    StreamingResponse,
+)
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import NodeWithScore, QueryBundle, QueryType
@@ -47,7 +64,8 @@ class GuardedQueryEngine(BaseQueryEngine):
     `from_signals` does that). An empty
     response is refused (`on_empty_response="abstain"`) even if the guard accepted
     it. A policy with ``abstain.raise_error`` makes a refusal raise
-    `LowConfidenceError`. Streaming engines are read to the end before gating.
+    `LowConfidenceError`. A streaming engine's answer is held back until gated,
+    then the gated text is released as a `StreamingResponse`.
 
     Example:
         >>> engine = GuardedQueryEngine.from_signals(
@@ -129,22 +147,32 @@ class GuardedQueryEngine(BaseQueryEngine):
         """The wrapped engine as a confguard pipeline (also usable as a route)."""
         return self._pipeline
 
-    def query(self, str_or_query_bundle: QueryType) -> Response:
-        """Run a guarded query: always a plain Response (streams are read first).
+    def query(self, str_or_query_bundle: QueryType) -> Response | StreamingResponse:
+        """Run a guarded query: a Response, or a stream of the gated text.
 
         Example:
             >>> engine.query("Who won Super Bowl 50?").response
             'Denver Broncos'
+            >>> "".join(streaming_engine.query("Who won?").response_gen)
+            'Denver Broncos'
         """
-        return _plain(super().query(str_or_query_bundle))
+        response = super().query(str_or_query_bundle)
+        if not isinstance(response, Response | StreamingResponse):
+            raise TypeError(f"expected a Response, got {type(response).__name__}")
+        return response
 
-    async def aquery(self, str_or_query_bundle: QueryType) -> Response:
-        """Async twin of `query`.
+    async def aquery(
+        self, str_or_query_bundle: QueryType
+    ) -> Response | AsyncStreamingResponse:
+        """Async twin of `query` (a stream is an `AsyncStreamingResponse`).
 
         Example:
             >>> (await engine.aquery("Who won Super Bowl 50?")).response
         """
-        return _plain(await super().aquery(str_or_query_bundle))
+        response = await super().aquery(str_or_query_bundle)
+        if not isinstance(response, Response | AsyncStreamingResponse):
+            raise TypeError(f"expected a Response, got {type(response).__name__}")
+        return response
 
     def get_prompts(self) -> dict[str, Any]:
         """The wrapped engine's prompts, under the same keys."""
@@ -167,15 +195,33 @@ class GuardedQueryEngine(BaseQueryEngine):
         """The wrapped engine's retrieval, ungated."""
         return self._query_engine.retrieve(query_bundle)
 
-    def _query(self, query_bundle: QueryBundle) -> Response:
+    def _query(self, query_bundle: QueryBundle) -> Response | StreamingResponse:
         with call_trace(query_bundle) as trace:
             result = self._run(query_bundle.query_str)
-        return self._respond(result, trace)
+        response = self._respond(result, trace)
+        if not trace.streamed:
+            return response
+        chunks = self._release(result, trace, response)
+        return StreamingResponse(_gen(chunks), response.source_nodes, response.metadata)
 
-    async def _aquery(self, query_bundle: QueryBundle) -> Response:
+    async def _aquery(
+        self, query_bundle: QueryBundle
+    ) -> Response | AsyncStreamingResponse:
         with call_trace(query_bundle) as trace:
             result = await self._arun(query_bundle.query_str)
-        return self._respond(result, trace)
+        response = self._respond(result, trace)
+        if not trace.streamed:
+            return response
+        chunks = _aiter(self._release(result, trace, response))
+        return AsyncStreamingResponse(chunks, response.source_nodes, response.metadata)
+
+    def _release(
+        self, result: GuardResult, trace: CallTrace, response: Response
+    ) -> list[str]:
+        """The gated text in chunks: the final attempt's own if it was accepted."""
+        final = result.attempts[-1].attempt.number
+        held = trace.held.get(final) if result.accepted else None
+        return list((held or HoldBack()).release(response.response or ""))
 
     def _run(self, question: str) -> GuardResult:
         if self._guard is not None:
@@ -226,11 +272,13 @@ class GuardedQueryEngine(BaseQueryEngine):
         return refusal
 
 
-def _plain(response: object) -> Response:
-    # _query/_aquery only ever build a Response; this narrows the declared union.
-    if not isinstance(response, Response):
-        raise TypeError(f"expected a Response, got {type(response).__name__}")
-    return response
+def _gen(chunks: Iterable[str]) -> Generator[str, None, None]:
+    yield from chunks
+
+
+async def _aiter(chunks: Iterable[str]) -> AsyncGenerator[str, None]:
+    for chunk in chunks:
+        yield chunk
 
 
 def _guards(

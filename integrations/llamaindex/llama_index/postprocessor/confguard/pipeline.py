@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from confguard.observation import Issue, Observation
 from confguard.results import Attempt
+from confguard.streaming import HoldBack
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import (
     AsyncStreamingResponse,
@@ -45,6 +46,7 @@ IssueCode = Literal[
 ]
 """Every issue code this pipeline writes (see docs/llamaindex.md)."""
 
+_STREAMS = (StreamingResponse, AsyncStreamingResponse)
 EMPTY_MARKERS = ("Empty Response",)
 """What LlamaIndex's synthesizers answer when they had no node to answer from."""
 
@@ -55,6 +57,13 @@ class CallTrace:
     def __init__(self, bundle: QueryBundle | None = None) -> None:
         self.bundle = bundle
         self.responses: dict[int, Response] = {}
+        self.held: dict[int, HoldBack] = {}
+        """The streamed chunks of each attempt, held back until the gate decides."""
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the engine streamed (so the gated answer is released as one)."""
+        return bool(self.held)
 
     def query_for(self, question: str) -> QueryType:
         """The caller's QueryBundle (custom embeddings kept) if it asks `question`."""
@@ -108,16 +117,27 @@ class QueryEnginePipeline:
     def __call__(self, question: str, attempt: Attempt | None = None) -> Observation:
         """Run the attempt synchronously."""
         engine, issues = self.engine_for(attempt)
+        held = HoldBack()
         with capture_logprobs() as capture:
-            response = as_response(engine.query(_query(question)))
+            raw = engine.query(_query(question))
+            response = as_response(raw, held)
+        self._hold(attempt, raw, held)
         return self._observe(question, attempt, response, capture, issues)
 
     async def acall(self, question: str, attempt: Attempt | None = None) -> Observation:
         """Run the attempt with the engine's `aquery`."""
         engine, issues = self.engine_for(attempt)
+        held = HoldBack()
         with capture_logprobs() as capture:
-            response = await aas_response(await engine.aquery(_query(question)))
+            raw = await engine.aquery(_query(question))
+            response = await aas_response(raw, held)
+        self._hold(attempt, raw, held)
         return self._observe(question, attempt, response, capture, issues)
+
+    def _hold(self, attempt: Attempt | None, raw: object, held: HoldBack) -> None:
+        trace = _CALL.get()
+        if trace is not None and isinstance(raw, _STREAMS):
+            trace.held[attempt.number if attempt else 1] = held
 
     def engine_for(
         self, attempt: Attempt | None
@@ -172,11 +192,19 @@ def _query(question: str) -> QueryType:
     return question if trace is None else trace.query_for(question)
 
 
-def as_response(response: Any) -> Response:
-    """A plain Response from any sync response type (a stream is read to the end)."""
+def as_response(response: Any, held: HoldBack | None = None) -> Response:
+    """A plain Response from any sync response type (a stream is read to the end).
+
+    A stream's chunks go to `held` (none of them is released here).
+    """
     if isinstance(response, Response):
         return response
-    if isinstance(response, StreamingResponse | PydanticResponse):
+    if isinstance(response, StreamingResponse):
+        held = held or HoldBack()
+        for chunk in response.response_gen:
+            held.hold(chunk)
+        return _read(response, held)
+    if isinstance(response, PydanticResponse):
         return response.get_response()
     raise TypeError(
         f"the query engine returned {type(response).__name__}; a sync query needs "
@@ -184,11 +212,20 @@ def as_response(response: Any) -> Response:
     )
 
 
-async def aas_response(response: Any) -> Response:
+async def aas_response(response: Any, held: HoldBack | None = None) -> Response:
     """Async twin of `as_response`, which also reads an AsyncStreamingResponse."""
     if isinstance(response, AsyncStreamingResponse):
-        return await response.get_response()
-    return as_response(response)
+        held = held or HoldBack()
+        async for chunk in response.response_gen:
+            held.hold(chunk)
+        return _read(response, held)
+    return as_response(response, held)
+
+
+def _read(
+    response: StreamingResponse | AsyncStreamingResponse, held: HoldBack
+) -> Response:
+    return Response(held.text, list(response.source_nodes), response.metadata)
 
 
 def _answer(response: Response, markers: Sequence[str]) -> str:
