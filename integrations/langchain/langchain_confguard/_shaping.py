@@ -50,22 +50,17 @@ def gated_id() -> str:
 
 
 def with_verdict(
-    message: Message,
-    text: str,
-    verdict: Verdict,
-    *,
-    keep: bool,
-    same_id: bool = False,
+    message: Message, text: str, verdict: Verdict, *, keep: bool
 ) -> Message | AIMessage:
     """The message with the verdict in its metadata; a fresh AIMessage unless `keep`.
 
     A kept message keeps its structured content when its text is the answer.
-    The result has a new id unless `same_id`: LangGraph's ``messages`` stream
-    skips a message whose id it has seen, so a gated answer reusing an attempt's
-    id would never be streamed (and its state update would overwrite).
+    The result always has a new id: LangGraph's ``messages`` stream skips a
+    message whose id it has seen, so a gated answer reusing an attempt's id
+    would never be streamed.
     """
     stored = {METADATA_KEY: verdict.to_metadata()}
-    new_id = message.id if same_id else gated_id()
+    new_id = gated_id()
     if not keep:
         return AIMessage(content=text, id=new_id, response_metadata=stored)
     metadata = {**message.response_metadata, **stored}

@@ -32,7 +32,13 @@ from langchain.agents.middleware import (
     ModelResponse,
     hook_config,
 )
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    RemoveMessage,
+    ToolMessage,
+)
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -41,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from confguard.exceptions import LogprobFormatError
 from confguard.guard import AsyncGuard, Guard
 from confguard.observation import Context, Issue, Observation
-from confguard.results import Attempt, Escalate, GuardResult, Verdict
+from confguard.results import Attempt, GuardResult, Verdict
 from confguard.routes import EscalationRequest, RouteOutcome
 from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
 from langchain_confguard._shaping import with_verdict
@@ -317,7 +323,10 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
     The guard's policy escalates to a route (a `HumanReviewRoute` records nothing
     more); the agent then stops at ``interrupt()`` with an `AnswerReview` and
     resumes with ``{"type": "approve"}``, ``{"type": "edit", "answer": "..."}``
-    or ``{"type": "reject", "message": "..."}``.
+    or ``{"type": "reject", "message": "..."}``. While it waits, the state holds
+    the policy's pending message (the held answer is only in the interrupt and the
+    verdict's ``judged_answer``), so no stream shows the unreviewed answer; route
+    the interrupt to the reviewer, not to the user.
 
     Example:
         >>> guard = Guard(signals, policy, routes={"human": HumanReviewRoute()})
@@ -325,13 +334,6 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
         ...                      middleware=[HumanEscalationMiddleware(guard)])
         >>> agent.invoke(Command(resume={"type": "approve"}), config)
     """
-
-    def verdict(self, result: GuardResult) -> Verdict:
-        """An escalated answer keeps its text: the reviewer reads it."""
-        if not isinstance(result.decision, Escalate):
-            return super().verdict(result)
-        held = result.attempts[-1].observation.answer
-        return Verdict.from_result(result, answer=held)
 
     @hook_config(can_jump_to=["end"])
     def after_model(
@@ -343,8 +345,11 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
             return None
         message, verdict = found
         decision = ask_reviewer(_review(state, message, verdict))
+        # A new message in place of the held one: a same-id replacement is
+        # never shown by LangGraph's ``messages`` stream (it has seen the id).
+        reviewed = self._reviewed(message, verdict, decision)
         return {
-            "messages": [self._reviewed(message, verdict, decision)],
+            "messages": [RemoveMessage(id=message.id or ""), reviewed],
             "jump_to": "end",
         }
 
@@ -363,15 +368,14 @@ class HumanEscalationMiddleware(ConfidenceGateMiddleware):
     ) -> AIMessage:
         text: str
         if isinstance(decision, ApproveAnswer):
-            text = message.text
+            text = verdict.judged_answer or ""
         elif isinstance(decision, EditAnswer):
             text = decision.answer
         else:
             text = decision.message or self.guard.policy.abstain.message
         reviewed = verdict.model_copy(update={"review": decision.type, "answer": text})
         keep = isinstance(decision, ApproveAnswer)
-        # Same id: the reviewed message replaces the held one in the state.
-        return with_verdict(message, text, reviewed, keep=keep, same_id=True)
+        return with_verdict(message, text, reviewed, keep=keep)
 
 
 def _awaiting_review(state: AgentState[Any]) -> tuple[AIMessage, Verdict] | None:
@@ -390,7 +394,7 @@ def _review(
 ) -> AnswerReview:
     return AnswerReview(
         question=turn_question(state["messages"]),
-        answer=message.text,
+        answer=verdict.judged_answer or "",
         confidence=verdict.confidence,
         action=verdict.action,
         reason=verdict.reason,

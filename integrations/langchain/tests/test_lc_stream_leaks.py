@@ -17,6 +17,8 @@ from langchain.agents import create_agent
 from langchain_confguard import (
     ConfidenceGateMiddleware,
     GuardedRunnable,
+    HumanEscalationMiddleware,
+    HumanReviewRoute,
     agated_stream,
     gated_stream,
     verdict_of,
@@ -24,7 +26,9 @@ from langchain_confguard import (
 from langchain_confguard.testing import FakeLogprobChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableLambda
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.types import Command
 from lc_helpers import answer, make_policy, rag_chain
 
 from confguard import CallableRoute, Guard
@@ -154,6 +158,27 @@ async def test_agent_middleware_async_messages_leaks_0_refused_tokens() -> None:
     stream = agent.astream(QUESTION, stream_mode="messages")
     seen = [item async for item in agated_stream(stream)]
     assert leaked("agent astream stream_mode=messages", seen) == 0
+    assert REFUSAL in contents(seen)
+
+
+@pytest.mark.parametrize("mode", ["messages", "values"])
+def test_human_review_streams_0_tokens_of_the_held_answer(mode: str) -> None:
+    model = FakeLogprobChatModel(responses=[answer(REFUSED, 0.4)])  # escalated
+    route = HumanReviewRoute()
+    guard = Guard([AverageLogprob()], make_policy(), routes={"human": route})
+    agent = create_agent(
+        model,
+        [],
+        middleware=[HumanEscalationMiddleware(guard)],
+        checkpointer=InMemorySaver(),
+    )
+    config: Any = {"configurable": {"thread_id": f"leak-{mode}"}}
+    waiting = list(gated_stream(agent.stream(QUESTION, config, stream_mode=mode)))
+    reject = Command(resume={"type": "reject"})
+    rejected = agent.stream(reject, config, stream_mode=mode)
+    seen = [*waiting, *gated_stream(rejected)]
+    assert leaked(f"human review stream_mode={mode} (held, then rejected)", seen) == 0
+    assert "passed on for review" in contents(waiting)
     assert REFUSAL in contents(seen)
 
 
