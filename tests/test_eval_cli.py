@@ -53,6 +53,18 @@ FAKES = textwrap.dedent(
             lambda obs: 0.9 if obs.answer == "Paris" else 0.2, name="oracle"
         )
         return Guard([signal], Policy.from_dict({"thresholds": {"accept": 0.8}}))
+
+    def guard_with(policy=None):
+        return Guard(guard().signals, policy or guard().policy)
+
+    def guard_needing(signals):
+        return guard()
+
+    def not_a_guard():
+        return "a guard"
+
+    NOT_CALLABLE = 42
+    GUARD = guard()
     """
 )
 
@@ -347,3 +359,231 @@ def test_a_refusal_on_the_held_out_part_is_restated_for_all_samples() -> None:
     assert held_out.have == 100
     assert info.value.needed == math.ceil(held_out.needed * 200 / 100)
     assert f"about {info.value.needed} labelled samples in all" in str(info.value)
+
+
+# --- bad input: one line naming the option or the file, exit code 2 -------------
+
+
+def the_one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 1, captured.out
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def sample_line(**change: object) -> str:
+    sample = {
+        "id": "q", "question": "Q?", "answer": "A", "gold": ["A"],
+        "exact_match": True, "f1": 1.0, "correct": True,
+        "signals": {"oracle": 0.9}, "confidence": 0.9, "action": "accept",
+        "llm_calls": 0,
+    }  # fmt: skip
+    return json.dumps({**sample, **change}) + "\n"
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> Path:
+    write_questions(tmp_path / "q.jsonl", easy=2, hard=2)
+    (tmp_path / "meta.jsonl").write_text(
+        '{"question": "Q?", "answers": ["A"], "metadata": ["not", "a", "map"]}\n'
+    )
+    (tmp_path / "latin.jsonl").write_bytes(
+        '{"question": "Q?", "answers": ["A"]}\n'
+        '{"question": "Où?", "answers": ["A"]}\n'.encode("latin-1")
+    )
+    (tmp_path / "empty.yaml").write_text("# thresholds: {accept: 0.8}\n")
+    (tmp_path / "twice.yaml").write_text(
+        "thresholds: {accept: 0.8}\nthresholds: {accept: 0.5}\n"
+    )
+    (tmp_path / "bool.yaml").write_text("thresholds: {accept: true}\n")
+    (tmp_path / "ok.yaml").write_text("thresholds: {accept: 0.8}\n")
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "broken.jsonl").write_text(sample_line() + '{"id": "q2", \n')
+    (tmp_path / "nan.jsonl").write_text(sample_line(signals={"oracle": math.nan}))
+    (tmp_path / "big.jsonl").write_text(sample_line(signals={"oracle": 7.5}))
+    (tmp_path / "sure.jsonl").write_text(sample_line(confidence=-0.1))
+    (tmp_path / "unlabelled.jsonl").write_text(
+        sample_line().replace('"correct": true, ', "")
+    )
+    (tmp_path / "latin-samples.jsonl").write_bytes(
+        sample_line(question="Où?").encode("utf-8").decode("unicode_escape")
+        .encode("latin-1")
+    )  # fmt: skip
+    return tmp_path
+
+
+EVAL = ["eval", "--dataset", "jsonl:{tmp}/q.jsonl", "--out", "{tmp}/out"]
+EVAL_BAD: list[tuple[list[str], str]] = [
+    (["--limit", "0"], "argument --limit: must be >= 1, got 0"),
+    (["--limit", "all"], "argument --limit: expected a whole number, got 'all'"),
+    (["--f1-threshold", "5"], "argument --f1-threshold: must be in (0, 1], got 5"),
+    (["--f1-threshold", "nan"], "argument --f1-threshold: must be in (0, 1]"),
+    (
+        ["--dataset", "jsonl:{tmp}/meta.jsonl"],
+        "meta.jsonl, line 1: field 'metadata': expected a JSON object, got list",
+    ),
+    (
+        ["--dataset", "jsonl:{tmp}/latin.jsonl"],
+        "latin.jsonl, line 2: not UTF-8 text (byte 0xf9)",
+    ),
+    (
+        ["--guard", "{fakes}:NOT_CALLABLE"],
+        "--guard {fakes}:NOT_CALLABLE: a int is not callable; expected a factory",
+    ),
+    (
+        ["--guard", "{fakes}:not_a_guard"],
+        "--guard {fakes}:not_a_guard: the factory returned a str, not a Guard",
+    ),
+    (
+        ["--guard", "{fakes}:guard_needing"],
+        "--guard {fakes}:guard_needing: missing a required argument: 'signals'",
+    ),
+    (["--guard", "{fakes}:nothing"], "--guard: cannot load '{fakes}:nothing'"),
+    (
+        ["--guard", "{fakes}:guard", "--policy", "{tmp}/ok.yaml"],
+        "--guard {fakes}:guard: got an unexpected keyword argument 'policy'; it "
+        "takes no policy=, so --policy cannot be applied",
+    ),
+    (
+        ["--guard", "{fakes}:GUARD", "--policy", "{tmp}/ok.yaml"],
+        "--policy: --guard {fakes}:GUARD is a Guard built with its own policy",
+    ),
+    (
+        ["--pipeline", "{fakes}:NOT_CALLABLE"],
+        "--pipeline {fakes}:NOT_CALLABLE: a int is not callable",
+    ),
+    (["--policy", "{tmp}/empty.yaml"], "policy file {tmp}/empty.yaml is empty"),
+    (
+        ["--policy", "{tmp}/twice.yaml"],
+        "policy file {tmp}/twice.yaml, line 2: the key 'thresholds' is given twice",
+    ),
+    (
+        ["--out", "{tmp}/nowhere/out"],
+        "--out {tmp}/nowhere/out: the folder {tmp}/nowhere does not exist",
+    ),
+    (["--out", "{tmp}/a-file"], "--out {tmp}/a-file: is a file, not a folder"),
+    (  # --out is checked before the dataset is even read
+        ["--dataset", "jsonl:{tmp}/missing.jsonl", "--out", "{tmp}/nowhere/out"],
+        "--out {tmp}/nowhere/out: the folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), EVAL_BAD)
+def test_eval_refuses_bad_input_in_one_line_with_exit_code_2(
+    extra: list[str],
+    expected: str,
+    bad_files: Path,
+    fakes: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipeline = ["--pipeline", f"{fakes}:pipeline"]
+    argv = [*EVAL, *pipeline, "--cache-dir", "{tmp}/cache", *extra]
+    filled = [a.format(tmp=bad_files, fakes=fakes) for a in argv]
+    assert main(filled) == 2
+    assert expected.format(tmp=bad_files, fakes=fakes) in the_one_error_line(capsys)
+    assert not (bad_files / "out").exists()
+    assert not (bad_files / "cache").exists()
+
+
+def test_eval_applies_policy_to_a_guard_factory_that_takes_one(
+    tmp_path: Path, fakes: str
+) -> None:
+    path = write_questions(tmp_path / "q.jsonl", easy=2, hard=2)
+    (tmp_path / "lenient.yaml").write_text("thresholds: {accept: 0.1}\n")
+    args = [
+        "eval", "--dataset", f"jsonl:{path}", "--out", str(tmp_path / "out"),
+        "--cache-dir", str(tmp_path / "cache"), "--pipeline", f"{fakes}:pipeline",
+        "--guard", f"{fakes}:guard_with",
+    ]  # fmt: skip
+    assert main(args) == 0
+    strict = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert main([*args, "--policy", str(tmp_path / "lenient.yaml")]) == 0
+    lenient = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (strict["policy"]["coverage"], lenient["policy"]["coverage"]) == (0.5, 1.0)
+
+
+CALIBRATE = ["calibrate", "--target-risk", "0.1", "--out", "{tmp}/p.yaml"]
+CALIBRATE_BAD: list[tuple[list[str], str]] = [
+    (
+        ["--samples", "{tmp}/broken.jsonl"],
+        "{tmp}/broken.jsonl, line 2: not valid JSON",
+    ),
+    (
+        ["--samples", "{tmp}/nan.jsonl"],
+        "{tmp}/nan.jsonl, line 1: field 'signals.oracle': must be in [0, 1], got nan",
+    ),
+    (
+        ["--samples", "{tmp}/big.jsonl"],
+        "{tmp}/big.jsonl, line 1: field 'signals.oracle': must be in [0, 1], got 7.5",
+    ),
+    (
+        ["--samples", "{tmp}/sure.jsonl"],
+        "{tmp}/sure.jsonl, line 1: field 'confidence': must be in [0, 1], got -0.1",
+    ),
+    (
+        ["--samples", "{tmp}/unlabelled.jsonl"],
+        "{tmp}/unlabelled.jsonl, line 1: field 'correct': Field required",
+    ),
+    (
+        ["--samples", "{tmp}/latin-samples.jsonl"],
+        "{tmp}/latin-samples.jsonl, line 1: not UTF-8 text",
+    ),
+    (["--samples", "{tmp}/none.jsonl"], "--samples: no samples file at {tmp}/none"),
+    (
+        ["--samples", "{tmp}/big.jsonl", "--fit-fraction", "1.0"],
+        "argument --fit-fraction: must be in (0, 1), got 1.0",
+    ),
+    (
+        ["--samples", "{tmp}/big.jsonl", "--fit-fraction", "0"],
+        "argument --fit-fraction: must be in (0, 1), got 0",
+    ),
+    (
+        ["--samples", "{tmp}/big.jsonl", "--delta", "-1"],
+        "argument --delta: must be in (0, 1), got -1",
+    ),
+    (  # --out is checked before the samples are read
+        ["--samples", "{tmp}/broken.jsonl", "--out", "{tmp}/nowhere/p.yaml"],
+        "--out {tmp}/nowhere/p.yaml: the folder {tmp}/nowhere does not exist",
+    ),
+    (
+        ["--samples", "{tmp}/big.jsonl", "--out", "{tmp}"],
+        "--out {tmp}: is a folder, not a file",
+    ),
+    (
+        ["--store", "sqlite:///{tmp}/typo.sqlite"],
+        "--store: no audit store at {tmp}/typo.sqlite (a new one is created only "
+        "with --create)",
+    ),
+    (
+        ["--samples", "{tmp}/big.jsonl", "--policy", "{tmp}/bool.yaml"],
+        "policy file {tmp}/bool.yaml, line 1: thresholds.accept: expected a number, "
+        "got True",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), CALIBRATE_BAD)
+def test_calibrate_refuses_bad_input_in_one_line_with_exit_code_2(
+    extra: list[str],
+    expected: str,
+    bad_files: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [a.format(tmp=bad_files) for a in [*CALIBRATE, *extra]]
+    assert main(argv) == 2
+    assert expected.format(tmp=bad_files) in the_one_error_line(capsys)
+    assert not (bad_files / "p.yaml").exists()
+    assert not (bad_files / "typo.sqlite").exists()
+
+
+def test_calibrate_creates_a_missing_store_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/new.sqlite"
+    argv = ["calibrate", "--store", url, "--target-risk", "0.1"]
+    assert main([*argv, "--out", str(tmp_path / "p.yaml"), "--create"]) == 2
+    assert "needs at least 10 labelled samples; got 0" in the_one_error_line(capsys)
+    assert (tmp_path / "new.sqlite").is_file()

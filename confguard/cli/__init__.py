@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except ConfguardError as exc:
         return error(exc)
+    except OSError as exc:  # a path the checks could not foresee (a full disk, …)
+        return error(exc)
     except SystemExit as exc:  # --help has printed the help
         return exc.code if isinstance(exc.code, int) else 0
     return code

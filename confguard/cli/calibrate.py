@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from confguard.cli.checks import (
+    add_create_option,
+    existing_store,
+    fraction,
+    output_file,
+)
 from confguard.cli.command import Command
 from confguard.cli.output import say
-from confguard.exceptions import ConfigurationError
+from confguard.exceptions import ConfigurationError, DatasetError
 
 if TYPE_CHECKING:
     from confguard.evaluation import Calibrated
@@ -20,15 +26,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", type=Path, help="samples.jsonl or an eval folder")
     source.add_argument("--store", help="audit store URL: use the reviewers' verdicts")
-    p.add_argument("--target-risk", type=float, required=True)
-    p.add_argument("--delta", type=float, default=0.05)
+    add_create_option(p)
+    p.add_argument("--target-risk", type=fraction(), required=True)
+    p.add_argument("--delta", type=fraction(), default=0.05)
     p.add_argument("--policy", help="the policy to start from (default: demo policy)")
     p.add_argument("--out", type=Path, default=Path("policy.calibrated.yaml"))
     p.add_argument("--combiner", choices=["logistic", "policy"], default="logistic")
     p.add_argument(
         "--calibrator", choices=["isotonic", "platt", "none"], default="isotonic"
     )
-    p.add_argument("--fit-fraction", type=float, default=0.5)
+    p.add_argument(
+        "--fit-fraction", type=fraction(), default=0.5, help="share fitted, in (0, 1)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cascade", action="store_true", help="turn the cascade on")
 
@@ -44,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from confguard.evaluation.calibrate import calibrate_policy, write_policy
     from confguard.policy import Policy
 
+    output_file(args.out, "--out")
     base = Policy.from_yaml(Path(args.policy)) if args.policy else demo_policy()
     done = calibrate_policy(
         _labelled(args),
@@ -66,17 +76,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _labelled(args: argparse.Namespace) -> list[LabelledSample]:
-    from confguard.evaluation.report import read_samples
+    from confguard.evaluation.datasets import json_lines
     from confguard.scoring.calibration import labelled_from_store
     from confguard.store import SQLStore
 
     if args.store:
-        return labelled_from_store(SQLStore(args.store))
+        with SQLStore(existing_store(args.store, create=args.create)) as store:
+            return labelled_from_store(store)
     path: Path = args.samples
     path = path / "samples.jsonl" if path.is_dir() else path
     if not path.is_file():
-        raise ConfigurationError(f"no samples file at {path}")
-    return [s.labelled() for s in read_samples(path)]
+        raise ConfigurationError(f"--samples: no samples file at {path}")
+    return [_labelled_line(path, n, data) for n, data in json_lines(path)]
+
+
+def _labelled_line(path: Path, line: int, data: dict[str, Any]) -> LabelledSample:
+    """One line of samples.jsonl as calibration data; errors name file, line, field."""
+    from pydantic import ValidationError
+
+    from confguard.evaluation.calibrate import sample_problem
+    from confguard.evaluation.runner import EvalSample
+
+    try:
+        sample = EvalSample.model_validate(data).labelled()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise DatasetError(str(path), first["msg"], line=line, field=field) from None
+    problem = sample_problem(sample)
+    if problem is not None:
+        raise DatasetError(str(path), problem[1], line=line, field=problem[0])
+    return sample
 
 
 def _guarantee(done: Calibrated) -> str:

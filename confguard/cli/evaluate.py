@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from confguard.cli.checks import at_least, fraction, output_folder
 from confguard.cli.command import Command
 from confguard.cli.output import Advance, progress_bars, say, show
 from confguard.exceptions import ConfigurationError
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from confguard.evaluation import Correctness, Dataset, EvalMetrics, ItemPipeline
     from confguard.evaluation.defaults import Contexts
     from confguard.evaluation.report import ScoreMetrics
+    from confguard.policy import Policy
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,13 +28,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset", required=True, help="squad:PATH, conflicts:PATH, jsonl:PATH"
     )
-    p.add_argument("--limit", type=int, help="evaluate N random items")
+    p.add_argument("--limit", type=at_least(1), help="evaluate N random items")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("confguard-eval"))
     p.add_argument("--cache-dir", type=Path, default=Path(".confguard"))
-    p.add_argument("--policy", help="policy YAML (default: the demo policy)")
     p.add_argument(
-        "--f1-threshold", type=float, default=0.5, help="F1 to count as right"
+        "--policy",
+        help="policy YAML (default: the demo policy); with --guard, passed to the "
+        "factory as policy=",
+    )
+    p.add_argument(
+        "--f1-threshold",
+        type=fraction(one=True),
+        default=0.5,
+        help="F1 to count as right, in (0, 1]",
     )
     p.add_argument("--exact-match", action="store_true", help="require exact match")
     p.add_argument(
@@ -43,7 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pipeline", help="MODULE:FACTORY, factory(whole dataset) -> pipeline"
     )
-    p.add_argument("--guard", help="MODULE:FACTORY, factory() -> Guard")
+    p.add_argument(
+        "--guard", help="MODULE:FACTORY, factory() -> Guard (factory(policy=...))"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,11 +66,15 @@ def run(args: argparse.Namespace) -> int:
     """
     from confguard.evaluation import evaluate, load_dataset, write_report
     from confguard.evaluation.runner import GenerationCache
+    from confguard.policy import Policy
 
+    output_folder(args.out, "--out")
+    output_folder(args.cache_dir, "--cache-dir")
+    policy = Policy.from_yaml(Path(args.policy)) if args.policy else None
     full = load_dataset(args.dataset)
     dataset = full.sample(args.limit, seed=args.seed)
+    guard = _guard(args, policy, full)
     with progress_bars() as advance:
-        guard = _guard(args, full)
         pipeline = _pipeline(args, full, advance)  # the corpus: every passage
         cache = GenerationCache.for_pipeline(args.cache_dir / "eval", pipeline)
         done = evaluate(
@@ -100,15 +116,52 @@ def _contexts(args: argparse.Namespace, dataset: Dataset) -> Contexts:
     return "retrieve" if dataset.shared_corpus else "given"
 
 
-def _guard(args: argparse.Namespace, dataset: Dataset) -> Guard:
+def _guard(args: argparse.Namespace, policy: Policy | None, dataset: Dataset) -> Guard:
     from confguard.evaluation.defaults import default_guard
-    from confguard.policy import Policy
 
-    if args.guard:
-        guard = load_object(args.guard)
-        return guard if isinstance(guard, Guard) else guard()
-    policy = Policy.from_yaml(Path(args.policy)) if args.policy else None
-    return default_guard(policy, _contexts(args, dataset))
+    if not args.guard:
+        return default_guard(policy, _contexts(args, dataset))
+    made = _loaded("--guard", args.guard)
+    if isinstance(made, Guard):
+        if policy is not None:
+            raise ConfigurationError(
+                f"--policy: --guard {args.guard} is a Guard built with its own "
+                "policy; give a factory taking policy=, or drop --policy"
+            )
+        return made
+    kwargs = {} if policy is None else {"policy": policy}
+    guard = _called("--guard", args.guard, made, **kwargs)
+    if not isinstance(guard, Guard):
+        raise ConfigurationError(
+            f"--guard {args.guard}: the factory returned a {type(guard).__name__}, "
+            "not a Guard"
+        )
+    return guard
+
+
+def _loaded(option: str, spec: str) -> Any:
+    try:
+        return load_object(spec)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{option}: {exc}") from None
+
+
+def _called(option: str, spec: str, factory: Any, *args: Any, **kwargs: Any) -> Any:
+    """factory(*args, **kwargs), refused first if it cannot be called that way."""
+    if not callable(factory):
+        raise ConfigurationError(
+            f"{option} {spec}: a {type(factory).__name__} is not callable; "
+            "expected a factory"
+        )
+    try:
+        inspect.signature(factory).bind(*args, **kwargs)
+    except ValueError:
+        pass  # no signature to read (a builtin): the call itself will tell
+    except TypeError as exc:
+        policy = "policy" in kwargs
+        hint = "; it takes no policy=, so --policy cannot be applied" if policy else ""
+        raise ConfigurationError(f"{option} {spec}: {exc}{hint}") from None
+    return factory(*args, **kwargs)
 
 
 def _pipeline(
@@ -118,7 +171,8 @@ def _pipeline(
     from confguard.evaluation.runner import ItemPipeline, QuestionPipeline
 
     if args.pipeline:
-        pipeline = load_object(args.pipeline)(dataset)
+        factory = _loaded("--pipeline", args.pipeline)
+        pipeline = _called("--pipeline", args.pipeline, factory, dataset)
         if isinstance(pipeline, ItemPipeline):
             return pipeline
         return QuestionPipeline(pipeline, key=args.pipeline)

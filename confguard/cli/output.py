@@ -22,8 +22,9 @@ from rich.progress import (
 Advance = Callable[[str, int, int | None], None]
 """Called as advance(stage, done, total); a total of None spins until it is known."""
 
-# Piped output has no terminal width; tables need room for their columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Piped output has no terminal width; tables need room for their columns. No emoji:
+# a spec like `mymodule:guard:` must print as written, not as a guard's face.
+console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
 
 
 def say(message: str) -> None:
@@ -38,7 +39,9 @@ def show(renderable: RenderableType) -> None:
 
 def error(message: object) -> int:
     """Report an error as one line; the command's exit code, 2."""
-    say(f"[bold red]error:[/] {escape(str(message))}")
+    # A message from a driver or a parser may span lines; the report must not.
+    one_line = " ".join(part.strip() for part in str(message).splitlines())
+    say(f"[bold red]error:[/] {escape(one_line.strip())}")
     return 2
 
 

@@ -62,12 +62,42 @@ def split(
     samples: Sequence[LabelledSample], fit_fraction: float, seed: int
 ) -> tuple[list[LabelledSample], list[LabelledSample]]:
     """A seeded split into a fitting part and a threshold part."""
-    if not 0.0 < fit_fraction < 1.0:
-        raise ValueError(f"fit_fraction must be in (0, 1), got {fit_fraction}")
+    _check_fraction(fit_fraction)
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     cut = round(len(samples) * fit_fraction)
     return [samples[i] for i in order[:cut]], [samples[i] for i in order[cut:]]
+
+
+def sample_problem(sample: LabelledSample) -> tuple[str, str] | None:
+    """The first (field, problem) that makes `sample` unusable for fitting, or None.
+
+    Example:
+        >>> sample_problem(LabelledSample(signals={"judge": 7.5}, correct=True))
+        ('signals.judge', 'must be in [0, 1], got 7.5')
+    """
+    values = {f"signals.{name}": v for name, v in sample.signals.items()}
+    values["confidence"] = sample.confidence
+    for field, value in values.items():
+        if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            return field, f"must be in [0, 1], got {value}"
+    return None
+
+
+def check_samples(samples: Sequence[LabelledSample]) -> None:
+    """Refuse NaN, infinite or out-of-range confidences, naming the first sample."""
+    for index, sample in enumerate(samples):
+        problem = sample_problem(sample)
+        if problem is not None:
+            raise CalibrationError(
+                f"labelled sample {index}: {problem[0]}: {problem[1]}",
+                have=len(samples),
+            )
+
+
+def _check_fraction(fit_fraction: float) -> None:
+    if not 0.0 < fit_fraction < 1.0:
+        raise ValueError(f"fit_fraction must be in (0, 1), got {fit_fraction}")
 
 
 def _combiner(
@@ -152,6 +182,8 @@ def calibrate_policy(
         >>> done = calibrate_policy(samples, demo_policy(), target_risk=0.1, delta=0.05)
         >>> done.policy.thresholds.accept, done.control.upper_bound
     """
+    _check_fraction(fit_fraction)  # before _enough divides by 1 - fit_fraction
+    check_samples(samples)
     check_labels([s.correct for s in samples], "calibration")
     fits = combiner == "logistic" or calibrator is not None
     _enough(len(samples), target_risk, delta, fit_fraction if fits else 0.0)
@@ -230,9 +262,11 @@ __all__ = [
     "Calibrated",
     "CombinerChoice",
     "calibrate_policy",
+    "check_samples",
     "final_scores",
     "policy_data",
     "policy_yaml",
+    "sample_problem",
     "split",
     "write_policy",
 ]

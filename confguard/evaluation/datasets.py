@@ -82,13 +82,31 @@ def passage_id(text: str) -> str:
 def _text(path: Path) -> str:
     if not path.is_file():
         raise DatasetError(str(path), "file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(str(path), f"cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(
+            str(path), f"not UTF-8 text (byte {raw[exc.start]:#04x})", line=line
+        ) from None
     if not text.strip():
         raise DatasetError(str(path), "the file is empty")
     return text
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each JSON object of a JSONL file with its line number; blank lines skipped.
+
+    Errors are `DatasetError`s naming the file and the line.
+
+    Example:
+        >>> next(json_lines(Path("mine.jsonl")))
+        (1, {'question': 'Capital of France?', 'answers': ['Paris']})
+    """
     for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -143,6 +161,15 @@ class _Row:
             raise self.fail(field, "is empty; every item needs at least one answer")
         return tuple(value)
 
+    def mapping(self, field: str) -> dict[str, Any]:
+        value = self.data.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            raise self.fail(field, f"expected a JSON object, got {kind} {value!r}")
+        return value
+
 
 def _checked(path: Path, name: str, items: list[EvalItem], shared: bool) -> Dataset:
     if not items:
@@ -167,7 +194,7 @@ def load_jsonl(path: str | Path) -> Dataset:
     """
     file = Path(path)
     items = []
-    for number, data in _json_lines(file):
+    for number, data in json_lines(file):
         row = _Row(file, data, number)
         known = {"id", "question", "answers", "contexts", "metadata"}
         extra = {k: v for k, v in data.items() if k not in known}
@@ -177,7 +204,7 @@ def load_jsonl(path: str | Path) -> Dataset:
                 question=row.text("question"),
                 answers=row.texts("answers", required=True),
                 contexts=row.texts("contexts", required=False),
-                metadata={**(data.get("metadata") or {}), **extra},
+                metadata={**row.mapping("metadata"), **extra},
             )
         )
     return _checked(file, f"jsonl:{file}", items, shared=True)
@@ -261,7 +288,7 @@ def load_conflicts(
             )
     items = [
         _conflict_item(_Row(file, data, number), number, variant)
-        for number, data in _json_lines(file)
+        for number, data in json_lines(file)
         for variant in variants
     ]
     return _checked(file, f"conflicts:{file}", items, shared=False)
@@ -304,6 +331,7 @@ __all__ = [
     "CONFLICT_VARIANTS",
     "Dataset",
     "EvalItem",
+    "json_lines",
     "load_conflicts",
     "load_dataset",
     "load_jsonl",
