@@ -286,3 +286,58 @@ def test_fit_logistic_learns_how_to_impute_each_signal_from_the_others() -> None
     assert imputer.intercept == pytest.approx(0.2, abs=0.02)
     _, reasons = fitted.combine([SignalResult(name="a", confidence=0.8)])
     assert "'b' 0.60 (imputed)" in reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("sample", "problem"),
+    [
+        (
+            LabelledSample(signals={"judge": 7.5}, correct=True),
+            "labelled sample 3: signals.judge: must be in [0, 1], got 7.5",
+        ),
+        (
+            LabelledSample(signals={"judge": math.nan}, correct=True),
+            "labelled sample 3: signals.judge: must be in [0, 1], got nan",
+        ),
+        (
+            LabelledSample(signals={"judge": 0.5}, confidence=-math.inf, correct=True),
+            "labelled sample 3: confidence: must be in [0, 1], got -inf",
+        ),
+    ],
+)
+def test_calibrate_policy_refuses_a_confidence_outside_0_1_naming_the_sample(
+    sample: LabelledSample, problem: str
+) -> None:
+    from confguard.evaluation.calibrate import calibrate_policy
+    from confguard.policy import Policy
+
+    good = [
+        LabelledSample(signals={"judge": 0.5}, correct=i % 2 == 0) for i in range(3)
+    ]
+    with pytest.raises(CalibrationError) as info:
+        calibrate_policy([*good, sample, *good], Policy(), target_risk=0.1, delta=0.05)
+    assert str(info.value) == problem
+    assert info.value.have == 7
+
+
+def test_a_missing_signal_is_not_a_bad_confidence() -> None:
+    from confguard.evaluation.calibrate import sample_problem
+
+    assert sample_problem(LabelledSample(signals={"a": None}, correct=True)) is None
+    assert sample_problem(LabelledSample(signals={"a": 1.0}, correct=False)) is None
+
+
+@pytest.mark.parametrize("fit_fraction", [0.0, 1.0, 1.5])
+def test_a_fit_fraction_outside_0_1_is_refused_before_anything_is_counted(
+    fit_fraction: float,
+) -> None:
+    from confguard.evaluation.calibrate import calibrate_policy
+    from confguard.policy import Policy
+
+    samples = [
+        LabelledSample(signals={"a": 0.5}, correct=i % 2 == 0) for i in range(20)
+    ]
+    with pytest.raises(ValueError, match=r"fit_fraction must be in \(0, 1\)"):
+        calibrate_policy(
+            samples, Policy(), target_risk=0.1, delta=0.05, fit_fraction=fit_fraction
+        )

@@ -16,7 +16,7 @@ from confguard.evaluation import (
     load_jsonl,
     load_squad,
 )
-from confguard.evaluation.datasets import passage_id
+from confguard.evaluation.datasets import json_lines, passage_id
 from confguard.exceptions import DatasetError, UnknownComponentError
 
 SQUAD = {
@@ -169,6 +169,47 @@ def test_a_json_array_line_is_not_an_item(tmp_path: Path) -> None:
     path = write(tmp_path / "q.jsonl", "[1, 2]\n")
     with pytest.raises(DatasetError, match="line 1: expected a JSON object, got list"):
         load_jsonl(path)
+
+
+def test_metadata_that_is_not_an_object_names_file_line_and_field(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "q.jsonl",
+        lines(
+            {"question": "Q?", "answers": ["A"], "metadata": {"level": 1}},
+            {"question": "R?", "answers": ["A"], "metadata": ["level", 1]},
+        ),
+    )
+    with pytest.raises(DatasetError) as info:
+        load_jsonl(path)
+    assert (info.value.line, info.value.field) == (2, "metadata")
+    assert str(info.value) == (
+        f"{path}, line 2: field 'metadata': expected a JSON object, "
+        "got list ['level', 1]"
+    )
+
+
+def test_a_file_that_is_not_utf8_names_the_line_of_the_first_bad_byte(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "q.jsonl"
+    text = '{"question": "Q?", "answers": ["A"]}\n\n{"question": "Où?"}\n'
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(DatasetError) as info:
+        load_jsonl(path)
+    assert info.value.line == 3
+    assert str(info.value) == f"{path}, line 3: not UTF-8 text (byte 0xf9)"
+    with pytest.raises(DatasetError, match="not UTF-8 text"):
+        load_squad(path)
+
+
+def test_json_lines_numbers_each_object_by_its_line_and_skips_blanks(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n\n  \n{"a": 2}\n')
+    assert list(json_lines(path)) == [(1, {"a": 1}), (4, {"a": 2})]
 
 
 def test_an_empty_file_is_refused(tmp_path: Path) -> None:
