@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from confguard.cli import COMMANDS, main
+from confguard.cli.checks import existing_store
+from confguard.cli.output import error
 from confguard.defaults import demo_guard, demo_policy
 from confguard.evaluation.defaults import default_guard
+from confguard.exceptions import ConfigurationError
 from confguard.store import InMemoryStore
 
 EVERY_COMMAND = ("demo", "review", "eval", "calibrate")
@@ -90,3 +93,27 @@ def test_answers_from_given_passages_are_not_scored_on_retrieval() -> None:
     names = [s.name for s in default_guard(None, "given").signals]
     assert "retrieval" not in names
     assert "answer_support" in names
+
+
+def test_an_error_spanning_lines_is_reported_on_one_line_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert error("cannot load 'mod:guard:' [bold]\n  (driver detail)") == 2
+    assert capsys.readouterr().out == (
+        "error: cannot load 'mod:guard:' [bold] (driver detail)\n"
+    )
+
+
+def test_only_a_missing_sqlite_file_needs_create(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path}/typo.sqlite"
+    with pytest.raises(ConfigurationError, match=r"no audit store at .*typo\.sqlite"):
+        existing_store(missing, create=False)
+    assert existing_store(missing, create=True) == missing
+    (tmp_path / "there.sqlite").write_bytes(b"")
+    for url in (
+        f"sqlite:///{tmp_path}/there.sqlite",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "postgresql+psycopg://u:p@127.0.0.1:1/db",
+    ):
+        assert existing_store(url, create=False) == url
