@@ -7,11 +7,10 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, Retrying
@@ -39,11 +38,16 @@ from confguard.routes.pipeline import (
     call_pipeline,
 )
 from confguard.scoring.aggregate import Calibrator, Combiner
-from confguard.signals.base import Signal, ascore
+from confguard.signals.base import Signal
+from confguard.signals.running import (
+    Timeouts,
+    ascore_all,
+    ascore_signal,
+    limit_of,
+    score_all,
+)
 
 _S = TypeVar("_S", bound="_Shell")
-Timeouts = Mapping[str, float | None] | float | None
-"""Seconds per signal name, one limit for every signal, or None for no limit."""
 
 
 class _Shell:
@@ -92,6 +96,11 @@ class _Shell:
     def calibrator(self) -> Calibrator | None:
         """The calibrator applied to the combined confidence, if any."""
         return self._core.calibrator
+
+    @property
+    def timeouts(self) -> Mapping[str, float | None]:
+        """The seconds each signal may take, by name (None: no limit)."""
+        return MappingProxyType(self._core.timeouts)
 
     def _twin(self, shell: type[_S]) -> _S:
         # The core is immutable and holds no per-call state, so shells may share it.
@@ -324,106 +333,6 @@ class AsyncGuard(_Shell):
             await self._core.store.arecord(self._core.audit(call, record))
 
 
-def score_signal(signal: Signal, obs: Observation) -> SignalResult:
-    """Score with one signal; an exception or a wrong return becomes `failed`."""
-    try:
-        result = signal.score(obs)
-    except Exception as exc:  # a signal must never take the request down
-        return SignalResult.failed(signal.name, exc)
-    return _checked(signal, result)
-
-
-async def ascore_signal(
-    signal: Signal, obs: Observation, timeout: float | None
-) -> SignalResult:
-    """Async twin of `score_signal`, under `timeout` seconds if given."""
-    try:
-        result = await asyncio.wait_for(ascore(signal, obs), timeout)
-    except asyncio.TimeoutError:
-        return SignalResult.failed(signal.name, _timed_out(timeout))
-    except Exception as exc:
-        return SignalResult.failed(signal.name, exc)
-    return _checked(signal, result)
-
-
-def _checked(signal: Signal, result: object) -> SignalResult:
-    if isinstance(result, SignalResult):
-        return result
-    kind = type(result).__name__
-    return SignalResult.failed(signal.name, f"returned {kind}, expected SignalResult")
-
-
-def score_all(
-    signals: Sequence[Signal],
-    obs: Observation,
-    timeouts: Timeouts = None,
-    workers: Workers | None = None,
-) -> tuple[SignalResult, ...]:
-    """Score with every signal: on `workers` threads, each under its timeout.
-
-    With no limit for any signal, they run in order in the calling thread. Without
-    `workers`, a pool for this call alone is used.
-    """
-    limits = [_limit(timeouts, s) for s in signals]
-    if all(limit is None for limit in limits):
-        return tuple(score_signal(s, obs) for s in signals)
-    pool = workers or Workers(len(signals))
-    start = time.monotonic()
-    try:
-        futures = [pool.submit(score_signal, s, obs) for s in signals]
-        return tuple(
-            _within(f, s, start, limit)
-            for f, s, limit in zip(futures, signals, limits, strict=True)
-        )
-    finally:
-        if workers is None:
-            pool.shutdown(wait=False)
-
-
-def _within(
-    future: concurrent.futures.Future[SignalResult],
-    signal: Signal,
-    start: float,
-    limit: float | None,
-) -> SignalResult:
-    # A thread cannot be killed: a timed-out signal finishes in the background.
-    left = None if limit is None else max(0.0, start + limit - time.monotonic())
-    try:
-        return future.result(timeout=left)
-    except concurrent.futures.TimeoutError:
-        never_started = future.cancel()
-        return SignalResult.failed(signal.name, _timed_out(limit, never_started))
-
-
-def _timed_out(limit: float | None, never_started: bool = False) -> str:
-    reason = f"timed out after {limit:g}s"
-    if never_started:
-        reason += " waiting for a worker (all of the guard's threads were busy)"
-    return reason
-
-
-def _limit(timeouts: Timeouts, signal: Signal) -> float | None:
-    if isinstance(timeouts, Mapping):
-        return timeouts.get(signal.name)
-    return timeouts
-
-
-async def ascore_all(
-    signals: Sequence[Signal],
-    obs: Observation,
-    timeouts: Timeouts = None,
-    workers: Workers | None = None,
-) -> tuple[SignalResult, ...]:
-    """Score with every signal concurrently, each under its timeout.
-
-    Blocking work runs on `workers` if given, else asyncio's default executor.
-    """
-    with using(workers):
-        scoring = (ascore_signal(s, obs, _limit(timeouts, s)) for s in signals)
-        results = await asyncio.gather(*scoring)
-    return tuple(results)
-
-
 def score_cascade(
     cascade: Cascade,
     signals: Sequence[Signal],
@@ -454,7 +363,7 @@ async def ascore_cascade(
     step = _step(plan, None)
     with using(workers):
         while not isinstance(step, tuple):
-            result = await ascore_signal(step, obs, _limit(timeouts, step))
+            result = await ascore_signal(step, obs, limit_of(timeouts, step))
             step = _step(plan, result)
     return step
 

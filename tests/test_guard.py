@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,8 +35,16 @@ from confguard.exceptions import (
     ObservationError,
     UnknownComponentError,
 )
+from confguard.llm.base import BaseGenerator, Completion, GenerationRequest
 from confguard.results import Attempt
-from confguard.signals.base import DeclaredCost
+from confguard.signals.base import (
+    BASE_TIMEOUT_SECONDS,
+    PER_CALL_TIMEOUT_SECONDS,
+    BaseSignal,
+    DeclaredCost,
+    Plan,
+    default_timeout,
+)
 from confguard.store import InMemoryStore, digest
 from confguard.strategies import more_context, temperature
 
@@ -374,6 +383,152 @@ def test_a_sync_signal_over_its_timeout_is_failed() -> None:
     result = g.check(obs(0.9))
     assert result.assessment.signal("slow").reason == "timed out after 0.05s"
     assert result.decision.action == "abstain"
+
+
+# --- timeouts and worker threads ----------------------------------------------------
+
+JUDGE = FunctionSignal(
+    lambda obs: 0.9, name="judge", cost=DeclaredCost(llm_calls=2, relative=1.0)
+)
+
+
+def test_every_signal_gets_a_default_timeout_from_its_declared_cost() -> None:
+    g = Guard([CONF, JUDGE], policy(), routes=HUMAN)
+    assert dict(g.timeouts) == {"conf": 5.0, "judge": 65.0}
+    assert g.timeouts["judge"] == BASE_TIMEOUT_SECONDS + 2 * PER_CALL_TIMEOUT_SECONDS
+    assert g.timeouts["conf"] == default_timeout(DeclaredCost())
+
+
+@pytest.mark.parametrize(
+    ("signal_timeout", "expected"),
+    [
+        (2, {"conf": 2.0, "judge": 2.0}),
+        (None, {"conf": None, "judge": None}),
+        ({"judge": 1.5}, {"conf": 5.0, "judge": 1.5}),
+        ({"judge": None}, {"conf": 5.0, "judge": None}),
+    ],
+)
+def test_signal_timeout_sets_every_signals_limit_or_some_by_name(
+    signal_timeout: Any, expected: dict[str, float | None]
+) -> None:
+    g = Guard([CONF, JUDGE], policy(), routes=HUMAN, signal_timeout=signal_timeout)
+    assert dict(g.timeouts) == expected
+
+
+def test_a_signals_own_timeout_stands_unless_the_guard_names_it() -> None:
+    own = FunctionSignal(lambda obs: 0.9, name="own")
+    own.timeout = 0.5
+    assert Guard([CONF, own], policy(), routes=HUMAN).timeouts["own"] == 0.5
+    by_name = Guard([CONF, own], policy(), routes=HUMAN, signal_timeout={"conf": 1})
+    assert dict(by_name.timeouts) == {"conf": 1.0, "own": 0.5}
+    overall = Guard([CONF, own], policy(), routes=HUMAN, signal_timeout=3)
+    assert overall.timeouts["own"] == 3.0
+
+
+def test_signal_timeout_naming_an_unknown_signal_is_refused() -> None:
+    with pytest.raises(UnknownComponentError, match="confx"):
+        Guard([CONF], policy(), routes=HUMAN, signal_timeout={"confx": 1.0})
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"signal_timeout": 0},
+        {"signal_timeout": -1.0},
+        {"signal_timeout": float("nan")},
+        {"signal_timeout": float("inf")},
+        {"signal_timeout": True},
+        {"signal_timeout": "1"},
+        {"signal_timeout": {"conf": 0}},
+        {"max_workers": 0},
+        {"max_workers": 1.5},
+        {"max_workers": True},
+    ],
+)
+def test_bad_timeouts_and_worker_counts_are_configuration_errors(
+    option: dict[str, Any],
+) -> None:
+    name = next(iter(option))
+    with pytest.raises(ConfigurationError, match=name):
+        Guard([CONF], policy(), routes=HUMAN, **option)
+
+
+def where(names: list[str]) -> FunctionSignal:
+    def record(obs: Observation) -> float:
+        names.append(threading.current_thread().name)
+        return 0.9
+
+    return FunctionSignal(record, name="where")
+
+
+def test_signals_run_on_the_guards_own_threads_under_their_limits() -> None:
+    names: list[str] = []
+    with Guard([where(names)], policy(), routes=HUMAN) as g:
+        assert g.check(obs(0.9)).decision.action == "accept"
+    assert names[0].startswith("confguard-signals")
+
+
+def test_with_no_limit_at_all_the_signals_run_in_the_calling_thread() -> None:
+    names: list[str] = []
+    g = Guard([where(names)], policy(), routes=HUMAN, signal_timeout=None)
+    g.check(obs(0.9))
+    assert names == [threading.current_thread().name]
+
+
+def test_a_closed_guard_refuses_to_check_and_its_twin_still_works() -> None:
+    with Guard([CONF], policy(), routes=HUMAN) as g:
+        twin = g.as_async().as_sync()
+    with pytest.raises(ConfigurationError, match="closed"):
+        g.check(obs(0.9))
+    assert twin.check(obs(0.9)).decision.action == "accept"
+    twin.close()
+
+
+class Counted(BaseGenerator):
+    """A sync-only generator that takes `seconds` per call and notes its threads."""
+
+    name = "counted"
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.threads: list[str] = []
+
+    def generate(self, request: GenerationRequest) -> tuple[Completion, ...]:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.seconds)
+        return (Completion(text="yes"),)
+
+
+class FiveCalls(BaseSignal):
+    """A model-calling signal whose plan asks for five completions in turn."""
+
+    name = "five"
+    cost = DeclaredCost(llm_calls=5)
+
+    def __init__(self, generator: BaseGenerator) -> None:
+        self.generator = generator
+
+    def _plan(self, obs: Observation) -> Plan[SignalResult]:
+        for _ in range(5):
+            yield GenerationRequest(prompt=obs.question)
+        return SignalResult(name=self.name, confidence=0.9)
+
+
+def test_a_sync_plan_stops_calling_its_model_once_the_guard_gave_up() -> None:
+    model = Counted(seconds=0.1)
+    g = Guard([FiveCalls(model)], policy(), routes=HUMAN, signal_timeout=0.15)
+    reason = g.check(obs(0.9)).assessment.signal("five").reason
+    assert reason == "timed out after 0.15s"
+    time.sleep(0.4)  # long enough for the other three calls, had they been made
+    assert len(model.threads) <= 2
+
+
+async def test_a_sync_only_generator_runs_on_the_guards_threads_not_asyncios() -> None:
+    model = Counted()
+    async with AsyncGuard([FiveCalls(model)], policy(), routes=HUMAN) as g:
+        assert (await g.acheck(obs(0.9))).decision.action == "accept"
+    assert len(model.threads) == 5
+    assert all(name.startswith("confguard-signals") for name in model.threads)
 
 
 @pytest.mark.parametrize(

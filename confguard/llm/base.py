@@ -7,12 +7,12 @@ in one place, and every generator (local, fakes, framework adapters) reads it th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from confguard.llm.workers import run_blocking
 from confguard.observation import TokenLogprob
 from confguard.results import Attempt
 
@@ -170,8 +170,8 @@ class BaseGenerator:
         raise NotImplementedError
 
     async def agenerate(self, request: GenerationRequest) -> tuple[Completion, ...]:
-        """`generate` in a worker thread, off the event loop."""
-        return await asyncio.to_thread(self.generate, request)
+        """`generate` in a worker thread, off the event loop (a guard's own, in one)."""
+        return await run_blocking(self.generate, request)
 
 
 class BaseContinuationScorer:
@@ -184,8 +184,8 @@ class BaseContinuationScorer:
     async def ascore_continuation(
         self, request: ScoringRequest
     ) -> tuple[TokenLogprob, ...]:
-        """`score_continuation` in a worker thread, off the event loop."""
-        return await asyncio.to_thread(self.score_continuation, request)
+        """`score_continuation` in a worker thread (a guard's own, in one)."""
+        return await run_blocking(self.score_continuation, request)
 
 
 def openai_kwargs(request: GenerationRequest) -> dict[str, Any]:

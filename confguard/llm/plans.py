@@ -15,8 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Generator as PlanGenerator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from confguard.exceptions import GenerationError, SignalTimeoutError
@@ -36,6 +39,10 @@ Reply = tuple[Completion, ...] | tuple[TokenLogprob, ...]
 """What a plan receives: completions for a generation, logprobs for a scoring."""
 Plan = PlanGenerator[ModelRequest, Any, _T]
 """A model-calling computation: yields requests, receives replies, returns T."""
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "confguard_plan_deadline", default=None
+)
 
 
 class _Meter:
@@ -97,8 +104,10 @@ def run_plan(
 ) -> tuple[_T, Cost]:
     """Run a plan to its result with sync model calls; return it with its cost.
 
-    `deadline` (a `time.monotonic()` value) is checked before each model call.
+    `deadline` (a `time.monotonic()` value) is checked before each model call, and
+    so is the one of an enclosing `stopping_at`.
     """
+    deadline = _earliest(deadline, _DEADLINE.get())
     meter = _Meter()
     try:
         request = next(plan)
@@ -130,6 +139,24 @@ def _needed(model: Generator | None) -> Generator:
     return model
 
 
+@contextmanager
+def stopping_at(deadline: float | None) -> Iterator[None]:
+    """Within this block, `run_plan` makes no model call after `deadline`.
+
+    A guard that stopped waiting for a signal (a thread cannot be killed) so keeps
+    its plan from spending further model calls on an answer nobody reads.
+    """
+    token = _DEADLINE.set(_earliest(deadline, _DEADLINE.get()))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 def _check_deadline(deadline: float | None) -> None:
     if deadline is not None and time.monotonic() > deadline:
         raise SignalTimeoutError("the signal ran past its timeout")
@@ -143,4 +170,5 @@ __all__ = [
     "arun_plan",
     "execute",
     "run_plan",
+    "stopping_at",
 ]
