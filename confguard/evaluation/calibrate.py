@@ -176,7 +176,7 @@ def calibrate_policy(
     """Fit combiner and calibrator, certify the accept threshold, return the policy.
 
     With nothing to fit (``combiner="policy"``, ``calibrator=None``) every sample
-    certifies and `fit_fraction` is ignored.
+    certifies and `fit_fraction` is not used (it must still be in (0, 1)).
 
     Example:
         >>> done = calibrate_policy(samples, demo_policy(), target_risk=0.1, delta=0.05)
