@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
 from confguard.streaming import pieces
 
@@ -31,21 +31,24 @@ def is_attempt(item: Any) -> bool:
     """Whether a streamed item comes from an ungated attempt (drop it).
 
     Understands ``astream_events`` events, ``stream_mode="messages"`` pairs
-    ``(chunk, metadata)`` and the ``(mode, payload)`` pairs of several modes.
+    ``(chunk, metadata)``, the ``(mode, payload)`` pairs of several modes, the
+    ``(namespace, ...)`` tuples of ``subgraphs=True`` and ``version="v2"`` parts.
 
     Example:
         >>> is_attempt({"event": "on_chat_model_stream", "tags": [ATTEMPT_TAG]})
         True
     """
-    if isinstance(item, Mapping) and "event" in item:
-        return _tagged(item.get("tags"), item.get("metadata"))
-    if isinstance(item, tuple) and len(item) == 2:
-        first, second = item
-        if isinstance(first, str):  # (mode, payload) with several stream modes
-            return first == "messages" and is_attempt(second)
-        if isinstance(second, Mapping):  # (message chunk, metadata)
-            return _tagged(second.get("tags"), second)
-    return False
+    if isinstance(item, Mapping):
+        if "event" in item:
+            return _tagged(item.get("tags"), item.get("metadata"))
+        return item.get("type") == "messages" and is_attempt(item.get("data"))
+    if not isinstance(item, tuple) or len(item) < 2:
+        return False
+    *head, last = item
+    if isinstance(head[0], BaseMessage) and isinstance(last, Mapping):
+        return _tagged(last.get("tags"), last)  # (message chunk, metadata)
+    mode = head[-1] if isinstance(head[-1], str) else "messages"
+    return mode == "messages" and isinstance(last, tuple) and is_attempt(last)
 
 
 def _tagged(tags: Any, metadata: Any) -> bool:

@@ -21,10 +21,11 @@ from langchain_confguard import (
     HumanReviewRoute,
     agated_stream,
     gated_stream,
+    is_attempt,
     verdict_of,
 )
 from langchain_confguard.testing import FakeLogprobChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -42,6 +43,12 @@ LEAKS: dict[str, int] = {}
 GRAPH_MODES = ("messages", "updates", "values")
 
 
+def refused_words(seen: Any) -> int:
+    """The refused answer's words in what a client saw (verdict left out)."""
+    text = " ".join(_texts(seen))
+    return text.count("Triton") + text.count("Maybe")
+
+
 def leaked(path: str, seen: Any) -> int:
     """Count the refused answer's words in what a client saw (and record it).
 
@@ -49,9 +56,7 @@ def leaked(path: str, seen: Any) -> int:
     state values; only the verdict itself is left out (its ``judged_answer``
     keeps the refused text for audit, documented as never to be shown).
     """
-    text = " ".join(_texts(seen))
-    count = text.count("Triton") + text.count("Maybe")
-    LEAKS[path] = count
+    LEAKS[path] = count = refused_words(seen)
     return count
 
 
@@ -120,6 +125,13 @@ async def test_runnable_astream_events_leaks_0_refused_tokens() -> None:
     assert "".join(c.content for c in chunks) == REFUSAL
 
 
+async def test_the_measure_sees_attempt_tokens_a_client_does_not_filter() -> None:
+    # Without the helper astream_events still reports every attempt (tagged):
+    # proof that the counts of 0 above are not a blind measure.
+    events = guarded_chain(0.1).astream_events("Son?", version="v2")
+    assert refused_words([e async for e in events]) > 0
+
+
 @pytest.mark.parametrize("mode", GRAPH_MODES)
 def test_langgraph_stream_mode_leaks_0_refused_tokens(mode: str) -> None:
     graph = graph_of(guarded_chain(0.1))
@@ -142,6 +154,15 @@ def test_agent_middleware_stream_mode_leaks_0_refused_tokens(mode: str) -> None:
     agent = agent_of(answer(REFUSED, 0.6), answer(REFUSED, 0.6))
     seen = list(gated_stream(agent.stream(QUESTION, stream_mode=mode)))
     assert leaked(f"agent stream_mode={mode} (ConfidenceGateMiddleware)", seen) == 0
+    assert REFUSAL in contents(seen)
+
+
+def test_agent_several_modes_with_subgraphs_leak_0_refused_tokens() -> None:
+    agent = agent_of(answer(REFUSED, 0.6), answer(REFUSED, 0.6))
+    modes = ["messages", "updates", "values"]
+    stream = agent.stream(QUESTION, stream_mode=modes, subgraphs=True)
+    seen = list(gated_stream(stream))
+    assert leaked("agent stream_mode=[messages, updates, values], subgraphs", seen) == 0
     assert REFUSAL in contents(seen)
 
 
@@ -236,3 +257,30 @@ def test_zz_refused_tokens_leaked_per_streaming_path(
         for path, count in LEAKS.items():
             print(f"  {count:>3}  {path}")
     assert sum(LEAKS.values()) == 0
+
+
+TAGGED = {"tags": ["confguard:attempt"], "langgraph_node": "respond"}
+PLAIN = {"tags": [], "langgraph_node": "respond"}
+CHUNK = AIMessageChunk(content=" Triton")
+
+
+@pytest.mark.parametrize(
+    ("item", "attempt"),
+    [
+        ((CHUNK, TAGGED), True),
+        ((CHUNK, PLAIN), False),
+        ((CHUNK, {"confguard_attempt": 2}), True),
+        (("messages", (CHUNK, TAGGED)), True),
+        (("updates", {"respond": {"messages": []}}), False),
+        ((("sub:1",), (CHUNK, TAGGED)), True),
+        ((("sub:1",), "messages", (CHUNK, TAGGED)), True),
+        ((("sub:1",), "values", {"messages": []}), False),
+        ({"type": "messages", "ns": (), "data": (CHUNK, TAGGED)}, True),
+        ({"type": "updates", "ns": (), "data": {"respond": {}}}, False),
+        ({"event": "on_chat_model_stream", "tags": ["confguard:attempt"]}, True),
+        ({"event": "on_chain_stream", "tags": [], "metadata": {}}, False),
+        ({"messages": []}, False),  # a values payload
+    ],
+)
+def test_is_attempt_reads_every_stream_shape(item: Any, attempt: bool) -> None:
+    assert is_attempt(item) is attempt

@@ -32,11 +32,16 @@ REFUSAL = "I'm not confident enough to answer that."
 LEAKS: dict[str, int] = {}
 
 
-def leaked(path: str, chunks: list[str], response: Any) -> int:
-    """Count the refused answer's words in what a streaming client saw."""
+def refused_words(chunks: list[str], response: Any) -> int:
+    """The refused answer's words in what a streaming client saw (verdict left out)."""
     metadata = {k: v for k, v in (response.metadata or {}).items() if k != VERDICT_KEY}
     text = " ".join([*chunks, repr(metadata), str(response.response_txt or "")])
-    LEAKS[path] = count = text.count("Triton") + text.count("Maybe")
+    return text.count("Triton") + text.count("Maybe")
+
+
+def leaked(path: str, chunks: list[str], response: Any) -> int:
+    """Count the refused answer's words in what a client saw (and record it)."""
+    LEAKS[path] = count = refused_words(chunks, response)
     return count
 
 
@@ -64,6 +69,12 @@ def _words(text: str) -> Generator[str, None, None]:
     yield head
     for word in rest:
         yield f" {word}"
+
+
+def test_the_measure_sees_the_tokens_of_an_ungated_stream(hash_index: Any) -> None:
+    inner = hash_index.as_query_engine(llm=unsure_llm(), streaming=True)
+    response = inner.query("Which god is Poseidon's son?")
+    assert refused_words(list(response.response_gen), response) > 0
 
 
 def test_a_streaming_index_engine_leaks_0_refused_tokens(hash_index: Any) -> None:
