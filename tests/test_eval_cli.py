@@ -430,7 +430,8 @@ EVAL_BAD: list[tuple[list[str], str]] = [
     ),
     (
         ["--guard", "{fakes}:NOT_CALLABLE"],
-        "--guard {fakes}:NOT_CALLABLE: a int is not callable; expected a factory",
+        "--guard {fakes}:NOT_CALLABLE: not callable (a value of type int); "
+        "expected a factory",
     ),
     (
         ["--guard", "{fakes}:not_a_guard"],
@@ -452,7 +453,7 @@ EVAL_BAD: list[tuple[list[str], str]] = [
     ),
     (
         ["--pipeline", "{fakes}:NOT_CALLABLE"],
-        "--pipeline {fakes}:NOT_CALLABLE: a int is not callable",
+        "--pipeline {fakes}:NOT_CALLABLE: not callable (a value of type int)",
     ),
     (["--policy", "{tmp}/empty.yaml"], "policy file {tmp}/empty.yaml is empty"),
     (

@@ -150,17 +150,19 @@ def _called(option: str, spec: str, factory: Any, *args: Any, **kwargs: Any) -> 
     """factory(*args, **kwargs), refused first if it cannot be called that way."""
     if not callable(factory):
         raise ConfigurationError(
-            f"{option} {spec}: a {type(factory).__name__} is not callable; "
-            "expected a factory"
+            f"{option} {spec}: not callable (a value of type "
+            f"{type(factory).__name__}); expected a factory"
         )
     try:
         inspect.signature(factory).bind(*args, **kwargs)
     except ValueError:
         pass  # no signature to read (a builtin): the call itself will tell
     except TypeError as exc:
-        policy = "policy" in kwargs
-        hint = "; it takes no policy=, so --policy cannot be applied" if policy else ""
-        raise ConfigurationError(f"{option} {spec}: {exc}{hint}") from None
+        unwanted = "policy" in kwargs and "'policy'" in str(exc)
+        hint = "; it takes no policy=, so --policy cannot be applied"
+        raise ConfigurationError(
+            f"{option} {spec}: {exc}{hint if unwanted else ''}"
+        ) from None
     return factory(*args, **kwargs)
 
 
