@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from confguard import AsyncGuard, Guard, Policy
 from confguard.signals import AverageLogprob, HedgingSignal
-from confguard.store import SQLStore
+from confguard.store import SQLStore, digest
 from confguard.testing import make_observation
 
 POLICY = Policy.from_yaml(
@@ -41,3 +42,14 @@ def test_a_result_links_to_its_audit_rows(sqlite_store: SQLStore) -> None:
     assert row.action == result.decision.action == "accept"
     assert row.confidence == result.confidence
     assert [s.name for s in row.signals] == ["avg_logprob"]
+
+
+def test_the_store_alone_decides_whether_answer_texts_are_kept(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/audit.sqlite"
+    for keep in (False, True):
+        with SQLStore(url, store_answers=keep) as store:
+            guard = Guard(signals=[AverageLogprob()], policy=POLICY, store=store)
+            result = guard.check(make_observation("Paris", probs=[0.95, 0.9]))
+            [row] = store.decisions(request_id=result.request_id)
+            assert row.answer == ("Paris" if keep else None)
+            assert row.answer_digest == digest("Paris")
