@@ -89,12 +89,17 @@ def message_chunks(message: AIMessage) -> list[AIMessage | AIMessageChunk]:
     if not isinstance(message.content, str) or message.tool_calls:
         return [message]
     parts = list(pieces(message.content)) or [""]
-    head = [AIMessageChunk(content=part, id=message.id) for part in parts[:-1]]
+    head = [
+        AIMessageChunk(content=part, id=message.id, name=message.name)
+        for part in parts[:-1]
+    ]
     last = AIMessageChunk(
         content=parts[-1],
         id=message.id,
         response_metadata=message.response_metadata,
+        additional_kwargs=message.additional_kwargs,
         usage_metadata=message.usage_metadata,
+        name=message.name,
         chunk_position="last",
     )
     return [*head, last]
