@@ -8,7 +8,6 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -60,10 +59,10 @@ class _Shell:
         **options: Unpack[GuardOptions],
     ) -> None:
         self._core = GuardCore(signals, policy, **options)
-        self._workers = _workers_for(self)
+        self._workers = Workers(self._core.max_workers, name="confguard-signals")
 
     def close(self) -> None:
-        """Stop the guard's worker threads; a hung signal's exits when it returns.
+        """Stop the worker threads (its twins' too); a hung one exits on return.
 
         Example:
             >>> with Guard([FunctionSignal(lambda obs: 0.9, name="fixed")]) as guard:
@@ -106,20 +105,13 @@ class _Shell:
         # The core is immutable and holds no per-call state, so shells may share it.
         twin = shell.__new__(shell)
         twin._core = self._core
-        twin._workers = _workers_for(twin)  # each shell closes its own threads
+        twin._workers = self._workers  # one bound per configuration, however made
         return twin
 
     def _open_workers(self) -> Workers:
         if self._workers.closed:
             raise ConfigurationError("this guard is closed (close() was called)")
         return self._workers
-
-
-def _workers_for(shell: _Shell) -> Workers:
-    workers = Workers(shell._core.max_workers, name="confguard-signals")
-    # A guard dropped without close() still lets its idle threads go.
-    weakref.finalize(shell, workers.shutdown, False, cancel_futures=True)
-    return workers
 
 
 class Guard(_Shell):
@@ -145,7 +137,7 @@ class Guard(_Shell):
     """
 
     def as_async(self) -> AsyncGuard:
-        """An AsyncGuard sharing this guard's signals, policy, store and routes."""
+        """An AsyncGuard sharing this guard's configuration and worker threads."""
         return self._twin(AsyncGuard)
 
     def check(self, observation: Observation) -> GuardResult:
@@ -241,7 +233,7 @@ class AsyncGuard(_Shell):
     """
 
     def as_sync(self) -> Guard:
-        """A Guard sharing this guard's signals, policy, store and routes."""
+        """A Guard sharing this guard's configuration and worker threads."""
         return self._twin(Guard)
 
     async def aclose(self) -> None:

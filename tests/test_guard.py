@@ -475,13 +475,23 @@ def test_with_no_limit_at_all_the_signals_run_in_the_calling_thread() -> None:
     assert names == [threading.current_thread().name]
 
 
-def test_a_closed_guard_refuses_to_check_and_its_twin_still_works() -> None:
+def test_a_closed_guard_refuses_to_check() -> None:
     with Guard([CONF], policy(), routes=HUMAN) as g:
-        twin = g.as_async().as_sync()
+        assert g.check(obs(0.9)).decision.action == "accept"
     with pytest.raises(ConfigurationError, match="closed"):
         g.check(obs(0.9))
-    assert twin.check(obs(0.9)).decision.action == "accept"
-    twin.close()
+
+
+async def test_twins_share_one_bounded_pool_and_close_together() -> None:
+    names: list[str] = []
+    g = Guard([where(names)], policy(), routes=HUMAN, max_workers=1)
+    twin = g.as_async()
+    await twin.acheck(obs(0.9))
+    g.check(obs(0.9))
+    assert names == ["confguard-signals-1"] * 2  # the same one thread
+    await twin.aclose()
+    with pytest.raises(ConfigurationError, match="closed"):
+        g.check(obs(0.9))
 
 
 class Counted(BaseGenerator):
