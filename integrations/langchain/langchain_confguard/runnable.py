@@ -311,7 +311,10 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     def _check_reads(self, output: Any, text: str) -> None:
         # An answer_from reading a place the guard cannot write would hand the
         # refused answer back under it: refuse the call instead.
-        read = (self.answer_from or answer_text)(output) or ""
+        try:
+            read = (self.answer_from or answer_text)(output) or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            read = None
         if read != text:
             raise ConfigurationError(
                 "answer_from reads the answer where the guard cannot write the "
