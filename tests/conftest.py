@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from confguard.store import SQLStore
-from confguard.store.schema import Base
+from confguard.store.schema import VERSION_TABLE, Base
 
 POSTGRES_URL_VARIABLE = "CONFGUARD_TEST_POSTGRES_URL"
 
@@ -34,6 +34,8 @@ def postgres_url() -> str:
     engine = create_engine(url)
     try:
         Base.metadata.drop_all(engine)
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
     finally:
         engine.dispose()
     return url

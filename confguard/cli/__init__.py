@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confguard.cli import calibrate, demo, evaluate, review
+from confguard.cli import calibrate, db, demo, evaluate, review
 from confguard.cli.command import Command, Parser
 from confguard.cli.output import error
 from confguard.exceptions import ConfguardError
@@ -25,6 +25,7 @@ COMMANDS: tuple[Command, ...] = (
     review.COMMAND,
     evaluate.COMMAND,
     calibrate.COMMAND,
+    db.COMMAND,
 )
 
 

@@ -11,6 +11,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from confguard.store.base import AuditRecord, ReviewEvent, ReviewItem
 from confguard.store.text import storable_row
 
+SCHEMA_REVISION = "0001"
+"""The schema revision this code reads and writes (its Alembic head).
+
+Revisions are zero-padded numbers, so their order is their string order."""
+
+VERSION_TABLE = "confguard_schema_version"
+"""Where Alembic keeps a store's revision; not `alembic_version`, which the host
+application's own migrations may use in the same database."""
+
 
 class Base(DeclarativeBase):
     """Declarative base of confguard's audit tables."""

@@ -39,11 +39,12 @@ from confguard.store.base import (
     ReviewStatus,
     Verdict,
 )
+from confguard.store.migrate import prepare, upgrade
 from confguard.store.schema import (
     DECISIONS,
     REVIEW_EVENTS,
     REVIEWS,
-    Base,
+    SCHEMA_REVISION,
     DecisionRow,
     ReviewEventRow,
     ReviewRow,
@@ -143,14 +144,8 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
-    """An engine on `url`, tuned, connected and with confguard's tables created.
-
-    Example:
-        >>> from sqlalchemy import inspect
-        >>> inspect(open_engine("sqlite://")).get_table_names()
-        ['decisions', 'review_events', 'reviews']
-    """
+def new_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
+    """An engine on `url`, tuned, not connected yet and its schema not checked."""
     parsed = _parse(url)
     try:
         _make_sqlite_folder(parsed)
@@ -162,14 +157,50 @@ def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> E
     tune = _TUNERS.get(parsed.get_backend_name())
     if tune is not None:
         tune(engine, busy_timeout)
+    return engine
+
+
+def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
+    """An engine on `url`, tuned, connected and with confguard's schema up to date.
+
+    A new store's tables are created; an outdated one raises StoreError naming
+    `confguard db upgrade`.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> inspect(open_engine("sqlite://")).get_table_names()
+        ['confguard_schema_version', 'decisions', 'review_events', 'reviews']
+    """
+    engine = new_engine(url, echo=echo, busy_timeout=busy_timeout)
     try:
-        Base.metadata.create_all(engine)  # also proves that we can connect
+        prepare(engine, masked(url))  # also proves that we can connect
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(
-            f"cannot connect to audit store {masked(parsed)}: {_reason(exc)}"
+            f"cannot connect to audit store {masked(url)}: {_reason(exc)}"
         ) from exc
+    except StoreError:
+        engine.dispose()
+        raise
     return engine
+
+
+def upgrade_store(url: str) -> tuple[str | None, str]:
+    """Bring the store at `url` to the current schema: (revision before, after).
+
+    Example:
+        >>> upgrade_store("sqlite://")
+        (None, '0001')
+    """
+    engine = new_engine(url)
+    try:
+        return upgrade(engine), SCHEMA_REVISION
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot upgrade audit store {masked(url)}: {_reason(exc)}"
+        ) from exc
+    finally:
+        engine.dispose()
 
 
 class SQLStore(BaseStore):
