@@ -575,3 +575,13 @@ def test_bad_review_input_exits_2_with_one_line(
     assert code == 2
     assert out.startswith(message)
     assert out.count("\n") == 1
+
+
+def test_the_review_command_refuses_a_store_that_does_not_exist(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "typo.sqlite"
+    code, out = review_cli("list", "--store", f"sqlite:///{missing}")
+    assert code == 2
+    assert out.startswith(f"error: --store: no audit store at {missing}")
+    assert not missing.exists()

@@ -149,5 +149,6 @@ def test_a_store_at_a_revision_this_code_does_not_know_is_refused(
 def test_db_upgrade_refuses_a_sqlite_file_that_does_not_exist(tmp_path: Path) -> None:
     missing = tmp_path / "typo.sqlite"
     code, out = db_upgrade(f"sqlite:///{missing}")
-    assert (code, out) == (2, f"error: --store: no SQLite file at {missing}\n")
+    assert code == 2
+    assert out.startswith(f"error: --store: no audit store at {missing}")
     assert not missing.exists()

@@ -7,6 +7,7 @@ import os
 
 from rich.table import Table
 
+from confguard.cli.checks import add_create_option, existing_store
 from confguard.cli.command import Command
 from confguard.cli.output import error, say, show
 from confguard.cli.render import fmt
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--answer", help="the corrected answer, with `edit`")
     p.add_argument("--reviewer", default=os.environ.get("USER"))
     p.add_argument("--note", help="why: kept in the review's verdict history")
+    add_create_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from confguard.store import SQLStore
 
     verdict = None if args.action == "list" else _verdict(args)
-    with SQLStore(args.store) as store:
+    with SQLStore(existing_store(args.store, create=args.create)) as store:
         if verdict is None:
             show(_pending(store))
             return 0
