@@ -206,8 +206,10 @@ def upgrade_store(url: str) -> tuple[str | None, str]:
 class SQLStore(BaseStore):
     """An AuditStore in a SQL database: SQLite by default, PostgreSQL by URL.
 
-    Connects and creates its tables at construction. Writes are serialised (SQLite
-    has one writer); the async methods run in threads so they never block the loop.
+    Connects at construction, creating a new store's tables or refusing an outdated
+    schema (see `confguard db upgrade`). Writes are serialised (SQLite has one
+    writer); the async methods run in threads so they never block the loop. Text
+    that no database can hold is repaired on the way in (see `confguard.store.text`).
 
     Example (``"sqlite:///audit/confguard.sqlite"`` or ``"postgresql+psycopg://..."``
     in real use; ``"sqlite://"`` is in memory):
