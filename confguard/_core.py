@@ -20,6 +20,7 @@ from typing_extensions import Unpack
 
 from confguard.exceptions import (
     ConfigurationError,
+    EscalationError,
     LowConfidenceError,
     UnknownComponentError,
 )
@@ -50,10 +51,27 @@ from confguard.scoring.aggregate import (
     combiner_from_name,
 )
 from confguard.signals.base import Signal, as_signal, timeout_of
-from confguard.store.base import AuditRecord, AuditStore, digest
+from confguard.store.base import AuditRecord, AuditStore, digest, utcnow
+from confguard.store.outbox import (
+    IN_PROCESS_LEASE,
+    Backoff,
+    Escalation,
+    Outbox,
+    lease_for,
+    lease_owner,
+)
 
 R = TypeVar("R", bound=BaseRetrying)
 SignalLike = Signal | Callable[[Observation], float | SignalResult]
+
+_ESCALATION_IDS = uuid.UUID("5d0c3f61-6a43-4f0e-9c55-2f1f7cbe0e12")
+_OWNER = lease_owner("guard")
+"""Who holds a new outbox entry while this process delivers it."""
+
+
+def escalation_id(request_id: str, attempt: int) -> str:
+    """The escalation id of a request's escalation at `attempt` (deterministic)."""
+    return uuid.uuid5(_ESCALATION_IDS, f"{request_id}/{attempt}").hex
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,9 @@ class GuardCore:
             self.policy.calibrator if calibrator is None else calibrator
         )
         self.store = _checked_store(options.get("store"))
+        self.outbox = self.store if isinstance(self.store, Outbox) else None
+        """The store's escalation outbox (None: a failed delivery cannot wait)."""
+        self.backoff = Backoff()
         self.routes = _routes(self.policy, options.get("routes") or {})
         self.timeouts = _timeouts(self.signals, options)
         self.max_workers = _max_workers(options.get("max_workers", DEFAULT_MAX_WORKERS))
@@ -235,6 +256,38 @@ class GuardCore:
             signals=record.assessment.signals,
             latency_seconds=record.latency_seconds,
             cost=record.assessment.cost,
+        )
+
+    def escalation(self, call: Call, record: AttemptRecord) -> Escalation | None:
+        """The outbox entry to write with `record`, if it escalates to an outbox."""
+        decision = record.decision
+        if self.outbox is None or not isinstance(decision, Escalate):
+            return None
+        attempt = Attempt(number=record.attempt.number + 1, route=decision.route)
+        request = _request(call, record, decision, attempt)
+        entry = Escalation(
+            id=request.escalation_id or "",
+            request_id=call.request_id,
+            route=decision.route,
+            payload=request.payload(),
+        )
+        return lease_for(entry, _OWNER, IN_PROCESS_LEASE, utcnow())
+
+    def deferral(
+        self, request: EscalationRequest, error: Exception
+    ) -> EscalationError | None:
+        """The error to raise for a failed delivery; None: the case waits, pending.
+
+        Without an outbox nothing keeps the case, so the error is always raised.
+        """
+        if self.outbox is not None and not self.policy.escalate.raise_error:
+            return None
+        message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+        return EscalationError(
+            request.route,
+            message,
+            request_id=request.request_id,
+            escalation_id=request.escalation_id if self.outbox is not None else None,
         )
 
     def next_step(
@@ -312,6 +365,7 @@ def _request(
         signals=last.assessment.signals,
         attempt=attempt,
         observation=last.observation,
+        escalation_id=escalation_id(call.request_id, attempt.number),
     )
 
 
@@ -444,4 +498,5 @@ __all__ = [
     "GuardCore",
     "GuardOptions",
     "Step",
+    "escalation_id",
 ]

@@ -130,11 +130,25 @@ class SignalTimeoutError(ConfguardError):
 
 
 class EscalationError(ConfguardError):
-    """An escalation route failed; the decision was recorded before this was raised."""
+    """An escalation route failed; the decision was recorded before this was raised.
 
-    def __init__(self, route: str, message: str) -> None:
+    `request_id` and `escalation_id` (the outbox entry, None without an outbox
+    store) say which case it was; a pending entry is redelivered by the worker.
+    """
+
+    def __init__(
+        self,
+        route: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        escalation_id: str | None = None,
+    ) -> None:
         super().__init__(f"escalation route {route!r} failed: {message}")
         self.route = route
+        self.message = message
+        self.request_id = request_id
+        self.escalation_id = escalation_id
 
 
 class StoreError(ConfguardError):

@@ -7,6 +7,7 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -23,7 +24,7 @@ from confguard._core import (
     GuardOptions,
     SignalLike,
 )
-from confguard.exceptions import ConfigurationError
+from confguard.exceptions import ConfigurationError, EscalationError
 from confguard.llm.workers import Workers, using
 from confguard.observation import Observation
 from confguard.policy.cascade import Cascade, CascadePlan
@@ -204,7 +205,7 @@ class Guard(_Shell):
             start = time.perf_counter()
             step = self._core.next_step(call, records, outcome, start)
             if isinstance(step, DoEscalate):
-                outcome = step.route.escalate(step.request)
+                outcome = self._escalate(step)
             elif isinstance(step, DoCheck):
                 record = self._judge(step.attempt, step.observation, records, start)
                 self._record(call, record)
@@ -212,9 +213,30 @@ class Guard(_Shell):
             else:
                 return step.unwrap()
 
+    def _escalate(self, step: DoEscalate) -> RouteOutcome:
+        """Deliver once in-process; the outbox entry records how it went."""
+        outbox, escalation = self._core.outbox, step.request.escalation_id
+        try:
+            outcome = step.route.escalate(step.request)
+        except Exception as exc:
+            failure = _failure(step, exc)
+            if outbox is not None and escalation is not None:
+                outbox.delivery_failed(escalation, failure.message, self._core.backoff)
+            return _deferred(self._core, step, failure)
+        if outbox is not None and escalation is not None:
+            outbox.delivered(escalation)
+        return outcome
+
     def _record(self, call: Call, record: AttemptRecord) -> None:
-        if self._core.store is not None:
-            self._core.store.record(self._core.audit(call, record))
+        store = self._core.store
+        if store is None:
+            return
+        audit = self._core.audit(call, record)
+        escalation = self._core.escalation(call, record)
+        if escalation is not None and self._core.outbox is not None:
+            self._core.outbox.record_escalation(audit, escalation)
+        else:
+            store.record(audit)
 
 
 class AsyncGuard(_Shell):
@@ -310,7 +332,7 @@ class AsyncGuard(_Shell):
             start = time.perf_counter()
             step = self._core.next_step(call, records, outcome, start)
             if isinstance(step, DoEscalate):
-                outcome = await step.route.aescalate(step.request)
+                outcome = await self._escalate(step)
             elif isinstance(step, DoCheck):
                 record = await self._judge(
                     step.attempt, step.observation, records, start
@@ -320,9 +342,52 @@ class AsyncGuard(_Shell):
             else:
                 return step.unwrap()
 
+    async def _escalate(self, step: DoEscalate) -> RouteOutcome:
+        """Async twin of `Guard._escalate` (outbox updates in a worker thread)."""
+        outbox, escalation = self._core.outbox, step.request.escalation_id
+        try:
+            outcome = await step.route.aescalate(step.request)
+        except Exception as exc:
+            failure = _failure(step, exc)
+            if outbox is not None and escalation is not None:
+                await asyncio.to_thread(
+                    outbox.delivery_failed,
+                    escalation,
+                    failure.message,
+                    self._core.backoff,
+                )
+            return _deferred(self._core, step, failure)
+        if outbox is not None and escalation is not None:
+            await asyncio.to_thread(outbox.delivered, escalation)
+        return outcome
+
     async def _record(self, call: Call, record: AttemptRecord) -> None:
-        if self._core.store is not None:
-            await self._core.store.arecord(self._core.audit(call, record))
+        store = self._core.store
+        if store is None:
+            return
+        audit = self._core.audit(call, record)
+        escalation = self._core.escalation(call, record)
+        if escalation is not None and self._core.outbox is not None:
+            await self._core.outbox.arecord_escalation(audit, escalation)
+        else:
+            await store.arecord(audit)
+
+
+def _failure(step: DoEscalate, exc: Exception) -> EscalationError:
+    # Routes should raise EscalationError; anything else is named the same way.
+    if isinstance(exc, EscalationError):
+        return exc
+    return EscalationError(step.request.route, f"{type(exc).__name__}: {exc}")
+
+
+def _deferred(
+    core: GuardCore, step: DoEscalate, failure: EscalationError
+) -> RouteOutcome:
+    """No answer (the pending message), or the error the policy asks for."""
+    error = core.deferral(step.request, failure)
+    if error is not None:
+        raise error from failure
+    return RouteOutcome()
 
 
 def score_cascade(

@@ -296,14 +296,62 @@ def test_escalation_to_a_webhook_returns_its_answer() -> None:
     assert result.route_response == {"answer": "Paris"}
 
 
+RAISE = policy(escalate={"raise_error": True})
+
+
 @respx.mock
 def test_an_unreachable_webhook_raises_after_the_decision_was_recorded() -> None:
     respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
-    g, store = guard(routes={"human": WebhookRoute(URL, retries=2, backoff_seconds=0)})
-    with pytest.raises(EscalationError, match=f"'human' failed: POST {URL}"):
+    webhook = WebhookRoute(URL, retries=2, backoff_seconds=0)
+    g, store = guard(routes={"human": webhook}, policy=RAISE)
+    with pytest.raises(EscalationError, match=f"'human' failed: POST {URL}") as info:
         g.check(obs(0.25))
     [row] = store.decisions()
     assert (row.action, row.route) == ("escalate", "human")
+    [entry] = store.escalations()
+    assert (info.value.request_id, info.value.escalation_id) == (
+        row.request_id,
+        entry.id,
+    )
+    assert (entry.state, entry.attempts) == ("pending", 1)
+
+
+@respx.mock
+def test_an_unreachable_webhook_gives_the_pending_message_and_stays_queued() -> None:
+    respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
+    g, store = guard(routes={"human": WebhookRoute(URL, retries=2, backoff_seconds=0)})
+    result = g.check(obs(0.25))
+    assert result.answer == "a human will answer"
+    [entry] = store.escalations()
+    assert (entry.request_id, entry.route, entry.state) == (
+        result.request_id,
+        "human",
+        "pending",
+    )
+    assert entry.attempts == 1
+    assert entry.last_error is not None and "ConnectError" in entry.last_error
+    assert entry.lease_owner is None  # a worker may take it when it is due
+    assert entry.payload["escalation_id"] == entry.id
+
+
+def test_a_delivered_escalation_is_marked_delivered_once() -> None:
+    g, store = guard()
+    g.check(obs(0.25))
+    [entry] = store.escalations()
+    assert (entry.state, entry.attempts) == ("delivered", 1)
+    assert entry.delivered_at is not None
+    assert store.delivered(entry.id) is None  # never delivered twice
+
+
+def test_without_a_store_a_failed_delivery_always_raises() -> None:
+    def down(request: object) -> None:
+        raise RuntimeError("pager down")
+
+    g = Guard([CONF], policy=policy(), routes={"human": CallableRoute(down)})
+    with pytest.raises(EscalationError, match="pager down") as info:
+        g.check(obs(0.25))
+    assert info.value.request_id is not None
+    assert info.value.escalation_id is None  # nothing keeps the case
 
 
 def test_the_review_queue_route_gives_a_review_id_and_the_pending_message() -> None:
@@ -720,10 +768,22 @@ async def test_200_concurrent_achecks_lose_no_row() -> None:
 @respx.mock
 async def test_an_unreachable_webhook_raises_in_async_after_recording() -> None:
     respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
-    g, store = aguard(routes={"human": WebhookRoute(URL, retries=2, backoff_seconds=0)})
-    with pytest.raises(EscalationError, match="after 2 attempt"):
+    webhook = WebhookRoute(URL, retries=2, backoff_seconds=0)
+    g, store = aguard(routes={"human": webhook}, policy=RAISE)
+    with pytest.raises(EscalationError, match="after 2 attempt") as info:
         await g.arun(AsyncScripted(0.25), "q")
     assert [r.action for r in store.decisions()] == ["escalate"]
+    [entry] = store.escalations()
+    assert (entry.state, entry.id) == ("pending", info.value.escalation_id)
+
+
+@respx.mock
+async def test_an_unreachable_webhook_in_async_gives_the_pending_message() -> None:
+    respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
+    g, store = aguard(routes={"human": WebhookRoute(URL, retries=2, backoff_seconds=0)})
+    result = await g.arun(AsyncScripted(0.25), "q")
+    assert result.answer == "a human will answer"
+    assert [(e.state, e.attempts) for e in store.escalations()] == [("pending", 1)]
 
 
 @respx.mock

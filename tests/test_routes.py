@@ -75,6 +75,13 @@ async def test_a_base_route_gets_its_async_twin_from_escalate() -> None:
     assert pager.paged == ["r1"]
 
 
+def test_a_stored_payload_gives_back_the_request_a_worker_delivers() -> None:
+    payload = request().payload()
+    again = EscalationRequest.from_payload(payload)
+    assert again.payload() == payload
+    assert again.attempt == request().attempt
+
+
 def test_the_webhook_payload_is_the_case_as_json() -> None:
     assert request().payload() == {
         "request_id": "r1",
@@ -83,6 +90,8 @@ def test_the_webhook_payload_is_the_case_as_json() -> None:
         "answer": "Lyon",
         "confidence": 0.25,
         "reason": "confidence 0.25 < retry 0.40",
+        "escalation_id": None,
+        "attempt": 2,
         "signals": [
             {"name": "logprob", "status": "ok", "confidence": 0.25, "reason": None},
             {

@@ -30,6 +30,7 @@ INDEXES = {
     "decisions": {"ix_decisions_request_id"},
     "reviews": {"ix_reviews_request_id", "ix_reviews_status"},
     "review_events": {"ix_review_events_review_id"},
+    "escalations": {"ix_escalations_request_id", "ix_escalations_due"},
 }
 
 
@@ -93,7 +94,7 @@ def test_an_interrupted_table_creation_is_refused_then_repaired_by_the_upgrade(
     assert "run `confguard db upgrade --store " in str(refused.value)
     code, out = db_upgrade(url)
     assert code == 0
-    assert out.endswith("schema at revision 0001 (had no revision)\n")
+    assert out.endswith(f"schema at revision {SCHEMA_REVISION} (had no revision)\n")
     assert indexes(engine) == INDEXES
     with SQLStore(url) as store:
         store.enqueue_review(make_request())
@@ -129,7 +130,9 @@ def test_the_upgrade_is_idempotent(url: str) -> None:
     SQLStore(url).close()
     code, out = db_upgrade(url)
     assert code == 0
-    assert out.endswith("schema at revision 0001 (was at 0001)\n")
+    assert out.endswith(
+        f"schema at revision {SCHEMA_REVISION} (was at {SCHEMA_REVISION})\n"
+    )
 
 
 def test_a_store_at_a_revision_this_code_does_not_know_is_refused(
@@ -138,7 +141,9 @@ def test_a_store_at_a_revision_this_code_does_not_know_is_refused(
     SQLStore(url).close()
     with engine.begin() as connection:
         connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
-    with pytest.raises(StoreError, match="newer than this confguard's 0001"):
+    with pytest.raises(
+        StoreError, match=f"newer than this confguard's {SCHEMA_REVISION}"
+    ):
         SQLStore(url)
     code, out = db_upgrade(url)
     assert code == 2
@@ -152,3 +157,36 @@ def test_db_upgrade_refuses_a_sqlite_file_that_does_not_exist(tmp_path: Path) ->
     assert code == 2
     assert out.startswith(f"error: --store: no audit store at {missing}")
     assert not missing.exists()
+
+
+def upgrade_to(engine: Engine, revision: str) -> None:
+    """Migrate `engine`'s store to `revision` only (as an older confguard left it)."""
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", "confguard.store:migrations")
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_a_store_at_0001_is_refused_then_upgraded_to_the_outbox_keeping_rows(
+    url: str, engine: Engine
+) -> None:
+    upgrade_to(engine, "0001")
+    with SQLStore("sqlite://") as scratch:
+        scratch.enqueue_review(make_request())
+        (old,) = scratch.reviews()
+    with engine.begin() as connection:
+        connection.execute(REVIEWS.insert(), old.model_dump())
+        assert "escalations" not in inspect(connection).get_table_names()
+    with pytest.raises(StoreError, match="schema 0001, older than ours"):
+        SQLStore(url)
+    code, out = db_upgrade(url)
+    assert code == 0
+    assert out.endswith(f"schema at revision {SCHEMA_REVISION} (was at 0001)\n")
+    assert indexes(engine) == INDEXES
+    with SQLStore(url) as store:
+        assert store.reviews() == [old]
+        assert store.escalations() == []

@@ -208,6 +208,10 @@ class EscalatePolicy(_Part):
     route: str | None = None
     """The name of a route given to the Guard (`routes={"name": route}`)."""
     pending_message: str = "Your question was passed on for review; we will follow up."
+    """What the user is told while the case waits: a route gave no answer, or its
+    delivery failed and is retried from the outbox."""
+    raise_error: StrictBool = False
+    """Raise `EscalationError` instead when a delivery fails (it stays queued)."""
 
 
 class AbstainPolicy(_Part):

@@ -41,6 +41,23 @@ class EscalationRequest(_Frozen):
     attempt: Attempt
     """The attempt a route's own pipeline runs as (next number, this route)."""
     observation: Observation
+    escalation_id: str | None = None
+    """The outbox entry's id; webhooks send it as their ``Idempotency-Key``."""
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> EscalationRequest:
+        """The request a stored `payload()` describes (the delivery worker's input).
+
+        The observation is rebuilt from the question and answer only.
+        """
+        fields = {k: v for k, v in payload.items() if k != "attempt"}
+        attempt = Attempt(number=payload.get("attempt", 2), route=payload["route"])
+        observation = Observation(
+            question=payload["question"], answer=payload["answer"]
+        )
+        return cls.model_validate(
+            {**fields, "attempt": attempt, "observation": observation}
+        )
 
     def case(self) -> dict[str, Any]:
         """The case itself: id, question, answer, confidence and reason."""
@@ -48,7 +65,10 @@ class EscalationRequest(_Frozen):
 
     def payload(self) -> dict[str, Any]:
         """The JSON-safe case a webhook receives: the case, the route and signals."""
-        body = self.model_dump(mode="json", include={*CASE_FIELDS, "route"})
+        body = self.model_dump(
+            mode="json", include={*CASE_FIELDS, "route", "escalation_id"}
+        )
+        body["attempt"] = self.attempt.number
         keep = {"name", "status", "confidence", "reason"}
         body["signals"] = [
             s.model_dump(mode="json", include=keep) for s in self.signals

@@ -1,4 +1,4 @@
-"""Audit log and human review queue."""
+"""Audit log, escalation outbox and human review queue."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from confguard.store.base import (
     digest,
 )
 from confguard.store.memory import InMemoryStore
+from confguard.store.outbox import Backoff, DeliveryState, Escalation, Outbox
 
 if TYPE_CHECKING:
     from confguard.store.sql import SQLStore
@@ -30,7 +31,11 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AuditRecord",
     "AuditStore",
+    "Backoff",
+    "DeliveryState",
+    "Escalation",
     "InMemoryStore",
+    "Outbox",
     "ReviewEvent",
     "ReviewItem",
     "ReviewRequest",

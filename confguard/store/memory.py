@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from confguard.exceptions import UnknownReviewError
+from confguard.store import outbox
 from confguard.store.base import (
     AuditRecord,
     BaseStore,
@@ -12,7 +15,9 @@ from confguard.store.base import (
     ReviewItem,
     ReviewRequest,
     ReviewStatus,
+    utcnow,
 )
+from confguard.store.outbox import DEFAULT_BACKOFF, Backoff, DeliveryState, Escalation
 
 
 class InMemoryStore(BaseStore):
@@ -29,16 +34,81 @@ class InMemoryStore(BaseStore):
         self._records: list[AuditRecord] = []
         self._reviews: dict[str, ReviewItem] = {}
         self._events: list[ReviewEvent] = []
+        self._outbox: dict[str, Escalation] = {}
 
     def __repr__(self) -> str:
         return "InMemoryStore()"
 
     def record(self, record: AuditRecord) -> None:
         """Append one decision to the log."""
-        if not self.store_answers and record.answer is not None:
-            record = record.model_copy(update={"answer": None})
+        record = self._kept(record)
         with self._lock:
             self._records.append(record)
+
+    def record_escalation(self, record: AuditRecord, escalation: Escalation) -> None:
+        """Append the escalate decision and its outbox entry, as one step."""
+        record = self._kept(record)
+        with self._lock:
+            self._records.append(record)
+            self._outbox[escalation.id] = escalation
+
+    async def arecord_escalation(
+        self, record: AuditRecord, escalation: Escalation
+    ) -> None:
+        """Async twin of `record_escalation`."""
+        self.record_escalation(record, escalation)
+
+    def claim_escalations(
+        self, owner: str, *, limit: int = 50, lease_seconds: float = 60.0
+    ) -> list[Escalation]:
+        """Lease up to `limit` due pending entries to `owner`, oldest due first."""
+        now = utcnow()
+        with self._lock:
+            due = [e for e in self._outbox.values() if outbox.claimable(e, now)]
+            due.sort(key=lambda e: e.next_try_at)
+            claimed = [outbox.lease_for(e, owner, lease_seconds, now) for e in due]
+            for item in claimed[:limit]:
+                self._outbox[item.id] = item
+        return claimed[:limit]
+
+    def delivered(self, escalation_id: str) -> Escalation | None:
+        """Mark an entry delivered (once: None if it was not pending)."""
+        return self._settle(escalation_id, outbox.delivery_update, utcnow())
+
+    def delivery_failed(
+        self, escalation_id: str, error: str, backoff: Backoff = DEFAULT_BACKOFF
+    ) -> Escalation | None:
+        """Count a failed try: pending again later, or failed (None if not pending)."""
+
+        def update(attempts: int, now: datetime) -> dict[str, object]:
+            return outbox.failure_update(attempts, error, backoff, now)
+
+        return self._settle(escalation_id, update, utcnow())
+
+    def escalations(self, state: DeliveryState | None = None) -> list[Escalation]:
+        """Outbox entries, oldest first, optionally in one state only."""
+        with self._lock:
+            items = list(self._outbox.values())
+        return [e for e in items if state in (None, e.state)]
+
+    def _settle(
+        self,
+        escalation_id: str,
+        update: Callable[[int, datetime], Mapping[str, object]],
+        now: datetime,
+    ) -> Escalation | None:
+        with self._lock:
+            item = self._outbox.get(escalation_id)
+            if item is None or item.state != "pending":
+                return None
+            item = item.model_copy(update=dict(update(item.attempts, now)))
+            self._outbox[escalation_id] = item
+        return item
+
+    def _kept(self, record: AuditRecord) -> AuditRecord:
+        if not self.store_answers and record.answer is not None:
+            return record.model_copy(update={"answer": None})
+        return record
 
     async def arecord(self, record: AuditRecord) -> None:
         """Append one decision to the log."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Double, Integer, String, Table, Text
+from sqlalchemy import JSON, DateTime, Double, Index, Integer, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from confguard.store.base import AuditRecord, ReviewEvent, ReviewItem
+from confguard.store.outbox import Escalation
 from confguard.store.text import storable_row
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The schema revision this code reads and writes (its Alembic head).
 
 Revisions are zero-padded numbers, so their order is their string order."""
@@ -85,10 +86,36 @@ class ReviewEventRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class EscalationRow(Base):
+    """One row per escalated case: the outbox entry and its delivery state."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(Text, index=True)
+    route: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    lease_owner: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_escalations_due", "state", "next_try_at"),)
+
+
 # The tables themselves, for fast Core inserts (the ORM costs ~100 us per row).
 DECISIONS = cast(Table, DecisionRow.__table__)
 REVIEWS = cast(Table, ReviewRow.__table__)
 REVIEW_EVENTS = cast(Table, ReviewEventRow.__table__)
+ESCALATIONS = cast(Table, EscalationRow.__table__)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -196,3 +223,23 @@ def to_review_item(row: Any) -> ReviewItem:
             "resolved_at": row.resolved_at and as_utc(row.resolved_at),
         }
     )
+
+
+_MOMENTS = ("next_try_at", "delivered_at", "lease_until", "created_at")
+
+
+def escalation_values(escalation: Escalation) -> dict[str, Any]:
+    """`escalation`'s storable row by column name."""
+    data = escalation.model_dump(mode="json", exclude=set(_MOMENTS))
+    for name in _MOMENTS:
+        moment = getattr(escalation, name)
+        data[name] = moment and as_utc(moment)
+    return storable_row(data)
+
+
+def to_escalation(row: Any) -> Escalation:
+    """The Escalation an escalations row (ORM or Core) holds."""
+    data = {name: getattr(row, name) for name in Escalation.model_fields}
+    for name in _MOMENTS:
+        data[name] = data[name] and as_utc(data[name])
+    return Escalation.model_validate(data)

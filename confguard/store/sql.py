@@ -56,6 +56,7 @@ from confguard.store.schema import (
     to_review_item,
     verdict_values,
 )
+from confguard.store.sql_outbox import SQLOutbox
 from confguard.store.text import storable_json
 
 T = TypeVar("T")
@@ -169,7 +170,8 @@ def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> E
     Example:
         >>> from sqlalchemy import inspect
         >>> inspect(open_engine("sqlite://")).get_table_names()
-        ['confguard_schema_version', 'decisions', 'review_events', 'reviews']
+        ['confguard_schema_version', 'decisions', 'escalations', 'review_events',
+         'reviews']
     """
     engine = new_engine(url, echo=echo, busy_timeout=busy_timeout)
     try:
@@ -190,7 +192,7 @@ def upgrade_store(url: str) -> tuple[str | None, str]:
 
     Example:
         >>> upgrade_store("sqlite://")
-        (None, '0001')
+        (None, '0002')
     """
     engine = new_engine(url)
     try:
@@ -203,7 +205,7 @@ def upgrade_store(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
-class SQLStore(BaseStore):
+class SQLStore(SQLOutbox, BaseStore):
     """An AuditStore in a SQL database: SQLite by default, PostgreSQL by URL.
 
     Connects at construction, creating a new store's tables or refusing an outdated
