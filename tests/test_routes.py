@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 import respx
 from tenacity import Retrying, stop_after_attempt
 
-from confguard.exceptions import EscalationError
+from confguard.exceptions import ConfigurationError, EscalationError
 from confguard.observation import Observation
 from confguard.results import Attempt, SignalResult
 from confguard.routes import (
@@ -309,8 +310,6 @@ async def test_the_async_webhook_retries_and_reads_the_answer() -> None:
 
 
 def test_a_webhook_with_a_bad_retries_value_is_refused_when_built() -> None:
-    from confguard.exceptions import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="retries must be an int >= 1"):
         WebhookRoute(URL, retries=0)
 
@@ -320,3 +319,44 @@ async def test_the_async_webhook_fails_like_the_sync_one() -> None:
     respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(EscalationError, match=r"after 2 attempt\(s\): ConnectError"):
         await WebhookRoute(URL, retries=2, backoff_seconds=0).aescalate(request())
+
+
+@respx.mock
+def test_a_webhook_sends_the_escalation_id_as_its_idempotency_key() -> None:
+    sent = respx.post(URL).mock(return_value=httpx.Response(200))
+    WebhookRoute(URL).escalate(request().model_copy(update={"escalation_id": "e1"}))
+    assert sent.calls.last.request.headers["Idempotency-Key"] == "e1"
+    assert json.loads(sent.calls.last.request.read())["escalation_id"] == "e1"
+
+
+@respx.mock
+def test_a_case_without_an_escalation_id_sends_no_idempotency_key() -> None:
+    sent = respx.post(URL).mock(return_value=httpx.Response(200))
+    WebhookRoute(URL).escalate(request())
+    assert "Idempotency-Key" not in sent.calls.last.request.headers
+
+
+@respx.mock
+def test_the_deadline_bounds_every_try_and_wait_of_one_delivery() -> None:
+    respx.post(URL).mock(return_value=httpx.Response(503))
+    route = WebhookRoute(URL, retries=50, backoff_seconds=100, deadline=0.3)
+    start = time.monotonic()
+    with pytest.raises(EscalationError, match=r"deadline of 0\.3 s passed"):
+        route.escalate(request())
+    assert time.monotonic() - start < 1.0
+
+
+@respx.mock
+async def test_the_deadline_bounds_an_async_delivery_too() -> None:
+    respx.post(URL).mock(return_value=httpx.Response(503))
+    route = WebhookRoute(URL, retries=50, backoff_seconds=100, deadline=0.3)
+    start = time.monotonic()
+    with pytest.raises(EscalationError, match=r"deadline of 0\.3 s passed"):
+        await route.aescalate(request())
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("deadline", [0, -1.0])
+def test_a_deadline_must_be_positive(deadline: float) -> None:
+    with pytest.raises(ConfigurationError, match="deadline must be > 0"):
+        WebhookRoute(URL, deadline=deadline)

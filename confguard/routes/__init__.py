@@ -10,6 +10,7 @@ Example:
 
 from confguard.routes.base import BaseRoute, EscalationRequest, Route, RouteOutcome
 from confguard.routes.builtin import CallableRoute, PipelineRoute, ReviewQueueRoute
+from confguard.routes.delivery import DeliveryReport, DeliveryWorker
 from confguard.routes.pipeline import Pipeline
 from confguard.routes.retrying import Retries, RetryRule
 from confguard.routes.webhook import WebhookRoute
@@ -17,6 +18,8 @@ from confguard.routes.webhook import WebhookRoute
 __all__ = [
     "BaseRoute",
     "CallableRoute",
+    "DeliveryReport",
+    "DeliveryWorker",
     "EscalationRequest",
     "Pipeline",
     "PipelineRoute",

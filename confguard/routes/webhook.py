@@ -1,13 +1,19 @@
-"""A route that POSTs the case as JSON, retrying transient failures with tenacity."""
+"""A route that POSTs the case as JSON, retrying transient failures with tenacity.
+
+One deadline bounds a delivery: every connect and read is given at most what
+remains of it, and no wait between tries sleeps past it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, wait_exponential
 
-from confguard.exceptions import EscalationError
+from confguard.exceptions import ConfigurationError, EscalationError
 from confguard.routes.base import BaseRoute, EscalationRequest, RouteOutcome
 from confguard.routes.retrying import Retries, RetryRule, checked
 
@@ -19,6 +25,11 @@ class _BadStatus(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
+
+
+class _DeadlinePassed(Exception):
+    def __init__(self, deadline: float) -> None:
+        super().__init__(f"the delivery deadline of {deadline:g} s passed")
 
 
 def _transient(exc: BaseException) -> bool:
@@ -33,11 +44,14 @@ class WebhookRoute(BaseRoute):
     """POSTs the case as JSON; a JSON reply may carry ``{"answer": ...}``.
 
     Connection errors, timeouts, 429 and 5xx are retried with tenacity (`retries`:
-    attempts in all, or a Retrying); other 4xx fail at once. Failure raises
-    `EscalationError` naming the route and the URL.
+    attempts in all, or a Retrying); other 4xx fail at once. `deadline` (seconds,
+    default 10) bounds the whole delivery, tries and waits included; `timeout`
+    bounds each connect and read within it. A case with an escalation id is sent
+    with an ``Idempotency-Key`` header equal to it, the same on every redelivery.
+    Failure raises `EscalationError` naming the route and the URL.
 
     Example:
-        >>> route = WebhookRoute("https://oncall.example/hooks/confguard", timeout=5)
+        >>> route = WebhookRoute("https://oncall.example/hooks/confguard", deadline=5)
     """
 
     def __init__(
@@ -48,9 +62,13 @@ class WebhookRoute(BaseRoute):
         retries: Retries = 3,
         headers: Mapping[str, str] | None = None,
         backoff_seconds: float = 0.5,
+        deadline: float = 10.0,
     ) -> None:
+        if not deadline > 0:
+            raise ConfigurationError(f"deadline must be > 0 seconds, got {deadline!r}")
         self.url = url
         self.timeout = timeout
+        self.deadline = deadline
         self.retries = checked(retries)
         self.headers = dict(headers or {})
         self.backoff_seconds = backoff_seconds
@@ -64,11 +82,12 @@ class WebhookRoute(BaseRoute):
         """POST the case, retrying transient failures."""
         import httpx
 
-        retrying = self._retrying(Retrying)
+        end = time.monotonic() + self.deadline
+        retrying = self._retrying(Retrying, sleep=_capped_sleep(end))
         try:
-            with httpx.Client(timeout=self.timeout, headers=self.headers) as client:
-                response = retrying(self._post, client, request.payload())
-        except (httpx.HTTPError, _BadStatus) as exc:
+            with httpx.Client(headers=_headers(self.headers, request)) as client:
+                response = retrying(self._post, client, request.payload(), end)
+        except (httpx.HTTPError, _BadStatus, _DeadlinePassed) as exc:
             raise self._failure(request.route, exc, retrying) from exc
         return _webhook_reply(request.route, response)
 
@@ -76,35 +95,68 @@ class WebhookRoute(BaseRoute):
         """Async twin of `escalate`."""
         import httpx
 
-        retrying = self._retrying(AsyncRetrying)
+        end = time.monotonic() + self.deadline
+        retrying = self._retrying(AsyncRetrying, sleep=_capped_asleep(end))
+        headers = _headers(self.headers, request)
         try:
-            async with httpx.AsyncClient(
-                timeout=self.timeout, headers=self.headers
-            ) as client:
-                response = await retrying(self._apost, client, request.payload())
-        except (httpx.HTTPError, _BadStatus) as exc:
+            async with httpx.AsyncClient(headers=headers) as client:
+                response = await retrying(self._apost, client, request.payload(), end)
+        except (httpx.HTTPError, _BadStatus, _DeadlinePassed) as exc:
             raise self._failure(request.route, exc, retrying) from exc
         return _webhook_reply(request.route, response)
 
-    def _retrying(self, cls: type[Retrying] | type[AsyncRetrying]) -> Any:
-        return self._rule.build(self.retries, cls)
+    def _retrying(
+        self, cls: type[Retrying] | type[AsyncRetrying], sleep: Callable[..., Any]
+    ) -> Any:
+        rule = self._rule
+        options = {**rule.options, "sleep": sleep}  # no wait sleeps past the deadline
+        return RetryRule(rule.retry, rule.wait, options).build(self.retries, cls)
 
-    def _post(self, client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
-        return _checked(client.post(self.url, json=body))
+    def _post(
+        self, client: httpx.Client, body: dict[str, Any], end: float
+    ) -> httpx.Response:
+        timeout = self._time_left(end)
+        return _checked(client.post(self.url, json=body, timeout=timeout))
 
     async def _apost(
-        self, client: httpx.AsyncClient, body: dict[str, Any]
+        self, client: httpx.AsyncClient, body: dict[str, Any], end: float
     ) -> httpx.Response:
-        return _checked(await client.post(self.url, json=body))
+        timeout = self._time_left(end)
+        return _checked(await client.post(self.url, json=body, timeout=timeout))
+
+    def _time_left(self, end: float) -> float:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed(self.deadline)
+        return min(self.timeout, left)
 
     def _failure(self, route: str, exc: Exception, retrying: Any) -> EscalationError:
         attempts = retrying.statistics.get("attempt_number", 1)
-        detail = (
-            str(exc) if isinstance(exc, _BadStatus) else f"{type(exc).__name__}: {exc}"
-        )
+        plain = isinstance(exc, _BadStatus | _DeadlinePassed)
+        detail = str(exc) if plain else f"{type(exc).__name__}: {exc}"
         return EscalationError(
             route, f"POST {self.url} failed after {attempts} attempt(s): {detail}"
         )
+
+
+def _headers(headers: Mapping[str, str], request: EscalationRequest) -> dict[str, str]:
+    if request.escalation_id is None:
+        return dict(headers)
+    return {**headers, "Idempotency-Key": request.escalation_id}
+
+
+def _capped_sleep(end: float) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        time.sleep(max(0.0, min(seconds, end - time.monotonic())))
+
+    return sleep
+
+
+def _capped_asleep(end: float) -> Callable[[float], Any]:
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(max(0.0, min(seconds, end - time.monotonic())))
+
+    return sleep
 
 
 def _checked(response: httpx.Response) -> httpx.Response:
