@@ -27,6 +27,9 @@ from confguard.store.schema import (
     to_escalation,
 )
 
+_CLAIM_ROUNDS = 10
+"""Selections a claim makes before it reports nothing due, when others win."""
+
 _Update = Callable[[int, datetime], Mapping[str, Any]]
 
 
@@ -69,8 +72,12 @@ class SQLOutbox:
         now = as_utc(utcnow())
         until = now + timedelta(seconds=lease_seconds)
         with self._transaction() as connection:
-            ids = connection.execute(_due(now, limit)).scalars().all()
-            won = [i for i in ids if _lease(connection, i, owner, until, now)]
+            won: list[str] = []
+            for _ in range(_CLAIM_ROUNDS):  # another worker may take what we saw
+                ids = connection.execute(_due(now, limit)).scalars().all()
+                won = [i for i in ids if _lease(connection, i, owner, until, now)]
+                if won or not ids:
+                    break
             rows = connection.execute(
                 select(ESCALATIONS).where(ESCALATIONS.c.id.in_(won))
             ).all()
