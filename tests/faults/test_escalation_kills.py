@@ -1,0 +1,85 @@
+"""A process SIGKILLed while it escalates never leaves an escalation undelivered.
+
+A real child process runs guarded checks that escalate, on a SQLite file, and is
+killed at a random moment, 20 times. After each kill the store opens with the
+library's API, SQLite's integrity check passes, and every escalate decision has its
+outbox entry (and every entry its decision). Measured: escalations lost (goal 0).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import time
+from itertools import count
+from pathlib import Path
+
+from sqlalchemy import text
+
+from confguard import FunctionSignal, Guard, Observation, Policy
+from confguard.routes import CallableRoute, EscalationRequest
+from confguard.store import SQLStore
+
+KILLS = 20
+LONGEST_DELAY = 0.4
+"""Kills land between 0.05 s and this many seconds after the child starts."""
+
+POLICY = Policy.from_dict(
+    {"thresholds": {"accept": 0.8, "escalate": 0.0}, "escalate": {"route": "oncall"}}
+)
+
+
+def flaky(request: EscalationRequest) -> None:
+    """Every other delivery fails, so both outcomes are written when the kill comes."""
+    if int(request.question.split()[-1]) % 2:
+        raise RuntimeError("webhook down")
+
+
+def escalate_forever(url: str) -> None:  # pragma: no cover - runs in the child
+    """Check answers that escalate, one after another, until killed."""
+    low = FunctionSignal(lambda obs: 0.1, name="low")
+    store = SQLStore(url)
+    guard = Guard([low], POLICY, store=store, routes={"oncall": CallableRoute(flaky)})
+    for i in count():
+        guard.check(Observation(question=f"case {i}", answer="a"))
+
+
+def kill_while_escalating(url: str, delay: float) -> None:
+    """Start a child escalating on `url`; SIGKILL it after `delay` seconds."""
+    child = multiprocessing.get_context("fork").Process(
+        target=escalate_forever, args=(url,)
+    )
+    child.start()
+    time.sleep(delay)
+    child.kill()
+    child.join(timeout=10)
+    assert not child.is_alive()
+
+
+def unqueued(store: SQLStore) -> tuple[int, int]:
+    """(escalate decisions, how many of them have no outbox entry or vice versa)."""
+    decided = {
+        r.request_id for r in store.decisions(limit=10**6) if r.action == "escalate"
+    }
+    queued = {e.request_id for e in store.escalations()}
+    return len(decided), len(decided ^ queued)
+
+
+def test_every_escalation_survives_twenty_kills(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/audit.sqlite"
+    SQLStore(url).close()
+    rng = random.Random(12)
+    lost, escalations = 0, 0
+    for _ in range(KILLS):
+        kill_while_escalating(url, rng.uniform(0.05, LONGEST_DELAY))
+        with SQLStore(url) as store:  # opens with the library's API
+            with store.engine.connect() as connection:
+                check = connection.execute(text("PRAGMA integrity_check")).scalar()
+            assert check == "ok"
+            escalations, missing = unqueued(store)
+            lost += missing
+    print(
+        f"\n{KILLS} kills survived: escalations {escalations}, escalations lost {lost}"
+    )
+    assert escalations > KILLS  # the kills landed while escalating
+    assert lost == 0
