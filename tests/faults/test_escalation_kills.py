@@ -3,7 +3,8 @@
 A real child process runs guarded checks that escalate, on a SQLite file, and is
 killed at a random moment, 20 times. After each kill the store opens with the
 library's API, SQLite's integrity check passes, and every escalate decision has its
-outbox entry (and every entry its decision). Measured: escalations lost (goal 0).
+outbox entry (and every entry its decision); at the end a delivery worker delivers
+every case the killed processes left waiting. Measured: escalations lost (goal 0).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from confguard import FunctionSignal, Guard, Observation, Policy
-from confguard.routes import CallableRoute, EscalationRequest
+from confguard.routes import CallableRoute, DeliveryWorker, EscalationRequest
 from confguard.store import SQLStore
 
 KILLS = 20
@@ -83,3 +84,17 @@ def test_every_escalation_survives_twenty_kills(tmp_path: Path) -> None:
     )
     assert escalations > KILLS  # the kills landed while escalating
     assert lost == 0
+    with SQLStore(url) as store:
+        assert deliver_what_waits(store) == len(store.escalations())
+
+
+def deliver_what_waits(store: SQLStore) -> int:
+    """Let every lease and backoff run out, deliver; how many are delivered then."""
+    with store.engine.begin() as connection:  # as if minutes had passed
+        connection.execute(
+            text("UPDATE escalations SET lease_until = NULL, next_try_at = created_at")
+        )
+    worker = DeliveryWorker(store, {"oncall": CallableRoute(lambda request: None)})
+    worker.run_once()
+    assert store.escalations("pending") == []
+    return len(store.escalations("delivered"))
