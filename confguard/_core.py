@@ -57,21 +57,15 @@ from confguard.store.outbox import (
     Backoff,
     Escalation,
     Outbox,
+    escalation_id,
     lease_for,
     lease_owner,
 )
 
 R = TypeVar("R", bound=BaseRetrying)
 SignalLike = Signal | Callable[[Observation], float | SignalResult]
-
-_ESCALATION_IDS = uuid.UUID("5d0c3f61-6a43-4f0e-9c55-2f1f7cbe0e12")
 _OWNER = lease_owner("guard")
 """Who holds a new outbox entry while this process delivers it."""
-
-
-def escalation_id(request_id: str, attempt: int) -> str:
-    """The escalation id of a request's escalation at `attempt` (deterministic)."""
-    return uuid.uuid5(_ESCALATION_IDS, f"{request_id}/{attempt}").hex
 
 
 @dataclass(frozen=True)
@@ -498,5 +492,4 @@ __all__ = [
     "GuardCore",
     "GuardOptions",
     "Step",
-    "escalation_id",
 ]

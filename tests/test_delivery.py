@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from sqlalchemy import text
 
 from confguard import FunctionSignal, Guard, Observation, Policy
 from confguard.cli import main
@@ -37,16 +38,14 @@ def escalate(store: Any, count: int = 1) -> list[str]:
     ]
 
 
-def due_now(store: Any) -> None:
-    """Make every pending entry due (rather than wait out its backoff)."""
-    for entry in store.escalations("pending"):
-        store._outbox[entry.id] = entry.model_copy(
-            update={"next_try_at": entry.created_at}
-        )
+def due_now(store: SQLStore) -> None:
+    """Make every pending entry due, as if its backoff had run out."""
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE escalations SET next_try_at = created_at"))
 
 
 def test_the_worker_delivers_each_due_case_once_through_its_named_route() -> None:
-    store, seen = InMemoryStore(), list[EscalationRequest]()
+    store, seen = SQLStore("sqlite://"), list[EscalationRequest]()
     ids = escalate(store, 3)
     due_now(store)
     worker = DeliveryWorker(store, {"human": CallableRoute(seen.append)})
@@ -58,13 +57,13 @@ def test_the_worker_delivers_each_due_case_once_through_its_named_route() -> Non
 
 
 def test_a_failing_route_defers_then_fails_after_the_last_attempt() -> None:
-    store = InMemoryStore()
+    store = SQLStore("sqlite://")
     escalate(store)
-    backoff = Backoff(first=0.001, cap=0.001, max_attempts=3)
+    backoff = Backoff(first=0.5, cap=0.5, max_attempts=3)
     worker = DeliveryWorker(store, {"human": CallableRoute(down)}, backoff=backoff)
     due_now(store)
     assert worker.run_once().deferred == 1
-    time.sleep(0.01)
+    time.sleep(0.6)
     assert worker.run_once().failed == 1
     [entry] = store.escalations()
     assert (entry.state, entry.attempts) == ("failed", 3)
@@ -72,7 +71,7 @@ def test_a_failing_route_defers_then_fails_after_the_last_attempt() -> None:
 
 
 def test_an_entry_for_a_route_the_worker_lacks_is_a_failed_try_naming_it() -> None:
-    store = InMemoryStore()
+    store = SQLStore("sqlite://")
     escalate(store)
     due_now(store)
     report = DeliveryWorker(store, {"other": CallableRoute(down)}).run_once()

@@ -76,6 +76,19 @@ DEFAULT_BACKOFF = Backoff()
 """1 s doubling up to 10 minutes; failed after 10 tries."""
 
 
+_ESCALATION_IDS = uuid.UUID("5d0c3f61-6a43-4f0e-9c55-2f1f7cbe0e12")
+
+
+def escalation_id(request_id: str, attempt: int) -> str:
+    """The id of a request's escalation at `attempt`: the same on every computation.
+
+    Example:
+        >>> escalation_id("r1", 2) == escalation_id("r1", 2) != escalation_id("r2", 2)
+        True
+    """
+    return uuid.uuid5(_ESCALATION_IDS, f"{request_id}/{attempt}").hex
+
+
 def lease_owner(kind: str = "worker") -> str:
     """A lease owner name unique to this process and call: host, pid, random."""
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -169,6 +182,7 @@ __all__ = [
     "Outbox",
     "claimable",
     "delivery_update",
+    "escalation_id",
     "failure_update",
     "lease_for",
     "lease_owner",
