@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,12 @@ def postgres_url() -> str:
             f"{POSTGRES_URL_VARIABLE} is not set: no PostgreSQL server to test "
             "against (start one with `bash .ci/postgres.sh` and source its output)"
         )
+    drop_confguard_tables(url)
+    return url
+
+
+def drop_confguard_tables(url: str) -> None:
+    """Empty a database of confguard's tables and its schema-version table."""
     engine = create_engine(url)
     try:
         Base.metadata.drop_all(engine)
@@ -38,4 +46,25 @@ def postgres_url() -> str:
             connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
     finally:
         engine.dispose()
-    return url
+
+
+def kill_after(target: Callable[[str], None], url: str, delay: float) -> None:
+    """Run `target(url)` in a forked child and SIGKILL it after `delay` seconds."""
+    child = multiprocessing.get_context("fork").Process(target=target, args=(url,))
+    child.start()
+    time.sleep(delay)
+    child.kill()
+    child.join(timeout=10)
+    assert not child.is_alive()
+
+
+@pytest.fixture
+def empty_database() -> Callable[[str], None]:
+    """`drop_confguard_tables`, for tests that empty a database more than once."""
+    return drop_confguard_tables
+
+
+@pytest.fixture
+def killer() -> Callable[[Callable[[str], None], str, float], None]:
+    """`kill_after`: run a function in a child process and SIGKILL it mid-way."""
+    return kill_after

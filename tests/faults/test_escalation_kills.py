@@ -9,9 +9,8 @@ every case the killed processes left waiting. Measured: escalations lost (goal 0
 
 from __future__ import annotations
 
-import multiprocessing
 import random
-import time
+from collections.abc import Callable
 from itertools import count
 from pathlib import Path
 
@@ -45,18 +44,6 @@ def escalate_forever(url: str) -> None:  # pragma: no cover - runs in the child
         guard.check(Observation(question=f"case {i}", answer="a"))
 
 
-def kill_while_escalating(url: str, delay: float) -> None:
-    """Start a child escalating on `url`; SIGKILL it after `delay` seconds."""
-    child = multiprocessing.get_context("fork").Process(
-        target=escalate_forever, args=(url,)
-    )
-    child.start()
-    time.sleep(delay)
-    child.kill()
-    child.join(timeout=10)
-    assert not child.is_alive()
-
-
 def unqueued(store: SQLStore) -> tuple[int, int]:
     """(escalate decisions, how many of them have no outbox entry or vice versa)."""
     decided = {
@@ -66,13 +53,15 @@ def unqueued(store: SQLStore) -> tuple[int, int]:
     return len(decided), len(decided ^ queued)
 
 
-def test_every_escalation_survives_twenty_kills(tmp_path: Path) -> None:
+def test_every_escalation_survives_twenty_kills(
+    tmp_path: Path, killer: Callable[[Callable[[str], None], str, float], None]
+) -> None:
     url = f"sqlite:///{tmp_path}/audit.sqlite"
     SQLStore(url).close()
     rng = random.Random(12)
     lost, escalations = 0, 0
     for _ in range(KILLS):
-        kill_while_escalating(url, rng.uniform(0.05, LONGEST_DELAY))
+        killer(escalate_forever, url, rng.uniform(0.05, LONGEST_DELAY))
         with SQLStore(url) as store:  # opens with the library's API
             with store.engine.connect() as connection:
                 check = connection.execute(text("PRAGMA integrity_check")).scalar()

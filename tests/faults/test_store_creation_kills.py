@@ -7,20 +7,21 @@ Afterwards the store either opens complete, or is refused with a StoreError nami
 
 from __future__ import annotations
 
-import multiprocessing
 import random
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from confguard.exceptions import StoreError
 from confguard.store import SQLStore
 from confguard.store.schema import VERSION_TABLE, Base
 from confguard.store.sql import upgrade_store
+
+Killer = Callable[[Callable[[str], None], str, float], None]
 
 KILLS = 20
 LONGEST_DELAY = 0.1
@@ -36,18 +37,6 @@ INDEXES = {
 def create_store(url: str) -> None:  # pragma: no cover - runs in the child
     """Open (and so create) the store at `url`, as an application's first start."""
     SQLStore(url).close()
-
-
-def kill_while_creating(url: str, delay: float) -> None:
-    """Start a child creating the store at `url`; SIGKILL it after `delay` seconds."""
-    child = multiprocessing.get_context("fork").Process(
-        target=create_store, args=(url,)
-    )
-    child.start()
-    time.sleep(delay)
-    child.kill()
-    child.join(timeout=10)
-    assert not child.is_alive()
 
 
 def assert_complete(url: str) -> None:
@@ -79,14 +68,14 @@ def open_or_repair(url: str) -> str:
 
 
 def test_every_killed_sqlite_creation_opens_complete_or_is_repaired(
-    tmp_path: Path,
+    tmp_path: Path, killer: Killer
 ) -> None:
     SQLStore("sqlite://").close()  # the parent imports everything before forking
     rng = random.Random(12)
     outcomes = []
     for i in range(KILLS):
         url = f"sqlite:///{tmp_path}/audit-{i}.sqlite"
-        kill_while_creating(url, rng.uniform(0, LONGEST_DELAY))
+        killer(create_store, url, rng.uniform(0, LONGEST_DELAY))
         outcomes.append(open_or_repair(url))
         assert_complete(url)
     assert set(outcomes) <= {"opened", "repaired"}
@@ -94,23 +83,13 @@ def test_every_killed_sqlite_creation_opens_complete_or_is_repaired(
 
 @pytest.mark.postgres
 def test_every_killed_postgres_creation_opens_complete_or_is_repaired(
-    postgres_url: str,
+    postgres_url: str, killer: Killer, empty_database: Callable[[str], None]
 ) -> None:
     SQLStore("sqlite://").close()
     rng = random.Random(12)
     for i in range(KILLS // 2):  # each round also empties the database: slower
         if i:  # empty the database again, as the fixture did for the first round
-            _drop_everything(postgres_url)
-        kill_while_creating(postgres_url, rng.uniform(0, LONGEST_DELAY))
+            empty_database(postgres_url)
+        killer(create_store, postgres_url, rng.uniform(0, LONGEST_DELAY))
         open_or_repair(postgres_url)
         assert_complete(postgres_url)
-
-
-def _drop_everything(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        Base.metadata.drop_all(engine)
-        with engine.begin() as connection:
-            connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
-    finally:
-        engine.dispose()
