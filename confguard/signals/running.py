@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 
 from confguard.llm.plans import stopping_at
@@ -56,6 +58,12 @@ def _checked(signal: Signal, result: object) -> SignalResult:
     return SignalResult.failed(signal.name, f"returned {kind}, expected SignalResult")
 
 
+HANDOFF_SECONDS = 0.05
+"""How long queued signals wait with no result coming in before another worker
+task joins: a slow or hung signal delays the signals queued behind it, never fails
+them."""
+
+
 def score_all(
     signals: Sequence[Signal],
     obs: Observation,
@@ -64,26 +72,122 @@ def score_all(
 ) -> tuple[SignalResult, ...]:
     """Score with every signal: on `workers` threads, each under its timeout.
 
-    With no limit for any signal, they run in order in the calling thread. Without
-    `workers`, a pool for this call alone is used.
+    Signals that declare no LLM call take microseconds, less than a worker task
+    costs, so they share one task and run one after another; each model-calling
+    signal gets a task of its own, so their calls overlap. With no limit for any
+    signal, they run in order in the calling thread. Without `workers`, a pool for
+    this call alone is used.
     """
     limits = [limit_of(timeouts, s) for s in signals]
     if all(limit is None for limit in limits):
         return tuple(score_signal(s, obs) for s in signals)
     pool = workers or Workers(len(signals))
-    start = time.monotonic()
     try:
-        futures = [
-            pool.submit(_score_until, _deadline(start, limit), s, obs)
-            for s, limit in zip(signals, limits, strict=True)
-        ]
-        return tuple(
-            _within(f, s, start, limit)
-            for f, s, limit in zip(futures, signals, limits, strict=True)
-        )
+        return _Queue(signals, obs, limits, pool).results()
     finally:
         if workers is None:
             pool.shutdown(wait=False)
+
+
+def _calls_no_model(signal: Signal) -> bool:
+    return signal.cost.llm_calls == 0
+
+
+class _Queue:
+    """One `score_all` call: its signals, taken in turn by the worker tasks.
+
+    The caller only waits: at each signal's deadline (measured from the start) a
+    signal not done yet is failed and, if still queued, withdrawn so it never runs
+    late; results that came in are kept. When `HANDOFF_SECONDS` pass with no result
+    while signals are queued, one more task is started, up to one per signal.
+    """
+
+    def __init__(
+        self,
+        signals: Sequence[Signal],
+        obs: Observation,
+        limits: Sequence[float | None],
+        pool: Workers,
+    ) -> None:
+        self._signals, self._obs, self._limits, self._pool = signals, obs, limits, pool
+        self._start = self._progress = time.monotonic()
+        order = sorted(range(len(signals)), key=lambda i: _calls_no_model(signals[i]))
+        self._todo = deque(order)  # model-calling ones first, one to each task
+        self._done: dict[int, SignalResult] = {}
+        self._lock = threading.Condition()
+        self._tasks: list[concurrent.futures.Future[None]] = []
+
+    def results(self) -> tuple[SignalResult, ...]:
+        """Every signal's result, in signal order, each by its own deadline."""
+        calling = sum(not _calls_no_model(s) for s in self._signals)
+        try:
+            with self._lock:
+                for _ in range(min(calling + 1, len(self._signals))):
+                    self._add_task()
+                while not self._checked(time.monotonic()):
+                    self._lock.wait(self._until_next_check())
+        finally:
+            for task in self._tasks:
+                task.cancel()  # a task no thread took yet: nothing left for it
+        return tuple(self._done[i] for i in range(len(self._signals)))
+
+    def _checked(self, now: float) -> bool:
+        # Fail what is overdue, add a task if the queue stalled; all done?
+        for i in range(len(self._signals)):
+            if i not in self._done and _passed(self._deadline(i), now):
+                self._done[i] = self._overdue(i)
+        if len(self._done) == len(self._signals):
+            return True
+        if self._can_grow() and now >= self._progress + HANDOFF_SECONDS:
+            self._add_task()
+        return False
+
+    def _can_grow(self) -> bool:
+        # Signals wait, a task per signal at most, and the guard is not closing.
+        room = len(self._tasks) < len(self._signals) and not self._pool.closed
+        return room and bool(self._todo)
+
+    def _until_next_check(self) -> float | None:
+        checks = [self._deadline(i) for i in range(len(self._signals))]
+        checks = [d for i, d in enumerate(checks) if i not in self._done]
+        if self._can_grow():
+            checks.append(self._progress + HANDOFF_SECONDS)
+        due = [d for d in checks if d is not None]
+        return max(0.0, min(due) - time.monotonic()) if due else None
+
+    def _add_task(self) -> None:
+        self._tasks.append(self._pool.submit(self._work))
+        self._progress = time.monotonic()
+
+    def _work(self) -> None:
+        while (i := self._take()) is not None:
+            result = _score_until(self._deadline(i), self._signals[i], self._obs)
+            with self._lock:
+                self._done.setdefault(i, result)  # unless it was failed meanwhile
+                self._progress = time.monotonic()
+                if len(self._done) == len(self._signals):
+                    self._lock.notify()  # the caller wakes once, not per result
+
+    def _take(self) -> int | None:
+        with self._lock:
+            return self._todo.popleft() if self._todo else None
+
+    def _deadline(self, i: int) -> float | None:
+        limit = self._limits[i]
+        return None if limit is None else self._start + limit
+
+    def _overdue(self, i: int) -> SignalResult:
+        # A thread cannot be killed: a started signal finishes in the background.
+        queued = i in self._todo
+        if queued:
+            self._todo.remove(i)
+        all_busy = queued and self._pool.busy >= self._pool.max_workers
+        reason = _timed_out(self._limits[i], queued, all_busy)
+        return SignalResult.failed(self._signals[i].name, reason)
+
+
+def _passed(deadline: float | None, now: float) -> bool:
+    return deadline is not None and now >= deadline
 
 
 def _score_until(
@@ -93,30 +197,14 @@ def _score_until(
         return score_signal(signal, obs)
 
 
-def _deadline(start: float, limit: float | None) -> float | None:
-    return None if limit is None else start + limit
-
-
-def _within(
-    future: concurrent.futures.Future[SignalResult],
-    signal: Signal,
-    start: float,
-    limit: float | None,
-) -> SignalResult:
-    # A thread cannot be killed: a timed-out signal finishes in the background.
-    deadline = _deadline(start, limit)
-    left = None if deadline is None else max(0.0, deadline - time.monotonic())
-    try:
-        return future.result(timeout=left)
-    except concurrent.futures.TimeoutError:
-        never_started = future.cancel()
-        return SignalResult.failed(signal.name, _timed_out(limit, never_started))
-
-
-def _timed_out(limit: float | None, never_started: bool = False) -> str:
+def _timed_out(
+    limit: float | None, never_started: bool = False, all_busy: bool = False
+) -> str:
     reason = f"timed out after {limit:g}s"
     if never_started:
-        reason += " waiting for a worker (all of the guard's threads were busy)"
+        reason += " waiting for a worker"
+    if all_busy:
+        reason += " (all of the guard's threads were busy)"
     return reason
 
 
