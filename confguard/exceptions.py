@@ -155,6 +155,14 @@ class StoreError(ConfguardError):
     """The audit store could not connect or write."""
 
 
+class StoreUnavailableError(StoreError):
+    """The audit store did not answer in time or could not be reached.
+
+    The guard spools the record (`on_store_error="spool"`) rather than fail on this;
+    any other StoreError is a real fault (bad data, a broken schema) and is raised.
+    """
+
+
 class ReviewConflictError(StoreError):
     """The review was resolved already; only a pending review can be resolved.
 
@@ -215,6 +223,7 @@ __all__ = [
     "ReviewConflictError",
     "SignalTimeoutError",
     "StoreError",
+    "StoreUnavailableError",
     "UnknownComponentError",
     "UnknownReviewError",
 ]

@@ -1,4 +1,4 @@
-"""Where confguard keeps unpacked models: one cache folder shared by every loader."""
+"""Where confguard keeps files: unpacked models (a cache) and local state (the spool)."""
 
 from __future__ import annotations
 
@@ -19,4 +19,20 @@ def cache_dir() -> Path:
     return path
 
 
-__all__ = ["cache_dir"]
+def state_dir() -> Path:
+    """Where confguard keeps local state that must survive restarts (the spool):
+    `$CONFGUARD_STATE_DIR`, else `$XDG_STATE_HOME/confguard`, else
+    ~/.local/state/confguard. Created on first use by whoever writes there.
+
+    Example:
+        >>> state_dir()
+        PosixPath('/home/me/.local/state/confguard')
+    """
+    root = os.environ.get("CONFGUARD_STATE_DIR")
+    if not root:
+        xdg = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        root = str(Path(xdg) / "confguard")
+    return Path(root).expanduser()
+
+
+__all__ = ["cache_dir", "state_dir"]

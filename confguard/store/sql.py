@@ -13,23 +13,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    create_engine,
-    event,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
-from confguard.exceptions import StoreError, UnknownReviewError
+from confguard.exceptions import StoreError, StoreUnavailableError, UnknownReviewError
 from confguard.store.base import (
     AuditRecord,
     BaseStore,
@@ -39,12 +28,22 @@ from confguard.store.base import (
     ReviewStatus,
     Verdict,
 )
-from confguard.store.migrate import prepare, upgrade
+from confguard.store.deadline import Watchdog
+from confguard.store.engine import (
+    DEFAULT_URL,
+    Limits,
+    in_memory,
+    masked,
+    new_engine,
+    open_engine,
+    spool_directory,
+    store_error,
+    upgrade_store,
+)
 from confguard.store.schema import (
     DECISIONS,
     REVIEW_EVENTS,
     REVIEWS,
-    SCHEMA_REVISION,
     DecisionRow,
     ReviewEventRow,
     ReviewRow,
@@ -57,152 +56,8 @@ from confguard.store.schema import (
     verdict_values,
 )
 from confguard.store.sql_outbox import SQLOutbox
-from confguard.store.text import storable_json
 
 T = TypeVar("T")
-
-DEFAULT_URL = "sqlite:///confguard-audit.sqlite"
-
-
-def masked(url: str | URL) -> str:
-    """`url` with its password replaced by ``***``, fit for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
-
-
-def _parse(url: str) -> URL:
-    try:
-        return make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"not a database URL: {masked(url)} ({exc})") from exc
-
-
-def _in_memory(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-
-
-def _engine_options(url: URL) -> dict[str, Any]:
-    options: dict[str, Any] = {"json_serializer": storable_json}
-    if _in_memory(url):
-        # One shared connection, or every thread would see its own empty database.
-        options["poolclass"] = StaticPool
-        options["connect_args"] = {"check_same_thread": False}
-    return options
-
-
-def _make_sqlite_folder(url: URL) -> None:
-    if url.get_backend_name() != "sqlite" or _in_memory(url):
-        return
-    database = url.database or ""
-    if not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
-def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
-    statements = (
-        "PRAGMA journal_mode=WAL",
-        # WAL with NORMAL stays consistent after a crash and skips an fsync per commit.
-        "PRAGMA synchronous=NORMAL",
-        f"PRAGMA busy_timeout={round(busy_timeout * 1000)}",
-    )
-    event.listen(engine, "connect", _run_on_connect(statements, commit=False))
-
-
-def _tune_postgresql(engine: Engine, busy_timeout: float) -> None:
-    # The counterpart of SQLite's busy timeout: a write blocked by a lock fails.
-    statement = f"SET lock_timeout = {round(busy_timeout * 1000)}"
-    event.listen(engine, "connect", _run_on_connect((statement,), commit=True))
-
-
-def _run_on_connect(
-    statements: tuple[str, ...], *, commit: bool
-) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        for statement in statements:
-            cursor.execute(statement)
-        cursor.close()
-        if commit:  # a SET inside a transaction that is rolled back would not stick
-            dbapi_connection.commit()
-
-    return on_connect
-
-
-_TUNERS: dict[str, Callable[[Engine, float], None]] = {
-    "sqlite": _tune_sqlite,
-    "postgresql": _tune_postgresql,
-}
-
-
-def _reason(exc: BaseException) -> str:
-    """The driver's own message, without SQLAlchemy's statement dump."""
-    original = getattr(exc, "orig", None)
-    text = str(original if original is not None else exc).strip()
-    if isinstance(exc, ModuleNotFoundError):
-        text += " (for PostgreSQL: pip install 'confguard[postgres]')"
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def new_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
-    """An engine on `url`, tuned, not connected yet and its schema not checked."""
-    parsed = _parse(url)
-    try:
-        _make_sqlite_folder(parsed)
-        engine = create_engine(parsed, echo=echo, **_engine_options(parsed))
-    except (OSError, ImportError, ArgumentError, NoSuchModuleError) as exc:
-        raise StoreError(
-            f"cannot open audit store {masked(parsed)}: {_reason(exc)}"
-        ) from exc
-    tune = _TUNERS.get(parsed.get_backend_name())
-    if tune is not None:
-        tune(engine, busy_timeout)
-    return engine
-
-
-def open_engine(url: str, *, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
-    """An engine on `url`, tuned, connected and with confguard's schema up to date.
-
-    A new store's tables are created; an outdated one raises StoreError naming
-    `confguard db upgrade`.
-
-    Example:
-        >>> from sqlalchemy import inspect
-        >>> inspect(open_engine("sqlite://")).get_table_names()
-        ['confguard_schema_version', 'decisions', 'escalations', 'review_events',
-         'reviews']
-    """
-    engine = new_engine(url, echo=echo, busy_timeout=busy_timeout)
-    try:
-        prepare(engine, masked(url))  # also proves that we can connect
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise StoreError(
-            f"cannot connect to audit store {masked(url)}: {_reason(exc)}"
-        ) from exc
-    except StoreError:
-        engine.dispose()
-        raise
-    return engine
-
-
-def upgrade_store(url: str) -> tuple[str | None, str]:
-    """Bring the store at `url` to the current schema: (revision before, after).
-
-    Example:
-        >>> upgrade_store("sqlite://")
-        (None, '0002')
-    """
-    engine = new_engine(url)
-    try:
-        return upgrade(engine), SCHEMA_REVISION
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            f"cannot upgrade audit store {masked(url)}: {_reason(exc)}"
-        ) from exc
-    finally:
-        engine.dispose()
 
 
 class SQLStore(SQLOutbox, BaseStore):
@@ -212,6 +67,13 @@ class SQLStore(SQLOutbox, BaseStore):
     schema (see `confguard db upgrade`). Writes are serialised (SQLite has one
     writer); the async methods run in threads so they never block the loop. Text
     that no database can hold is repaired on the way in (see `confguard.store.text`).
+
+    Every wait on the database is bounded (seconds; None: no limit):
+    `connect_timeout` to connect, `statement_timeout` per transaction (interrupted
+    by the client if the server never answers), `pool_timeout` for a pooled
+    connection, `busy_timeout` for another writer's lock. A database that does not
+    answer in time raises `StoreUnavailableError`; a guard then spools the record
+    (see `confguard.store.spooling`) in `spool_directory`.
 
     Example (``"sqlite:///audit/confguard.sqlite"`` or ``"postgresql+psycopg://..."``
     in real use; ``"sqlite://"`` is in memory):
@@ -233,18 +95,28 @@ class SQLStore(SQLOutbox, BaseStore):
         *,
         store_answers: bool = False,
         echo: bool = False,
+        connect_timeout: float | None = 5.0,
+        statement_timeout: float | None = 5.0,
+        pool_timeout: float | None = 5.0,
         busy_timeout: float = 5.0,
     ) -> None:
         self.url = masked(url)
         """The store's URL with the password masked."""
         self.store_answers = store_answers
         """Whether answers are kept in full (always as a digest)."""
-        self._engine = open_engine(url, echo=echo, busy_timeout=busy_timeout)
+        self.limits = Limits(
+            connect_timeout, statement_timeout, pool_timeout, busy_timeout
+        )
+        """How long the store waits on its database."""
+        self._engine = open_engine(url, echo=echo, limits=self.limits)
+        self.spool_directory: Path | None = spool_directory(self._engine.url)
+        """Where a guard spools the records this store could not take."""
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._watchdog = Watchdog(statement_timeout, name="confguard-store-watchdog")
         self._write_lock = threading.Lock()
         # A shared in-memory connection must not be read while it is being written.
         self._read_lock: AbstractContextManager[Any] = (
-            self._write_lock if _in_memory(self._engine.url) else nullcontext()
+            self._write_lock if in_memory(self._engine.url) else nullcontext()
         )
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="confguard-store")
         self._closed = False
@@ -376,6 +248,7 @@ class SQLStore(SQLOutbox, BaseStore):
             return
         self._closed = True
         self._writer.shutdown(wait=True)
+        self._watchdog.stop()
         self._engine.dispose()
 
     async def aclose(self) -> None:
@@ -427,18 +300,43 @@ class SQLStore(SQLOutbox, BaseStore):
         """A connection committed as one transaction, one writer at a time."""
         self._check_open()
         try:
-            with self._write_lock, self._engine.begin() as connection:
+            with (
+                self._writing(),
+                self._engine.connect() as connection,
+                self._watched(connection),
+                connection.begin(),
+            ):
                 yield connection
         except SQLAlchemyError as exc:
-            raise StoreError(f"{self!r} could not write: {_reason(exc)}") from exc
+            raise store_error(f"{self!r} could not write", exc) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        limit = self.limits.statement
+        if not self._write_lock.acquire(timeout=-1 if limit is None else limit):
+            raise StoreUnavailableError(
+                f"{self!r} is busy: a write has held it for more than {limit:g}s"
+            )
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    def _watched(
+        self, connection: Connection | Session
+    ) -> AbstractContextManager[None]:
+        """The watchdog on `connection`'s driver connection, against stalls."""
+        if isinstance(connection, Session):
+            connection = connection.connection()
+        return self._watchdog.watching(connection.connection.dbapi_connection)
 
     def _select(self, query: Select[T]) -> list[T]:
         self._check_open()
         try:
-            with self._read_lock, self._sessions() as session:
+            with self._read_lock, self._sessions() as session, self._watched(session):
                 return list(session.scalars(query))
         except SQLAlchemyError as exc:
-            raise StoreError(f"{self!r} could not read: {_reason(exc)}") from exc
+            raise store_error(f"{self!r} could not read", exc) from exc
 
     def _reviews(
         self, status: ReviewStatus | None, limit: int | None
@@ -458,3 +356,14 @@ class SQLStore(SQLOutbox, BaseStore):
             if self._closed:  # shut down between the check and the submission
                 raise StoreError(f"{self!r} is closed") from exc
             raise
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "Limits",
+    "SQLStore",
+    "masked",
+    "new_engine",
+    "open_engine",
+    "upgrade_store",
+]
