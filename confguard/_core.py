@@ -8,16 +8,26 @@ per-call is stored here: per-call state lives in the shells' local variables.
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, TypeVar
+from typing import TypeVar
 
 from tenacity import BaseRetrying, RetryCallState, retry_if_result
 from typing_extensions import Unpack
 
+from confguard._options import (
+    OPTIONS,
+    GuardOptions,
+    bounded,
+    checked_calibrator,
+    checked_store,
+    known_options,
+    max_workers,
+    on_store_error,
+    timeouts,
+)
 from confguard.exceptions import (
     ConfigurationError,
     EscalationError,
@@ -44,23 +54,22 @@ from confguard.results import (
 from confguard.routes.base import EscalationRequest, Route, RouteOutcome
 from confguard.routes.retrying import Retries, RetryRule, checked
 from confguard.scoring.aggregate import (
-    Calibrator,
     Combiner,
     LogisticCombiner,
     assess,
     combiner_from_name,
 )
-from confguard.signals.base import Signal, as_signal, timeout_of
-from confguard.store.base import AuditRecord, AuditStore, digest, utcnow
+from confguard.signals.base import Signal, as_signal
+from confguard.store.base import AuditRecord, digest, utcnow
 from confguard.store.outbox import (
     IN_PROCESS_LEASE,
-    Backoff,
     Escalation,
     Outbox,
     escalation_id,
     lease_for,
     lease_owner,
 )
+from confguard.store.spool import Record
 
 R = TypeVar("R", bound=BaseRetrying)
 SignalLike = Signal | Callable[[Observation], float | SignalResult]
@@ -137,33 +146,6 @@ _ATTEMPTS = RetryRule(
 """Retry an attempt while the decision is Retry, waiting what the decision says."""
 
 
-class GuardOptions(TypedDict, total=False):
-    """The keyword options of `Guard` and `AsyncGuard`; every one may be left out."""
-
-    store: AuditStore | None
-    """Where every decision is recorded (and the review queue lives)."""
-    routes: Mapping[str, Route] | None
-    """Escalation routes by name; the policy's `escalate.route` must be one."""
-    combiner: Combiner | None
-    """Overrides the policy's combiner."""
-    calibrator: Calibrator | None
-    """Overrides the policy's calibrator."""
-    signal_timeout: float | Mapping[str, float | None] | None
-    """Seconds a signal may take (None: no limit; a mapping: by signal name).
-
-    Left out, each signal gets its own `timeout`, else `default_timeout(cost)`; a
-    slower signal is reported as failed, "timed out"."""
-    max_workers: int
-    """Threads the guard runs its blocking signals on (its own pool, not asyncio's)."""
-    retries: Retries | None
-    """Attempts in all (overrides the policy's max_attempts), or a tenacity Retrying."""
-    strategies: Iterable[str]
-    """Retry strategy names the pipeline understands beyond the built-in ones."""
-
-
-OPTIONS = frozenset(GuardOptions.__annotations__)
-
-
 class GuardCore:
     """The configuration of a guard, validated once, and its pure steps."""
 
@@ -173,24 +155,27 @@ class GuardCore:
         policy: Policy | None = None,
         **options: Unpack[GuardOptions],
     ) -> None:
-        _known_options(options)
+        known_options(options)
         retries = options.get("retries")
         self.signals = _signals(signals)
-        self.retries = checked(policy_attempts(policy) if retries is None else retries)
+        self.retries = bounded(
+            checked(policy_attempts(policy) if retries is None else retries)
+        )
         self.policy = _with_attempts(policy or Policy(), self.retries)
         check_known(self.policy.retry.strategies, options.get("strategies", ()))
         self.combiner = options.get("combiner") or _combiner(self.policy, self.signals)
         calibrator = options.get("calibrator")
-        self.calibrator = _checked_calibrator(
+        self.calibrator = checked_calibrator(
             self.policy.calibrator if calibrator is None else calibrator
         )
-        self.store = _checked_store(options.get("store"))
+        self.store = checked_store(options.get("store"))
         self.outbox = self.store if isinstance(self.store, Outbox) else None
         """The store's escalation outbox (None: a failed delivery cannot wait)."""
-        self.backoff = Backoff()
+        self.on_store_error = on_store_error(options.get("on_store_error", "spool"))
+        self.spool = options.get("spool")
         self.routes = _routes(self.policy, options.get("routes") or {})
-        self.timeouts = _timeouts(self.signals, options)
-        self.max_workers = _max_workers(options.get("max_workers", DEFAULT_MAX_WORKERS))
+        self.timeouts = timeouts(self.signals, options)
+        self.max_workers = max_workers(options.get("max_workers", DEFAULT_MAX_WORKERS))
         self.cascade = _cascade(self)
 
     def retrying(self, cls: type[R]) -> R:
@@ -250,6 +235,14 @@ class GuardCore:
             signals=record.assessment.signals,
             latency_seconds=record.latency_seconds,
             cost=record.assessment.cost,
+        )
+
+    def write_of(self, call: Call, record: AttemptRecord) -> Record | None:
+        """The store write that records one attempt (None: no store)."""
+        if self.store is None:
+            return None
+        return Record(
+            record=self.audit(call, record), escalation=self.escalation(call, record)
         )
 
     def escalation(self, call: Call, record: AttemptRecord) -> Escalation | None:
@@ -368,20 +361,6 @@ def policy_attempts(policy: Policy | None) -> int:
     return (policy or Policy()).retry.max_attempts
 
 
-def _known_options(options: Mapping[str, object]) -> None:
-    if "store_answers" in options:
-        raise TypeError(
-            "store_answers is an option of the store now, not of the guard: "
-            "SQLStore(url, store_answers=True) or InMemoryStore(store_answers=True)"
-        )
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise TypeError(
-            f"unexpected keyword argument {unknown[0]!r}; "
-            f"the options are: {', '.join(sorted(OPTIONS))}"
-        )
-
-
 def _cascade(core: GuardCore) -> Cascade | None:
     if not core.policy.cascade:
         return None
@@ -431,56 +410,6 @@ def _routes(policy: Policy, routes: Mapping[str, Route]) -> dict[str, Route]:
     if wanted is not None and wanted not in routes:
         raise UnknownComponentError("route", wanted, list(routes))
     return dict(routes)
-
-
-def _checked_calibrator(calibrator: Any) -> Calibrator | None:
-    if calibrator is not None and not callable(getattr(calibrator, "calibrate", None)):
-        raise ConfigurationError(
-            f"calibrator {type(calibrator).__name__} has no calibrate(p) method"
-        )
-    return calibrator  # type: ignore[no-any-return]
-
-
-def _checked_store(store: Any) -> AuditStore | None:
-    if store is None:
-        return None
-    if not all(callable(getattr(store, m, None)) for m in ("record", "arecord")):
-        raise ConfigurationError(
-            f"store {type(store).__name__} is not an AuditStore (needs record/arecord)"
-        )
-    return store  # type: ignore[no-any-return]
-
-
-def _timeouts(
-    signals: Sequence[Signal], options: GuardOptions
-) -> dict[str, float | None]:
-    """Each signal's limit: the guard's setting, else the signal's own or default."""
-    given = options.get("signal_timeout")
-    if "signal_timeout" not in options:
-        given = {}
-    elif not isinstance(given, Mapping):
-        return {s.name: _seconds(given) for s in signals}
-    known = [s.name for s in signals]
-    for name in given:
-        if name not in known:
-            raise UnknownComponentError("signal (in signal_timeout)", name, known)
-    return {
-        s.name: _seconds(given[s.name]) if s.name in given else timeout_of(s)
-        for s in signals
-    }
-
-
-def _seconds(seconds: Any) -> float | None:
-    bad = isinstance(seconds, bool) or not isinstance(seconds, int | float | None)
-    if bad or (seconds is not None and not (math.isfinite(seconds) and seconds > 0)):
-        raise ConfigurationError(f"signal_timeout must be > 0 seconds, got {seconds!r}")
-    return None if seconds is None else float(seconds)
-
-
-def _max_workers(count: Any) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ConfigurationError(f"max_workers must be an int >= 1, got {count!r}")
-    return count
 
 
 __all__ = [

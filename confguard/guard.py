@@ -7,7 +7,6 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -46,6 +45,8 @@ from confguard.signals.running import (
     limit_of,
     score_all,
 )
+from confguard.store.spool import Delivered, DeliveryFailed, SpoolOp
+from confguard.store.spooling import Recorder, spool_for
 
 _S = TypeVar("_S", bound="_Shell")
 
@@ -61,15 +62,26 @@ class _Shell:
     ) -> None:
         self._core = GuardCore(signals, policy, **options)
         self._workers = Workers(self._core.max_workers, name="confguard-signals")
+        self._recorder = _recorder(self._core)
 
     def close(self) -> None:
         """Stop the worker threads (its twins' too); a hung one exits on return.
+
+        The spool's background replay stops too; what is left replays when a guard
+        on the same store starts again (or by `confguard store replay`).
 
         Example:
             >>> with Guard([FunctionSignal(lambda obs: 0.9, name="fixed")]) as guard:
             ...     guard.check(Observation(question="2+2?", answer="4")).confidence
         """
         self._workers.shutdown(wait=False, cancel_futures=True)
+        if self._recorder is not None:
+            self._recorder.close()
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """How this guard writes to its store and spools (None: no store)."""
+        return self._recorder
 
     def __enter__(self: _S) -> _S:
         return self
@@ -107,6 +119,7 @@ class _Shell:
         twin = shell.__new__(shell)
         twin._core = self._core
         twin._workers = self._workers  # one bound per configuration, however made
+        twin._recorder = self._recorder  # one spool, written in order
         return twin
 
     def _open_workers(self) -> Workers:
@@ -215,28 +228,21 @@ class Guard(_Shell):
 
     def _escalate(self, step: DoEscalate) -> RouteOutcome:
         """Deliver once in-process; the outbox entry records how it went."""
-        outbox, escalation = self._core.outbox, step.request.escalation_id
         try:
             outcome = step.route.escalate(step.request)
         except Exception as exc:
             failure = _failure(step, exc)
-            if outbox is not None and escalation is not None:
-                outbox.delivery_failed(escalation, failure.message, self._core.backoff)
+            self._write(_outcome_of(self._core, step, failure))
             return _deferred(self._core, step, failure)
-        if outbox is not None and escalation is not None:
-            outbox.delivered(escalation)
+        self._write(_outcome_of(self._core, step, None))
         return outcome
 
     def _record(self, call: Call, record: AttemptRecord) -> None:
-        store = self._core.store
-        if store is None:
-            return
-        audit = self._core.audit(call, record)
-        escalation = self._core.escalation(call, record)
-        if escalation is not None and self._core.outbox is not None:
-            self._core.outbox.record_escalation(audit, escalation)
-        else:
-            store.record(audit)
+        self._write(self._core.write_of(call, record))
+
+    def _write(self, op: SpoolOp | None) -> None:
+        if op is not None and self._recorder is not None:
+            self._recorder.write(op)
 
 
 class AsyncGuard(_Shell):
@@ -344,33 +350,21 @@ class AsyncGuard(_Shell):
 
     async def _escalate(self, step: DoEscalate) -> RouteOutcome:
         """Async twin of `Guard._escalate` (outbox updates in a worker thread)."""
-        outbox, escalation = self._core.outbox, step.request.escalation_id
         try:
             outcome = await step.route.aescalate(step.request)
         except Exception as exc:
             failure = _failure(step, exc)
-            if outbox is not None and escalation is not None:
-                await asyncio.to_thread(
-                    outbox.delivery_failed,
-                    escalation,
-                    failure.message,
-                    self._core.backoff,
-                )
+            await self._write(_outcome_of(self._core, step, failure))
             return _deferred(self._core, step, failure)
-        if outbox is not None and escalation is not None:
-            await asyncio.to_thread(outbox.delivered, escalation)
+        await self._write(_outcome_of(self._core, step, None))
         return outcome
 
     async def _record(self, call: Call, record: AttemptRecord) -> None:
-        store = self._core.store
-        if store is None:
-            return
-        audit = self._core.audit(call, record)
-        escalation = self._core.escalation(call, record)
-        if escalation is not None and self._core.outbox is not None:
-            await self._core.outbox.arecord_escalation(audit, escalation)
-        else:
-            await store.arecord(audit)
+        await self._write(self._core.write_of(call, record))
+
+    async def _write(self, op: SpoolOp | None) -> None:
+        if op is not None and self._recorder is not None:
+            await self._recorder.awrite(op)
 
 
 def _failure(step: DoEscalate, exc: Exception) -> EscalationError:
@@ -378,6 +372,29 @@ def _failure(step: DoEscalate, exc: Exception) -> EscalationError:
     if isinstance(exc, EscalationError):
         return exc
     return EscalationError(step.request.route, f"{type(exc).__name__}: {exc}")
+
+
+def _outcome_of(
+    core: GuardCore, step: DoEscalate, failure: EscalationError | None
+) -> SpoolOp | None:
+    """The outbox update for one in-process delivery (None: no outbox entry)."""
+    escalation = step.request.escalation_id
+    if core.outbox is None or escalation is None:
+        return None
+    if failure is None:
+        return Delivered(escalation_id=escalation)
+    return DeliveryFailed(escalation_id=escalation, error=failure.message)
+
+
+def _recorder(core: GuardCore) -> Recorder | None:
+    if core.store is None:
+        return None
+    limits = getattr(core.store, "limits", None)
+    return Recorder(
+        core.store,
+        spool_for(core.store, core.spool, core.on_store_error),
+        deadline=getattr(limits, "operation", None),
+    )
 
 
 def _deferred(

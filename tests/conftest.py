@@ -17,6 +17,16 @@ from confguard.store.schema import VERSION_TABLE, Base
 POSTGRES_URL_VARIABLE = "CONFGUARD_TEST_POSTGRES_URL"
 
 
+@pytest.fixture(autouse=True)
+def isolated_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's own confguard state folder, so no test replays another's spool."""
+    folder = tmp_path_factory.mktemp("confguard-state")
+    monkeypatch.setenv("CONFGUARD_STATE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[SQLStore]:
     """A SQLStore on a fresh SQLite file that keeps answers."""

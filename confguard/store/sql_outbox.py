@@ -59,6 +59,32 @@ class SQLOutbox:
             connection.execute(insert(DECISIONS), decision)
             connection.execute(insert(ESCALATIONS), entry)
 
+    def record_once(
+        self, record: AuditRecord, escalation: Escalation | None = None
+    ) -> bool:
+        """Write what of the decision and its outbox entry is not there yet.
+
+        The decision is known by (request id, attempt), the entry by its id: how a
+        spooled write is replayed without a duplicate, even if the first try did
+        commit before it timed out. True if anything was written.
+        """
+        decision = self._serialise(
+            decision_values, record, keep_answer=self.store_answers
+        )
+        entry = (
+            None
+            if escalation is None
+            else self._serialise(escalation_values, escalation)
+        )
+        with self._transaction() as connection:
+            wrote = not _has_decision(connection, record)
+            if wrote:
+                connection.execute(insert(DECISIONS), decision)
+            if entry is not None and not _has_entry(connection, entry["id"]):
+                connection.execute(insert(ESCALATIONS), entry)
+                wrote = True
+        return wrote
+
     async def arecord_escalation(
         self, record: AuditRecord, escalation: Escalation
     ) -> None:
@@ -125,6 +151,21 @@ class SQLOutbox:
                 select(ESCALATIONS).where(ESCALATIONS.c.id == escalation_id)
             ).one()
         return to_escalation(row)
+
+
+def _has_decision(connection: Connection, record: AuditRecord) -> bool:
+    same = (DECISIONS.c.request_id == record.request_id) & (
+        DECISIONS.c.attempt == record.attempt
+    )
+    return (
+        connection.execute(select(DECISIONS.c.id).where(same).limit(1)).first()
+        is not None
+    )
+
+
+def _has_entry(connection: Connection, escalation_id: str) -> bool:
+    query = select(ESCALATIONS.c.id).where(ESCALATIONS.c.id == escalation_id)
+    return connection.execute(query).first() is not None
 
 
 def _due(now: datetime, limit: int) -> Any:
