@@ -16,7 +16,7 @@ from confguard.evaluation.defaults import default_guard
 from confguard.exceptions import ConfigurationError
 from confguard.store import InMemoryStore
 
-EVERY_COMMAND = ("demo", "review", "eval", "calibrate", "db", "deliver")
+EVERY_COMMAND = ("demo", "review", "eval", "calibrate", "db", "deliver", "store")
 
 
 def test_the_parser_has_every_command() -> None:

@@ -10,13 +10,14 @@ Example:
     $ confguard eval --dataset squad:path/to/squad.json --limit 200 --out ev
     $ confguard calibrate --samples ev --target-risk 0.1 --delta 0.05
     $ confguard deliver --store sqlite:///audit.sqlite --webhook oncall=URL --once
+    $ confguard store replay --store sqlite:///audit.sqlite
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confguard.cli import calibrate, db, deliver, demo, evaluate, review
+from confguard.cli import calibrate, db, deliver, demo, evaluate, review, store
 from confguard.cli.command import Command, Parser
 from confguard.cli.output import error
 from confguard.exceptions import ConfguardError
@@ -28,6 +29,7 @@ COMMANDS: tuple[Command, ...] = (
     calibrate.COMMAND,
     db.COMMAND,
     deliver.COMMAND,
+    store.COMMAND,
 )
 
 
