@@ -14,6 +14,7 @@ from sqlalchemy import text
 from confguard import FunctionSignal, Guard, Observation, Policy
 from confguard.cli import main
 from confguard.cli.output import console
+from confguard.exceptions import StoreUnavailableError
 from confguard.routes import CallableRoute, DeliveryWorker, EscalationRequest
 from confguard.store import InMemoryStore, SQLStore
 from confguard.store.outbox import Backoff
@@ -84,6 +85,52 @@ def test_run_returns_once_stopped() -> None:
     worker = DeliveryWorker(InMemoryStore(), {})
     worker.stop()
     assert worker.run(idle_seconds=0.01).handled == 0
+
+
+async def test_the_async_worker_delivers_through_aescalate_and_fails_the_rest() -> None:
+    store, seen = SQLStore("sqlite://"), list[EscalationRequest]()
+    ids = escalate(store, 2)
+    due_now(store)
+
+    async def accept(request: EscalationRequest) -> None:
+        seen.append(request)
+
+    worker = DeliveryWorker(store, {"human": CallableRoute(accept)})
+    assert (await worker.arun_once()).delivered == 2
+    assert sorted(r.request_id for r in seen) == sorted(ids)
+    assert (await worker.arun_once()).handled == 0
+    escalate(store)
+    due_now(store)
+    report = await DeliveryWorker(store, {"other": CallableRoute(down)}).arun_once()
+    assert report.deferred == 1
+
+
+class _DownThenUp(InMemoryStore):
+    """An outbox whose database is unreachable for its first `outages` claims."""
+
+    def __init__(self, outages: int) -> None:
+        super().__init__()
+        self.outages = outages
+
+    def claim_escalations(self, owner: str, **kwargs: Any) -> list[Any]:
+        if self.outages:
+            self.outages -= 1
+            raise StoreUnavailableError("could not connect: timeout expired")
+        return super().claim_escalations(owner, **kwargs)
+
+
+def test_a_running_worker_waits_out_a_store_outage_and_then_delivers() -> None:
+    store, seen = _DownThenUp(outages=2), list[EscalationRequest]()
+    escalate(store)  # due after the first backoff, 1 s
+
+    def deliver_then_stop(request: EscalationRequest) -> None:
+        seen.append(request)
+        worker.stop()
+
+    worker = DeliveryWorker(store, {"human": CallableRoute(deliver_then_stop)})
+    assert worker.run(idle_seconds=0.05).delivered == 1
+    assert store.outages == 0 and len(seen) == 1
+    assert [e.state for e in store.escalations()] == ["delivered"]
 
 
 def deliver(*args: str) -> tuple[int, str]:

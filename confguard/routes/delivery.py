@@ -8,14 +8,19 @@ on the entry and retried after its backoff, until it is ``failed``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from confguard.exceptions import StoreUnavailableError
 from confguard.routes.base import EscalationRequest, Route
 from confguard.store.outbox import DEFAULT_BACKOFF, Backoff, Escalation, Outbox
 from confguard.store.outbox import lease_owner as new_owner
+
+_LOG = logging.getLogger("confguard.routes")
 
 
 class DeliveryReport(BaseModel):
@@ -76,17 +81,28 @@ class DeliveryWorker:
         """Deliver every entry due now, batch by batch; returns what happened."""
         report = DeliveryReport()
         while not self._stop.is_set():
-            claimed = self.store.claim_escalations(
-                self.owner, limit=self.batch, lease_seconds=self.lease_seconds
-            )
+            claimed = self._claim()
             if not claimed:
                 break
             for item in claimed:
                 report += self._deliver(item)
         return report
 
+    async def arun_once(self) -> DeliveryReport:
+        """Async twin of `run_once`: routes' `aescalate`, the store in a thread."""
+        report = DeliveryReport()
+        while not self._stop.is_set():
+            claimed = await asyncio.to_thread(self._claim)
+            if not claimed:
+                break
+            for item in claimed:
+                report += await self._adeliver(item)
+        return report
+
     def run(self, *, idle_seconds: float = 1.0) -> DeliveryReport:
         """Deliver due entries until `stop()`, sleeping `idle_seconds` when idle.
+
+        A store that is down is waited out (logged), not a reason to stop.
 
         Example:
             >>> thread = threading.Thread(target=worker.run, daemon=True)
@@ -94,15 +110,50 @@ class DeliveryWorker:
         """
         report = DeliveryReport()
         while not self._stop.is_set():
-            done = self.run_once()
+            try:
+                done = self.run_once()
+            except StoreUnavailableError as exc:
+                _LOG.warning("delivery worker %s: %s", self.owner, exc)
+                done = DeliveryReport()
             report += done
             if not done.handled:
                 self._stop.wait(idle_seconds)
         return report
 
+    async def arun(self, *, idle_seconds: float = 1.0) -> DeliveryReport:
+        """Async twin of `run` (cancel the task or call `stop()` to end it)."""
+        report = DeliveryReport()
+        while not self._stop.is_set():
+            try:
+                done = await self.arun_once()
+            except StoreUnavailableError as exc:
+                _LOG.warning("delivery worker %s: %s", self.owner, exc)
+                done = DeliveryReport()
+            report += done
+            if not done.handled:
+                await asyncio.sleep(idle_seconds)
+        return report
+
     def stop(self) -> None:
         """Ask `run` to return after the entry it is delivering."""
         self._stop.set()
+
+    def _claim(self) -> list[Escalation]:
+        return self.store.claim_escalations(
+            self.owner, limit=self.batch, lease_seconds=self.lease_seconds
+        )
+
+    async def _adeliver(self, item: Escalation) -> DeliveryReport:
+        route = self.routes.get(item.route)
+        if route is None:
+            return await asyncio.to_thread(self._deliver, item)  # fails it, no I/O
+        try:
+            await route.aescalate(_request(item))
+        except Exception as exc:  # a route should raise EscalationError; any counts
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            return await asyncio.to_thread(self._failed, item, message)
+        await asyncio.to_thread(self.store.delivered, item.id)
+        return DeliveryReport(delivered=1)
 
     def _deliver(self, item: Escalation) -> DeliveryReport:
         route = self.routes.get(item.route)
