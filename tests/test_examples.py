@@ -30,3 +30,9 @@ def test_the_registry_example_guards_with_components_of_its_own() -> None:
     assert "a built-in by name: name='more_context' params={'top_k': 8}" in out
     assert "Capital of France?   accept    0.82" in out
     assert "Who wrote Hamlet?    abstain   0.33" in out
+
+
+def test_the_store_outage_example_spools_and_replays_every_record() -> None:
+    out = run_example("store_outage.py")
+    assert "5 writes spooled" in out
+    assert "5 decisions stored, 0 left in the spool" in out
