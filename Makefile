@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check confguard tests benchmarks examples integrations
 	$(BIN)/mypy confguard integrations/langchain/langchain_confguard
 	MYPYPATH=integrations/llamaindex $(BIN)/mypy -p llama_index.postprocessor.confguard
+	MYPYPATH=integrations/llamaindex $(BIN)/mypy examples
 
 imports: $(STAMP)
 	$(BIN)/lint-imports

@@ -136,12 +136,14 @@ def main() -> int:
     for item in questions:
         start = time.perf_counter()
         response = engine.query(item.question)
+        assert isinstance(response, Response)  # built without streaming=True
         show(item.question, response, time.perf_counter() - start)
         actions.append(verdict_of(response).action)
     start = time.perf_counter()
-    response = asyncio.run(engine.aquery(questions[0].question))
+    first = asyncio.run(engine.aquery(questions[0].question))
+    assert isinstance(first, Response)
     print("\nThe same first question through aquery (AsyncGuard):")
-    show(questions[0].question, response, time.perf_counter() - start)
+    show(questions[0].question, first, time.perf_counter() - start)
     print(f"\nDecisions: {', '.join(actions)}")
     return 0
 

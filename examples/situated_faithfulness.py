@@ -13,6 +13,7 @@ plant more easily than a plausible one (see docs/situated_faithfulness.md).
 from __future__ import annotations
 
 from confguard import Guard, Observation, Policy, ReviewQueueRoute
+from confguard.llm import GenerationRequest
 from confguard.llm.local import default_generator
 from confguard.observation import Context
 from confguard.signals.faithfulness import (
@@ -44,7 +45,8 @@ POLICY = Policy.from_yaml(
 def answer_from(passage: str) -> Observation:
     """A one-passage RAG answer with its token logprobs (the 2-shot prompt)."""
     prompt = COMPLETION_PROMPTS.render("context", question=QUESTION, context=passage)
-    [completion] = default_generator().generate(prompt, max_tokens=24, stop=["\n"])
+    request = GenerationRequest(prompt=prompt, max_tokens=24, stop=("\n",))
+    [completion] = default_generator().generate(request)
     return Observation(
         question=QUESTION,
         answer=completion.text.strip(),

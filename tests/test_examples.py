@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,3 +38,11 @@ def test_the_store_outage_example_spools_and_replays_every_record() -> None:
     out = run_example("store_outage.py")
     assert "5 writes spooled" in out
     assert "5 decisions stored, 0 left in the spool" in out
+
+
+@pytest.mark.slow
+def test_the_situated_faithfulness_example_escalates_the_odd_planted_passage() -> None:
+    out = run_example("situated_faithfulness.py")
+    assert "planted, odd passage -> answer" in out
+    assert "guard: escalate" in out
+    assert "pending reviews: 1" in out
