@@ -5,13 +5,12 @@ measured, not a model) on a fresh SQLite file and on PostgreSQL; afterwards the
 audit rows are counted, so a faster store that drops rows cannot pass.
 
     python benchmarks/throughput.py [--n 10000] [--concurrency N]
-        [--postgres-url URL] [--prototype]
+        [--postgres-url URL]
 
 PostgreSQL's URL comes from --postgres-url or CONFGUARD_TEST_POSTGRES_URL; the run
 uses a schema of its own, dropped afterwards, so counting is exact and nothing of
-the database's own is touched. Without a URL its figure is null. --prototype runs
-`GroupCommitStore` (below: SQLStore whose arecord goes through GroupCommit) instead
-of SQLStore as it is.
+the database's own is touched. Without a URL its figure is null. The store
+group-commits concurrent writes (`confguard.store.group_commit`).
 
 Last line: {"sqlite_checks_per_s", "postgres_checks_per_s", "rows_lost"}, rows_lost
 being decisions made minus distinct decisions found, over both databases.
@@ -30,40 +29,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from confguard import AsyncGuard, FunctionSignal, Observation
-from confguard.store import AuditRecord, SQLStore
-from confguard.store.group_commit import GroupCommit, Rows
-from confguard.store.schema import DECISIONS, decision_values
+from confguard.store import SQLStore
+from confguard.store.schema import DECISIONS
 
 POSTGRES_URL_VARIABLE = "CONFGUARD_TEST_POSTGRES_URL"
 WARM_UP = 50
-
-
-class GroupCommitStore(SQLStore):
-    """SQLStore whose `arecord` is group-committed: the prototype of the wiring."""
-
-    def __init__(self, url: str, **options: Any) -> None:
-        super().__init__(url, **options)
-        self._commits = GroupCommit(self._transaction)
-
-    async def arecord(self, record: AuditRecord) -> None:
-        """Append one decision, committed with whatever else is queued."""
-        self._check_open()
-        values = self._serialise(
-            decision_values, record, keep_answer=self.store_answers
-        )
-        await self._commits.arun(Rows.of(DECISIONS, values))
-
-    def close(self) -> None:
-        """Commit queued decisions, then close as SQLStore does."""
-        self._commits.close()
-        super().close()
 
 
 class Run(BaseModel):
@@ -197,11 +173,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=None, help="default: n")
     parser.add_argument("--postgres-url", default=os.environ.get(POSTGRES_URL_VARIABLE))
-    parser.add_argument("--prototype", action="store_true")
     args = parser.parse_args()
     concurrency = args.concurrency or args.n
-    store_type = GroupCommitStore if args.prototype else SQLStore
-    print(f"{args.n} acheck calls, {concurrency} in flight, {store_type.__name__}")
+    store_type = SQLStore
+    print(f"{args.n} acheck calls, {concurrency} in flight")
     ceiling, _ = asyncio.run(timed(None, args.n, concurrency))
     print(f"no store: {ceiling:.0f} checks/s (the gate alone, this machine's ceiling)")
     sqlite = sqlite_run(store_type, args.n, concurrency)

@@ -585,3 +585,16 @@ def test_the_review_command_refuses_a_store_that_does_not_exist(
     assert code == 2
     assert out.startswith(f"error: --store: no audit store at {missing}")
     assert not missing.exists()
+
+
+async def test_close_commits_every_write_still_queued(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/audit.sqlite"
+    store = SQLStore(url)
+    writes = [
+        asyncio.ensure_future(store.arecord(make_record(f"r{n}"))) for n in range(50)
+    ]
+    await asyncio.sleep(0)  # every write is queued; few, if any, are committed
+    await store.aclose()
+    await asyncio.gather(*writes)  # none was refused for the close
+    with SQLStore(url) as reopened:
+        assert len(reopened.decisions()) == 50

@@ -187,6 +187,12 @@ class BaseStore:
         self._add_review(item)
         return item.id
 
+    async def aenqueue_review(self, request: ReviewRequest) -> str:
+        """Async twin of `enqueue_review`."""
+        item = request.to_item()
+        await self._aadd_review(item)
+        return item.id
+
     def resolve_review(
         self,
         review_id: str,
@@ -232,16 +238,23 @@ class BaseStore:
         note: str | None = None,
     ) -> ReviewItem:
         """`resolve_review`, awaitable."""
-        return self.resolve_review(
+        event = ReviewEvent.of(
             review_id,
             verdict,
             edited_answer=edited_answer,
             reviewer=reviewer,
             note=note,
         )
+        return await self._aresolve(event)
 
     def _add_review(self, item: ReviewItem) -> None:
         raise NotImplementedError
+
+    async def _aadd_review(self, item: ReviewItem) -> None:
+        self._add_review(item)  # a store that never blocks needs no thread
+
+    async def _aresolve(self, event: ReviewEvent) -> ReviewItem:
+        return self._resolve(event)
 
     def _resolve(self, event: ReviewEvent) -> ReviewItem:
         """Apply `event` to its review if it is still pending, atomically."""

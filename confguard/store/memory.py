@@ -13,7 +13,6 @@ from confguard.store.base import (
     BaseStore,
     ReviewEvent,
     ReviewItem,
-    ReviewRequest,
     ReviewStatus,
     utcnow,
 )
@@ -117,10 +116,6 @@ class InMemoryStore(BaseStore):
     def _add_review(self, item: ReviewItem) -> None:
         with self._lock:
             self._reviews[item.id] = item
-
-    async def aenqueue_review(self, request: ReviewRequest) -> str:
-        """Put a case in the review queue; returns its review id."""
-        return self.enqueue_review(request)
 
     def pending_reviews(self, limit: int = 100) -> list[ReviewItem]:
         """The oldest `limit` cases still waiting for a reviewer."""

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -24,9 +22,7 @@ from confguard.store.base import (
     BaseStore,
     ReviewEvent,
     ReviewItem,
-    ReviewRequest,
     ReviewStatus,
-    Verdict,
 )
 from confguard.store.deadline import Watchdog
 from confguard.store.engine import (
@@ -40,6 +36,7 @@ from confguard.store.engine import (
     store_error,
     upgrade_store,
 )
+from confguard.store.group_commit import GroupCommit, Rows
 from confguard.store.schema import (
     DECISIONS,
     REVIEW_EVENTS,
@@ -118,7 +115,7 @@ class SQLStore(SQLOutbox, BaseStore):
         self._read_lock: AbstractContextManager[Any] = (
             self._write_lock if in_memory(self._engine.url) else nullcontext()
         )
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="confguard-store")
+        self._commits = GroupCommit(self._transaction, name="confguard-store")
         self._closed = False
 
     @property
@@ -133,55 +130,46 @@ class SQLStore(SQLOutbox, BaseStore):
 
     def record(self, record: AuditRecord) -> None:
         """Append one decision to the log."""
+        self._commits.run(self._decision(record))
+
+    async def arecord(self, record: AuditRecord) -> None:
+        """Append one decision, committed with whatever else is queued (one commit
+        for a burst of concurrent writes; see `confguard.store.group_commit`)."""
+        await self._commits.arun(self._decision(record))
+
+    def _decision(self, record: AuditRecord) -> Rows:
         values = self._serialise(
             decision_values, record, keep_answer=self.store_answers
         )
-        self._insert(DECISIONS, values)
-
-    async def arecord(self, record: AuditRecord) -> None:
-        """Append one decision to the log, in the store's writer thread."""
-        await self._in_writer(self.record, record)
+        return Rows.of(DECISIONS, values)
 
     def _add_review(self, item: ReviewItem) -> None:
-        self._insert(REVIEWS, review_values(item))
+        self._commits.run(Rows.of(REVIEWS, review_values(item)))
 
-    async def aenqueue_review(self, request: ReviewRequest) -> str:
-        """Put a case in the review queue, in the store's writer thread."""
-        return await self._in_writer(self.enqueue_review, request)
+    async def _aadd_review(self, item: ReviewItem) -> None:
+        await self._commits.arun(Rows.of(REVIEWS, review_values(item)))
 
     def _resolve(self, event: ReviewEvent) -> ReviewItem:
+        return self._commits.run(lambda connection: self._resolve_in(event, connection))
+
+    async def _aresolve(self, event: ReviewEvent) -> ReviewItem:
+        unit = partial(self._resolve_in, event)  # a conflict fails only its caller
+        return await self._commits.arun(lambda connection: unit(connection))
+
+    def _resolve_in(self, event: ReviewEvent, connection: Connection) -> ReviewItem:
         pending = (REVIEWS.c.id == event.review_id) & (REVIEWS.c.status == "pending")
         changes = self._serialise(verdict_values, event)
-        with self._transaction() as connection:
-            # Compare-and-set: the database lets exactly one UPDATE match the row.
-            won = connection.execute(update(REVIEWS).where(pending).values(changes))
-            row = connection.execute(
-                select(REVIEWS).where(REVIEWS.c.id == event.review_id)
-            ).first()
-            if row is None:
-                raise UnknownReviewError(event.review_id, self.url)
-            if won.rowcount != 1:
-                raise to_review_item(row).conflict()
-            connection.execute(insert(REVIEW_EVENTS), event_values(event))
+        # Compare-and-set: the database lets exactly one UPDATE match the row.
+        won = connection.execute(update(REVIEWS).where(pending).values(changes))
+        row = connection.execute(
+            select(REVIEWS).where(REVIEWS.c.id == event.review_id)
+        ).first()
+        if row is None:
+            raise UnknownReviewError(event.review_id, self.url)
+        if won.rowcount != 1:
+            raise to_review_item(row).conflict()
+        connection.execute(insert(REVIEW_EVENTS), event_values(event))
         return to_review_item(row)
-
-    async def aresolve_review(
-        self,
-        review_id: str,
-        verdict: Verdict,
-        *,
-        edited_answer: str | None = None,
-        reviewer: str | None = None,
-        note: str | None = None,
-    ) -> ReviewItem:
-        """`resolve_review`, in the store's writer thread."""
-        resolve = partial(
-            self.resolve_review,
-            edited_answer=edited_answer,
-            reviewer=reviewer,
-            note=note,
-        )
-        return await self._in_writer(resolve, review_id, verdict)
 
     def review_history(self, review_id: str) -> list[ReviewEvent]:
         """Every verdict given on `review_id`, oldest first (append-only)."""
@@ -246,8 +234,8 @@ class SQLStore(SQLOutbox, BaseStore):
         """Finish queued writes and release every connection; idempotent."""
         if self._closed:
             return
+        self._commits.close()  # commits what is queued, then refuses more
         self._closed = True
-        self._writer.shutdown(wait=True)
         self._watchdog.stop()
         self._engine.dispose()
 
@@ -345,17 +333,6 @@ class SQLStore(SQLOutbox, BaseStore):
         if status is not None:
             query = query.where(ReviewRow.status == status)
         return [to_review_item(row) for row in self._select(query.limit(limit))]
-
-    async def _in_writer(self, work: Callable[..., T], *args: Any) -> T:
-        self._check_open()
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._writer, context.run, work, *args)
-        except RuntimeError as exc:
-            if self._closed:  # shut down between the check and the submission
-                raise StoreError(f"{self!r} is closed") from exc
-            raise
 
 
 __all__ = [

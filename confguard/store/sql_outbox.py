@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from confguard.store import outbox
 from confguard.store.base import AuditRecord, utcnow
+from confguard.store.group_commit import GroupCommit, Rows
 from confguard.store.outbox import DEFAULT_BACKOFF, Backoff, DeliveryState, Escalation
 from confguard.store.schema import (
     DECISIONS,
@@ -34,9 +35,10 @@ _Update = Callable[[int, datetime], Mapping[str, Any]]
 
 
 class SQLOutbox:
-    """The outbox methods `SQLStore` mixes in (it gives `_transaction`)."""
+    """The outbox methods `SQLStore` mixes in (it gives `_transaction`, `_commits`)."""
 
     store_answers: bool
+    _commits: GroupCommit
 
     def _transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -46,18 +48,22 @@ class SQLOutbox:
     ) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def _in_writer(self, work: Callable[..., Any], *args: Any) -> Any:
-        raise NotImplementedError
-
     def record_escalation(self, record: AuditRecord, escalation: Escalation) -> None:
         """Write the escalate decision and its outbox entry in one transaction."""
+        self._commits.run(self._escalation(record, escalation))
+
+    async def arecord_escalation(
+        self, record: AuditRecord, escalation: Escalation
+    ) -> None:
+        """`record_escalation`, group-committed (both rows in one transaction)."""
+        await self._commits.arun(self._escalation(record, escalation))
+
+    def _escalation(self, record: AuditRecord, escalation: Escalation) -> Rows:
         decision = self._serialise(
             decision_values, record, keep_answer=self.store_answers
         )
         entry = self._serialise(escalation_values, escalation)
-        with self._transaction() as connection:
-            connection.execute(insert(DECISIONS), decision)
-            connection.execute(insert(ESCALATIONS), entry)
+        return Rows.of(DECISIONS, decision, ESCALATIONS, entry)
 
     def record_once(
         self, record: AuditRecord, escalation: Escalation | None = None
@@ -84,12 +90,6 @@ class SQLOutbox:
                 connection.execute(insert(ESCALATIONS), entry)
                 wrote = True
         return wrote
-
-    async def arecord_escalation(
-        self, record: AuditRecord, escalation: Escalation
-    ) -> None:
-        """`record_escalation`, in the store's writer thread."""
-        await self._in_writer(self.record_escalation, record, escalation)
 
     def claim_escalations(
         self, owner: str, *, limit: int = 50, lease_seconds: float = 60.0
