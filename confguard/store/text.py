@@ -8,9 +8,10 @@ whatever its text, so the SQL store writes a repaired copy instead.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from pydantic_core import PydanticSerializationError, to_json
 
 _UNSAFE = re.compile("[\ud800-\udfff\x00]")
 
@@ -62,15 +63,19 @@ def storable_row(values: dict[str, Any]) -> dict[str, Any]:
 def storable_json(value: Any) -> str:
     r"""`value` as JSON text with every string in it made storable.
 
+    pydantic-core's encoder: four times json's speed, and NaN or infinity become
+    null, which PostgreSQL's JSON accepts (json's bare NaN it refuses).
+
     Example:
         >>> print(storable_json({"k": "\ud800 and \x00"}))
-        {"k": "\ufffd and \\x00"}
+        {"k":"� and \\x00"}
     """
-    text = json.dumps(value)
-    # The dump is ASCII: NUL and every surrogate appear as escapes, so two substring
-    # searches find them (an emoji's escaped pair takes the slow path, harmlessly).
-    if "\\u0000" in text or "\\ud" in text:
-        text = json.dumps(storable_value(value))
+    try:
+        text = to_json(value, inf_nan_mode="null").decode()
+    except PydanticSerializationError:  # a surrogate UTF-8 cannot encode
+        return to_json(storable_value(value), inf_nan_mode="null").decode()
+    if "\\u0000" in text:  # NUL, escaped by the encoder
+        return to_json(storable_value(value), inf_nan_mode="null").decode()
     return text
 
 
