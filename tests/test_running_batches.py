@@ -167,3 +167,48 @@ def test_without_workers_the_call_uses_a_pool_of_its_own(
     results, elapsed = timed(lambda: score_all(signals, OBS, LIMIT))
     assert [r.ok for r in results] == [False, True]
     assert elapsed < LIMIT + SLACK
+
+
+def _thread_of(name: str, seen: dict[str, str], inline: bool) -> FunctionSignal:
+    def body(obs: Observation) -> float:
+        seen[name] = threading.current_thread().name
+        return 0.5
+
+    return FunctionSignal(body, name=name, cost=DeclaredCost(inline=inline))
+
+
+def test_inline_signals_run_in_the_calling_thread_and_others_on_a_worker(
+    workers: Workers,
+) -> None:
+    seen: dict[str, str] = {}
+    signals = [_thread_of("pure", seen, True), _thread_of("user", seen, False)]
+    results = score_all(signals, OBS, LIMIT, workers)
+    assert [r.name for r in results] == ["pure", "user"]
+    assert seen["pure"] == threading.current_thread().name
+    assert seen["user"].startswith("batches")
+
+
+async def test_inline_signals_run_on_the_event_loop_in_async_too(
+    workers: Workers,
+) -> None:
+    seen: dict[str, str] = {}
+    signals = [_thread_of("pure", seen, True), _thread_of("user", seen, False)]
+    results = await running.ascore_all(signals, OBS, LIMIT, workers)
+    assert [r.confidence for r in results] == [0.5, 0.5]
+    assert seen["pure"] == threading.current_thread().name
+    assert seen["user"].startswith("batches")
+
+
+def test_the_built_in_pure_signals_are_inline_and_user_functions_are_not() -> None:
+    from confguard.signals import AverageLogprob, Gini, HedgingSignal
+    from confguard.signals.retrieval import AnswerSupport, RetrievalSupport
+
+    pure = [
+        AverageLogprob(),
+        Gini(),
+        HedgingSignal(),
+        AnswerSupport(),
+        RetrievalSupport(),
+    ]
+    assert all(s.cost.inline for s in pure)
+    assert not FunctionSignal(lambda obs: 0.5).cost.inline

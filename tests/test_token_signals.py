@@ -332,3 +332,20 @@ def test_the_registry_holds_the_six_token_signals() -> None:
         "self_certainty",
     ]
     assert all(issubclass(cls, TokenSignal) for cls in token_signals().values())
+
+
+def test_a_token_list_changed_in_place_is_scored_afresh() -> None:
+    from confguard.observation import TokenLogprob, TopLogprob
+    from confguard.signals import Gini
+
+    def token(p: float) -> TokenLogprob:
+        top = (
+            TopLogprob(token="a", logprob=math.log(p)),
+            TopLogprob(token="b", logprob=math.log(1 - p)),
+        )
+        return TokenLogprob(token="a", logprob=math.log(p), top_logprobs=top)
+
+    tokens = [token(0.5)]
+    first = Gini().score_tokens(tokens).raw
+    tokens[0] = token(0.99)
+    assert Gini().score_tokens(tokens).raw != first

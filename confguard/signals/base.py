@@ -44,6 +44,12 @@ class DeclaredCost(BaseModel):
     llm_calls: int = Field(default=0, ge=0)
     relative: float = Field(default=0.0, ge=0.0)
     """A unitless tie-breaker among signals with the same number of LLM calls."""
+    inline: bool = False
+    """A pure computation on the observation alone (no I/O, no model, no lock, time
+    linear in its size), cheaper than a hand-off to a worker thread: it runs in the
+    caller's thread or on the event loop, and no timeout applies, for nothing in it
+    can hang. Leave False for code that could block: a hung signal then fails
+    alone, at its timeout."""
 
 
 @runtime_checkable
@@ -105,6 +111,8 @@ class BaseSignal:
 
     async def ascore(self, obs: Observation) -> SignalResult:
         """Async twin of `score`: the same plan, model calls awaited."""
+        if self.cost.inline:
+            return self.score(obs)  # microseconds: a thread hand-off costs more
         if not self._calls_model():
             return await run_blocking(self.score, obs)
         start = time.perf_counter()

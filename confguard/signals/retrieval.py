@@ -28,7 +28,7 @@ class RetrievalSupport(BaseSignal):
         >>> RetrievalSupport(low=0.2, high=0.6).score(obs).confidence
     """
 
-    cost = DeclaredCost(relative=0.01)
+    cost = DeclaredCost(relative=0.01, inline=True)
 
     def __init__(self, low: float = 0.2, high: float = 0.6, name: str = "retrieval"):
         ramp(low, low, high)  # validates the bounds at construction
@@ -56,7 +56,7 @@ class AnswerSupport(BaseSignal):
     scores near 0. It says nothing about whether the passage itself is right.
     """
 
-    cost = DeclaredCost(relative=0.02)
+    cost = DeclaredCost(relative=0.02, inline=True)
 
     def __init__(self, name: str = "answer_support") -> None:
         self.name = name

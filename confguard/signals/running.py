@@ -74,16 +74,22 @@ def score_all(
 
     Signals that declare no LLM call take microseconds, less than a worker task
     costs, so they share one task and run one after another; each model-calling
-    signal gets a task of its own, so their calls overlap. With no limit for any
-    signal, they run in order in the calling thread. Without `workers`, a pool for
-    this call alone is used.
+    signal gets a task of its own, so their calls overlap. Signals declared
+    `inline` (pure and bounded) run in the calling thread meanwhile, with no
+    timeout. With no limit for any other signal, every signal runs in order in the
+    calling thread. Without `workers`, a pool for this call alone is used.
     """
-    limits = [limit_of(timeouts, s) for s in signals]
+    away = [i for i, s in enumerate(signals) if not s.cost.inline]
+    limits = [limit_of(timeouts, signals[i]) for i in away]
     if all(limit is None for limit in limits):
         return tuple(score_signal(s, obs) for s in signals)
-    pool = workers or Workers(len(signals))
+    pool = workers or Workers(len(away))
     try:
-        return _Queue(signals, obs, limits, pool).results()
+        queue = _Queue([signals[i] for i in away], obs, limits, pool)
+        queue.start()
+        here = {i: score_signal(s, obs) for i, s in enumerate(signals) if s.cost.inline}
+        there = dict(zip(away, queue.results(), strict=True))
+        return tuple({**here, **there}[i] for i in range(len(signals)))
     finally:
         if workers is None:
             pool.shutdown(wait=False)
@@ -117,13 +123,18 @@ class _Queue:
         self._lock = threading.Condition()
         self._tasks: list[concurrent.futures.Future[None]] = []
 
+    def start(self) -> None:
+        """Hand the signals to the workers: a task per model-calling one, and one
+        for the rest."""
+        calling = sum(not _calls_no_model(s) for s in self._signals)
+        with self._lock:
+            for _ in range(min(calling + 1, len(self._signals))):
+                self._add_task()
+
     def results(self) -> tuple[SignalResult, ...]:
         """Every signal's result, in signal order, each by its own deadline."""
-        calling = sum(not _calls_no_model(s) for s in self._signals)
         try:
             with self._lock:
-                for _ in range(min(calling + 1, len(self._signals))):
-                    self._add_task()
                 while not self._checked(time.monotonic()):
                     self._lock.wait(self._until_next_check())
         finally:
@@ -223,12 +234,18 @@ async def ascore_all(
 ) -> tuple[SignalResult, ...]:
     """Score with every signal concurrently, each under its timeout.
 
-    Blocking work runs on `workers` if given, else asyncio's default executor.
+    Blocking work runs on `workers` if given, else asyncio's default executor;
+    `inline` signals run on the event loop, with no timeout.
     """
+    away = [i for i, s in enumerate(signals) if not s.cost.inline]
     with using(workers):
-        scoring = (ascore_signal(s, obs, limit_of(timeouts, s)) for s in signals)
-        results = await asyncio.gather(*scoring)
-    return tuple(results)
+        scoring = (
+            ascore_signal(signals[i], obs, limit_of(timeouts, signals[i])) for i in away
+        )
+        there = dict(zip(away, await asyncio.gather(*scoring), strict=True))
+    return tuple(
+        there[i] if i in there else score_signal(s, obs) for i, s in enumerate(signals)
+    )
 
 
 __all__ = [

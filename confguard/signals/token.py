@@ -151,7 +151,23 @@ class _TopK(NamedTuple):
     positions_without: int
 
 
+_LAST_TOP_K: tuple[Sequence[TokenLogprob], _TopK | None] | None = None
+"""The last token list's table: a guard's four distribution signals score the same
+list one after another, so three of them reuse it (a miss is merely slower)."""
+
+
 def _top_k(tokens: Sequence[TokenLogprob]) -> _TopK | None:
+    global _LAST_TOP_K
+    last = _LAST_TOP_K
+    if last is not None and last[0] is tokens:
+        return last[1]
+    table = _build_top_k(tokens)
+    if isinstance(tokens, tuple):  # immutable (an Observation's): safe to reuse
+        _LAST_TOP_K = (tokens, table)
+    return table
+
+
+def _build_top_k(tokens: Sequence[TokenLogprob]) -> _TopK | None:
     rows = [sorted((a.logprob for a in t.top_logprobs), reverse=True) for t in tokens]
     usable = [row for row in rows if len(row) >= 2]
     if not usable:
@@ -172,7 +188,7 @@ class TokenSignal(BaseSignal):
     """Base of the token-logprob signals: a raw metric and a monotone map to [0, 1]."""
 
     name = "token"
-    cost = DeclaredCost(llm_calls=0, relative=0.0)
+    cost = DeclaredCost(llm_calls=0, relative=0.0, inline=True)
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
@@ -220,7 +236,7 @@ class _ChosenTokenSignal(TokenSignal):
 class _DistributionSignal(TokenSignal):
     """A metric of the whole next-token distribution, approximated by the top-k."""
 
-    cost = DeclaredCost(llm_calls=0, relative=0.1)
+    cost = DeclaredCost(llm_calls=0, relative=0.1, inline=True)
 
     def _score_nonempty(self, tokens: Sequence[TokenLogprob]) -> SignalResult:
         table = _top_k(tokens)

@@ -165,7 +165,7 @@ class VerbalizedConfidence(BaseSignal):
     """
 
     name = "verbalized_confidence"
-    cost = DeclaredCost(llm_calls=0, relative=0.05)
+    cost = DeclaredCost(llm_calls=0, relative=0.05, inline=True)
 
     def __init__(
         self, labels: Mapping[str, float] | None = None, name: str | None = None
@@ -251,7 +251,7 @@ class HedgingSignal(BaseSignal):
     """
 
     name = "hedging"
-    cost = DeclaredCost(llm_calls=0, relative=0.05)
+    cost = DeclaredCost(llm_calls=0, relative=0.05, inline=True)
 
     def __init__(
         self,
