@@ -1,4 +1,4 @@
-"""Where confguard keeps files: unpacked models (a cache) and local state (the spool)."""
+"""Where confguard keeps files: unpacked models (a cache) and state (the spool)."""
 
 from __future__ import annotations
 
