@@ -1,8 +1,9 @@
 """How many AsyncGuard.acheck calls per second does one process sustain, audit included?
 
-N concurrent `acheck` calls (one cheap FunctionSignal, so the gate and the store are
-measured, not a model) on a fresh SQLite file and on PostgreSQL; afterwards the
-audit rows are counted, so a faster store that drops rows cannot pass.
+N concurrent `acheck` calls (one cheap pure FunctionSignal, declared inline as the
+built-in token signals are, so the gate and the store are measured, not a model) on
+a fresh SQLite file and on PostgreSQL; afterwards the audit rows are counted, so a
+faster store that drops rows cannot pass.
 
     python benchmarks/throughput.py [--n 10000] [--concurrency N]
         [--postgres-url URL]
@@ -35,10 +36,13 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from confguard import AsyncGuard, FunctionSignal, Observation
+from confguard.signals.base import DeclaredCost
 from confguard.store import SQLStore
 from confguard.store.schema import DECISIONS
 
 POSTGRES_URL_VARIABLE = "CONFGUARD_TEST_POSTGRES_URL"
+PURE = DeclaredCost(inline=True)
+"""`confidence` below is pure arithmetic: no worker hand-off (see DeclaredCost)."""
 WARM_UP = 50
 
 
@@ -97,7 +101,7 @@ def count_rows(store: SQLStore) -> tuple[int, int]:
 async def timed(store: SQLStore | None, n: int, concurrency: int) -> tuple[float, int]:
     """Warm up, then time n concurrent acheck calls: (checks/s, decisions made)."""
     async with AsyncGuard(
-        [FunctionSignal(confidence, name="fixed")], store=store
+        [FunctionSignal(confidence, name="fixed", cost=PURE)], store=store
     ) as guard:
         made = await check_all(guard, observations(WARM_UP), concurrency)
         batch = observations(n)

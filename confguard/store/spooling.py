@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
+from collections.abc import Awaitable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -106,6 +108,15 @@ def replay(store: AuditStore, spool: Spool) -> ReplayReport:
     return ReplayReport(replayed=replayed, duplicates=duplicates, left=len(spool))
 
 
+async def _bounded(work: Awaitable[None], seconds: float | None) -> None:
+    # asyncio.timeout (3.11+) cancels in place; wait_for starts a task per write.
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            await work
+    else:  # pragma: no cover - Python 3.10
+        await asyncio.wait_for(work, seconds)
+
+
 def _outbox(store: AuditStore) -> Outbox:
     if not isinstance(store, Outbox):
         raise StoreError(f"{store!r} keeps no escalation outbox")
@@ -159,7 +170,7 @@ class Recorder:
         """Async twin of `write`; a write past `deadline` is spooled."""
         if not self.spooling:
             try:
-                await asyncio.wait_for(aapply(self.store, op), self.deadline)
+                await _bounded(aapply(self.store, op), self.deadline)
                 return
             except Exception as exc:
                 self._fall_back(exc)
