@@ -132,7 +132,8 @@ class Guard(_Shell):
     """Scores, decides, retries, escalates and records, synchronously.
 
     The keyword options are those of `GuardOptions` (store, routes, combiner,
-    calibrator, signal_timeout, max_workers, retries, strategies).
+    calibrator, signal_timeout, max_workers, retries, strategies, on_store_error,
+    spool).
     `retries` is an int (attempts in all; overrides the policy's max_attempts) or a
     tenacity Retrying whose stop and wait are used. Signals run concurrently on the
     guard's own `max_workers` threads, each under its timeout (`signal_timeout`, else
