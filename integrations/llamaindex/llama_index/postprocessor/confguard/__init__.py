@@ -39,6 +39,7 @@ from llama_index.postprocessor.confguard.nodes import (
     NodeReport,
     node_score,
 )
+from llama_index.postprocessor.confguard.observability import ConfguardVerdictEvent
 from llama_index.postprocessor.confguard.pipeline import IssueCode, QueryEnginePipeline
 from llama_index.postprocessor.confguard.postprocessor import ConfidentNodePostprocessor
 from llama_index.postprocessor.confguard.signals import NodeAgreement, NodeCredibility
@@ -54,6 +55,7 @@ __all__ = [
     "AttemptSummary",
     "Capture",
     "ConfguardEmbedding",
+    "ConfguardVerdictEvent",
     "ConfidentNodePostprocessor",
     "CredibilityCheck",
     "DroppedNode",

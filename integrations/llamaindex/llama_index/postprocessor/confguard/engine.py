@@ -3,7 +3,9 @@
 Gating is done here, in a wrapper, because LlamaIndex instrumentation can only
 observe. Each query runs the wrapped engine as a confguard pipeline under a Guard
 (sync) or AsyncGuard (async): retry, escalate and abstain follow the policy, and
-the verdict is merged into ``Response.metadata["confguard"]``.
+the verdict is merged into ``Response.metadata["confguard"]``. Each query is one
+instrumentation span, inside which one `ConfguardVerdictEvent` is dispatched and
+whose tags get the decision (see `observability`).
 
 A streaming engine (``streaming=True``) gets a stream back: its chunks are held
 back while the guard decides, then the *gated* text is released through a
@@ -20,10 +22,12 @@ from collections.abc import (
     AsyncGenerator,
     Generator,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from confguard.exceptions import ConfigurationError, LowConfidenceError
@@ -38,10 +42,19 @@ from llama_index.core.base.response.schema import (
     StreamingResponse,
 )
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.instrumentation.events.query import (
+    QueryEndEvent,
+    QueryStartEvent,
+)
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import NodeWithScore, QueryBundle, QueryType
+from llama_index_instrumentation import get_dispatcher
 
 from llama_index.postprocessor.confguard.events import LogprobEventHandler
+from llama_index.postprocessor.confguard.observability import (
+    ConfguardVerdictEvent,
+    announce,
+)
 from llama_index.postprocessor.confguard.pipeline import (
     EMPTY_MARKERS,
     CallTrace,
@@ -50,6 +63,8 @@ from llama_index.postprocessor.confguard.pipeline import (
 )
 
 EmptyResponse = Literal["abstain", "keep"]
+
+_dispatcher = get_dispatcher(__name__)
 
 
 class GuardedQueryEngine(BaseQueryEngine):
@@ -156,9 +171,15 @@ class GuardedQueryEngine(BaseQueryEngine):
             >>> "".join(streaming_engine.query("Who won?").response_gen)
             'Denver Broncos'
         """
-        response = super().query(str_or_query_bundle)
-        if not isinstance(response, Response | StreamingResponse):
-            raise TypeError(f"expected a Response, got {type(response).__name__}")
+        # This override is the query's one span (DispatcherSpanMixin decorates it).
+        # BaseQueryEngine.query and every `_query` are spans too, so going through
+        # super().query() showed GuardedQueryEngine.query twice plus `_query`; the
+        # base's few steps are repeated here instead.
+        _dispatcher.event(QueryStartEvent(query=str_or_query_bundle))
+        bundle = _bundle(str_or_query_bundle)
+        with self.callback_manager.as_trace("query"):
+            response = self._guarded(bundle)
+        _dispatcher.event(QueryEndEvent(query=bundle, response=response))
         return response
 
     async def aquery(
@@ -169,9 +190,11 @@ class GuardedQueryEngine(BaseQueryEngine):
         Example:
             >>> (await engine.aquery("Who won Super Bowl 50?")).response
         """
-        response = await super().aquery(str_or_query_bundle)
-        if not isinstance(response, Response | AsyncStreamingResponse):
-            raise TypeError(f"expected a Response, got {type(response).__name__}")
+        _dispatcher.event(QueryStartEvent(query=str_or_query_bundle))
+        bundle = _bundle(str_or_query_bundle)
+        with self.callback_manager.as_trace("query"):
+            response = await self._aguarded(bundle)
+        _dispatcher.event(QueryEndEvent(query=bundle, response=response))
         return response
 
     def get_prompts(self) -> dict[str, Any]:
@@ -196,7 +219,17 @@ class GuardedQueryEngine(BaseQueryEngine):
         return self._query_engine.retrieve(query_bundle)
 
     def _query(self, query_bundle: QueryBundle) -> Response | StreamingResponse:
-        with call_trace(query_bundle) as trace:
+        """The guarded answer, for callers of the abstract hook (`query` skips it)."""
+        return self._guarded(query_bundle)
+
+    async def _aquery(
+        self, query_bundle: QueryBundle
+    ) -> Response | AsyncStreamingResponse:
+        """Async twin of `_query`."""
+        return await self._aguarded(query_bundle)
+
+    def _guarded(self, query_bundle: QueryBundle) -> Response | StreamingResponse:
+        with call_trace(query_bundle) as trace, _raised_refusal_announced():
             result = self._run(query_bundle.query_str)
         response = self._respond(result, trace)
         if not trace.streamed:
@@ -204,10 +237,10 @@ class GuardedQueryEngine(BaseQueryEngine):
         chunks = self._release(result, trace, response)
         return StreamingResponse(_gen(chunks), response.source_nodes, response.metadata)
 
-    async def _aquery(
+    async def _aguarded(
         self, query_bundle: QueryBundle
     ) -> Response | AsyncStreamingResponse:
-        with call_trace(query_bundle) as trace:
+        with call_trace(query_bundle) as trace, _raised_refusal_announced():
             result = await self._arun(query_bundle.query_str)
         response = self._respond(result, trace)
         if not trace.streamed:
@@ -246,18 +279,28 @@ class GuardedQueryEngine(BaseQueryEngine):
         return guard.policy
 
     def _respond(self, result: GuardResult, trace: CallTrace) -> Response:
+        verdict = self._decide(result)
         final = result.attempts[-1].attempt.number
         source = trace.response_for(final)
-        verdict = Verdict.from_result(
-            result, append_caveat=self._append_caveat, refusal=self._refusal(result)
-        )
         metadata = {**((source.metadata or {}) if source else {})}
         metadata[VERDICT_KEY] = verdict.to_metadata()
         nodes = list(source.source_nodes) if source else []
         return Response(response=verdict.answer, source_nodes=nodes, metadata=metadata)
 
+    def _decide(self, result: GuardResult) -> Verdict:
+        """The verdict, announced; a refused empty answer raises if the policy says."""
+        refusal = self._refusal(result)
+        verdict = Verdict.from_result(
+            result, append_caveat=self._append_caveat, refusal=refusal
+        )
+        raises = refusal is not None and self._policy.abstain.raise_error
+        announce(_dispatcher, ConfguardVerdictEvent.of(result, verdict, raised=raises))
+        if refusal is not None and raises:
+            raise LowConfidenceError(refusal, result.assessment, result.attempts)
+        return verdict
+
     def _refusal(self, result: GuardResult) -> Abstain | None:
-        """An empty accepted answer refused (or raised) per `on_empty_response`."""
+        """An empty accepted answer's refusal, per `on_empty_response`."""
         empty = result.accepted and not (result.answer or "").strip()
         if not empty or self._on_empty != "abstain":
             return None
@@ -265,11 +308,23 @@ class GuardedQueryEngine(BaseQueryEngine):
             "the query engine returned an empty response; refused although the "
             f"guard decided {result.decision.action} ({result.decision.reason})"
         )
-        abstain = self._policy.abstain
-        refusal = Abstain(reason=reason, message=abstain.message)
-        if abstain.raise_error:
-            raise LowConfidenceError(refusal, result.assessment, result.attempts)
-        return refusal
+        return Abstain(reason=reason, message=self._policy.abstain.message)
+
+
+def _bundle(str_or_query_bundle: QueryType) -> QueryBundle:
+    if isinstance(str_or_query_bundle, str):
+        return QueryBundle(str_or_query_bundle)
+    return str_or_query_bundle
+
+
+@contextmanager
+def _raised_refusal_announced() -> Iterator[None]:
+    """Announce a refusal the guard raised: it is the query's decision too."""
+    try:
+        yield
+    except LowConfidenceError as error:
+        announce(_dispatcher, ConfguardVerdictEvent.of_error(error))
+        raise
 
 
 def _gen(chunks: Iterable[str]) -> Generator[str, None, None]:
