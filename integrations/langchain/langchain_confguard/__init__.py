@@ -12,7 +12,9 @@ Example:
 The agent middleware (`ConfidenceGateMiddleware`, `HumanEscalationMiddleware`,
 `HumanReviewRoute`) needs the ``agents`` extra and is imported on first use.
 A streaming client reads through `gated_stream` / `agated_stream` to see the gated
-answer only.
+answer only. Every guarded run carries its verdict in its run metadata and a
+``confguard:<action>`` tag; a `VerdictCallback` collects it for any output type
+(see `langchain_confguard.observability`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ from langchain_confguard.generator import (
     stop_only,
 )
 from langchain_confguard.logprobs import message_logprobs, openai_logprobs
+from langchain_confguard.observability import (
+    ACTION_KEY,
+    CONFIDENCE_KEY,
+    FEEDBACK_KEY,
+    REQUEST_ID_KEY,
+    VERDICT_EVENT,
+    FeedbackClient,
+    RunVerdict,
+    VerdictCallback,
+    verdict_tag,
+)
 from langchain_confguard.rag import (
     ConfguardRetriever,
     ConfidentAnswer,
@@ -71,8 +84,13 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTION_KEY",
     "ATTEMPT_TAG",
+    "CONFIDENCE_KEY",
+    "FEEDBACK_KEY",
     "METADATA_KEY",
+    "REQUEST_ID_KEY",
+    "VERDICT_EVENT",
     "AnswerReview",
     "AsyncConfidenceCallbackHandler",
     "AttemptSummary",
@@ -82,13 +100,16 @@ __all__ = [
     "ConfidenceGateMiddleware",
     "ConfidentAnswer",
     "ConfidentRAGRunnable",
+    "FeedbackClient",
     "GenerationRequest",
     "GeneratorChatModel",
     "GuardedRunnable",
     "HumanEscalationMiddleware",
     "HumanReviewRoute",
+    "RunVerdict",
     "SignalSummary",
     "Verdict",
+    "VerdictCallback",
     "agated_stream",
     "answer_text",
     "attempt_of",
@@ -102,4 +123,5 @@ __all__ = [
     "question_text",
     "stop_only",
     "verdict_of",
+    "verdict_tag",
 ]

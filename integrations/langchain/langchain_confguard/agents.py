@@ -39,6 +39,7 @@ from langchain_core.messages import (
     RemoveMessage,
     ToolMessage,
 )
+from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -52,6 +53,14 @@ from confguard.routes import EscalationRequest, RouteOutcome
 from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
 from langchain_confguard._shaping import with_verdict
 from langchain_confguard.logprobs import message_logprobs
+from langchain_confguard.observability import (
+    FeedbackClient,
+    RunVerdict,
+    areport_verdict,
+    guarded_run_id,
+    report_verdict,
+    run_verdict,
+)
 from langchain_confguard.streaming import ATTEMPT_TAGS
 from langchain_confguard.verdict import get_verdict
 
@@ -195,7 +204,9 @@ class _Turn:
 class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
     """Gate a ``create_agent`` agent's final answers: retry or refuse when unsure.
 
-    The verdict is in the final message's ``response_metadata["confguard"]``.
+    The verdict is in the final message's ``response_metadata["confguard"]``; the
+    model node's run carries it in its metadata and ``confguard:<action>`` tag and
+    dispatches the ``confguard_verdict`` event (see `VerdictCallback`).
 
     Example:
         >>> agent = create_agent(model, tools, middleware=[
@@ -206,11 +217,17 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
     """
 
     def __init__(
-        self, guard: Guard | AsyncGuard, *, append_caveat: bool = True
+        self,
+        guard: Guard | AsyncGuard,
+        *,
+        append_caveat: bool = True,
+        feedback: FeedbackClient | None = None,
     ) -> None:
         super().__init__()
         self.guard = checked_guard(guard)
         self.append_caveat = append_caveat
+        self.feedback = feedback
+        """Posts each gated answer's confidence as feedback on its model run."""
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Handler
@@ -223,9 +240,13 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
             return first
         try:
             step = functools.partial(turn.run, handler=handler)
-            return self.gated(run_guarded(self.guard, turn.question, step), turn)
+            result = run_guarded(self.guard, turn.question, step)
         except _ToolTurn as back:
             return back.response
+        config, found = self._run_verdict(result)
+        if found is not None:
+            report_verdict(config, found, self.feedback)
+        return self.gated(result, turn)
 
     async def awrap_model_call(
         self, request: ModelRequest[Any], handler: AsyncHandler
@@ -238,9 +259,23 @@ class ConfidenceGateMiddleware(AgentMiddleware[AgentState[Any], Any]):
             return first
         try:
             step = functools.partial(turn.arun, handler=handler)
-            return self.gated(await arun_guarded(self.guard, turn.question, step), turn)
+            result = await arun_guarded(self.guard, turn.question, step)
         except _ToolTurn as back:
             return back.response
+        config, found = self._run_verdict(result)
+        if found is not None:
+            await areport_verdict(config, found, self.feedback)
+        return self.gated(result, turn)
+
+    def _run_verdict(
+        self, result: GuardResult
+    ) -> tuple[RunnableConfig, RunVerdict | None]:
+        # The model node's run: the run the middleware's code runs under.
+        config = ensure_config()
+        run_id = guarded_run_id(config)
+        if run_id is None:
+            return config, None
+        return config, run_verdict(run_id, result, self.verdict(result))
 
     def gated(self, result: GuardResult, turn: _Turn) -> ModelResponse[Any]:
         """The response to hand the agent: the attempt's own, or a refusal.

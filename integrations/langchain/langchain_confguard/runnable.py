@@ -12,7 +12,9 @@ own output, a refusal (abstain, escalate) the same shape with the guard's text.
 A custom ``answer_from`` needs its writer ``answer_to`` unless the default
 shaping already writes where it reads (checked on every call), so a refused
 answer is never handed back under a key the guard did not know.
-The verdict rides along (see `langchain_confguard.verdict`). ``invoke``/``ainvoke``
+The verdict rides along (see `langchain_confguard.verdict`), and the guarded run
+carries it in its metadata and tags (see `langchain_confguard.observability`).
+``invoke``/``ainvoke``
 go through ``_call_with_config``, so batch, tracing and config propagation come
 from LangChain's defaults. ``stream``/``astream`` hold every attempt back and
 release only the gated answer, cut into chunks (see `langchain_confguard.streaming`).
@@ -35,13 +37,20 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict, field_validator
 
-from confguard.exceptions import ConfigurationError
+from confguard.exceptions import ConfigurationError, LowConfidenceError
 from confguard.guard import AsyncGuard, Guard
 from confguard.observation import Observation
 from confguard.results import Attempt, GuardResult, Verdict
 from langchain_confguard._guards import arun_guarded, checked_guard, run_guarded
 from langchain_confguard._shaping import Shape, attach, replace
 from langchain_confguard.callbacks import ConfidenceCallbackHandler
+from langchain_confguard.observability import (
+    FeedbackClient,
+    areport_verdict,
+    refusal_verdict,
+    report_verdict,
+    run_verdict,
+)
 from langchain_confguard.streaming import ATTEMPT_TAG, ATTEMPT_TAGS, text_chunks
 from langchain_confguard.text import (
     AnswerFrom,
@@ -151,7 +160,9 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
 
     Where the verdict goes: ``response_metadata["confguard"]`` of message outputs,
     ``output["confguard"]`` of dict outputs (read both with `verdict_of`), or the
-    whole `GuardResult` with ``return_result=True``. A policy with
+    whole `GuardResult` with ``return_result=True``; for any output, the run's
+    metadata and ``confguard:<action>`` tag and the ``confguard_verdict`` event
+    (`VerdictCallback`; see `langchain_confguard.observability`). A policy with
     ``abstain.raise_error`` raises `LowConfidenceError`, so
     ``.with_fallbacks([...], exceptions_to_handle=(LowConfidenceError,))`` works.
 
@@ -176,6 +187,8 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     """Append an annotated answer's caveat to its text."""
     return_result: bool = False
     """Return the GuardResult instead of the wrapped Runnable's output type."""
+    feedback: FeedbackClient | None = None
+    """Post each confidence as run feedback through it (e.g. ``langsmith.Client()``)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -263,7 +276,18 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> Any:
         call = self._call(input, config, kwargs, run_manager)
-        return self._output(run_guarded(self.guard, call.question, call.run), call)
+        run_id, handlers = run_manager.run_id, run_manager.handlers
+        try:
+            result = run_guarded(self.guard, call.question, call.run)
+        except LowConfidenceError as exc:
+            report_verdict(
+                config, refusal_verdict(run_id, exc), self.feedback, handlers
+            )
+            raise
+        output, verdict = self._output(result, call)
+        found = run_verdict(run_id, result, verdict)
+        report_verdict(config, found, self.feedback, handlers)
+        return output
 
     async def _aguarded(
         self,
@@ -273,8 +297,17 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> Any:
         call = self._call(input, config, kwargs, run_manager)
-        result = await arun_guarded(self.guard, call.question, call.arun)
-        return self._output(result, call)
+        run_id, handlers = run_manager.run_id, run_manager.handlers
+        try:
+            result = await arun_guarded(self.guard, call.question, call.arun)
+        except LowConfidenceError as exc:
+            refused = refusal_verdict(run_id, exc)
+            await areport_verdict(config, refused, self.feedback, handlers)
+            raise
+        output, verdict = self._output(result, call)
+        found = run_verdict(run_id, result, verdict)
+        await areport_verdict(config, found, self.feedback, handlers)
+        return output
 
     def _call(
         self,
@@ -286,17 +319,18 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         question = (self.question_from or question_text)(input)
         return _Call(self, input, config, kwargs, manager, question)
 
-    def _output(self, result: GuardResult, call: _Call) -> Any:
-        if self.return_result:
-            return result
+    def _output(self, result: GuardResult, call: _Call) -> tuple[Any, Verdict]:
+        """What to return, and the verdict the run reports."""
         verdict = Verdict.from_result(result, append_caveat=self.append_caveat)
+        if self.return_result:
+            return result, verdict
         text, outputs = verdict.answer or "", call.outputs
         last = result.attempts[-1].attempt
         own = outputs.get(last.number) if last.route is None else None
         if result.accepted and own is not None:
-            return self._write(own, text, verdict, attach)
+            return self._write(own, text, verdict, attach), verdict
         last_output = outputs[max(outputs)] if outputs else None
-        return self._write(last_output, text, verdict, replace)
+        return self._write(last_output, text, verdict, replace), verdict
 
     def _write(self, output: Any, text: str, verdict: Verdict, shape: Shape) -> Any:
         """`output` carrying the gated text and verdict, read back to be sure."""

@@ -8,6 +8,7 @@ from confguard.testing.api import check_all
 
 PUBLIC_MODULES = [
     "langchain_confguard",
+    "langchain_confguard.observability",
 ]
 
 
