@@ -177,6 +177,8 @@ class GuardCore:
         self.timeouts = timeouts(self.signals, options)
         self.max_workers = max_workers(options.get("max_workers", DEFAULT_MAX_WORKERS))
         self.cascade = _cascade(self)
+        self.inline = frozenset(s.name for s in self.signals if s.cost.inline)
+        """The signals that run inline (see `DeclaredCost.inline`)."""
 
     def retrying(self, cls: type[R]) -> R:
         """A fresh retry controller per request (tenacity keeps statistics on it)."""

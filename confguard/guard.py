@@ -47,6 +47,15 @@ from confguard.signals.running import (
 )
 from confguard.store.spool import Delivered, DeliveryFailed, SpoolOp
 from confguard.store.spooling import Recorder, spool_for
+from confguard.telemetry import (
+    attempt_span,
+    end_attempt,
+    end_escalation,
+    escalation_span,
+    observe,
+    request_span,
+    watch_spool,
+)
 
 _S = TypeVar("_S", bound="_Shell")
 
@@ -63,6 +72,7 @@ class _Shell:
         self._core = GuardCore(signals, policy, **options)
         self._workers = Workers(self._core.max_workers, name="confguard-signals")
         self._recorder = _recorder(self._core)
+        watch_spool(self._recorder)
 
     def close(self) -> None:
         """Stop the worker threads (its twins' too); a hung one exits on return.
@@ -164,10 +174,11 @@ class Guard(_Shell):
         """
         start = time.perf_counter()
         obs = as_observation(observation, "check() was given")
-        call = Call.new(obs.question)
-        record = self._judge(Attempt(number=1), obs, [], start)
-        self._record(call, record)
-        return self._conclude(call, [record])
+        with request_span("check") as span:
+            call = Call.new(obs.question)
+            record = self._judge(Attempt(number=1), obs, [], start)
+            self._record(call, record)
+            return observe(self._conclude(call, [record]), span, self._core.inline)
 
     def run(self, pipeline: Pipeline, question: str) -> GuardResult:
         """Run `pipeline(question, attempt)` under the policy until it settles.
@@ -178,9 +189,10 @@ class Guard(_Shell):
             >>> guard.run(pipeline, "2+2?").answer
             '4'
         """
-        call = Call.new(question)
-        records = self._attempts(call, pipeline)
-        return self._conclude(call, records)
+        with request_span("run") as span:
+            call = Call.new(question)
+            records = self._attempts(call, pipeline)
+            return observe(self._conclude(call, records), span, self._core.inline)
 
     def _attempts(self, call: Call, pipeline: Pipeline) -> list[AttemptRecord]:
         records: list[AttemptRecord] = []
@@ -209,9 +221,12 @@ class Guard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        results = _score(self._core, obs, self._open_workers())
-        latency = time.perf_counter() - start
-        return self._core.judge(attempt, obs, results, tuple(history), latency)
+        with attempt_span(attempt) as span:
+            results = _score(self._core, obs, self._open_workers())
+            latency = time.perf_counter() - start
+            record = self._core.judge(attempt, obs, results, tuple(history), latency)
+            end_attempt(span, record)
+        return record
 
     def _conclude(self, call: Call, records: list[AttemptRecord]) -> GuardResult:
         outcome: RouteOutcome | None = None
@@ -229,12 +244,15 @@ class Guard(_Shell):
 
     def _escalate(self, step: DoEscalate) -> RouteOutcome:
         """Deliver once in-process; the outbox entry records how it went."""
-        try:
-            outcome = step.route.escalate(step.request)
-        except Exception as exc:
-            failure = _failure(step, exc)
-            self._write(_outcome_of(self._core, step, failure))
-            return _deferred(self._core, step, failure)
+        with escalation_span(step.request) as span:
+            try:
+                outcome = step.route.escalate(step.request)
+            except Exception as exc:
+                failure = _failure(step, exc)
+                end_escalation(span, step.request.route, failure.message)
+                self._write(_outcome_of(self._core, step, failure))
+                return _deferred(self._core, step, failure)
+            end_escalation(span, step.request.route, None)
         self._write(_outcome_of(self._core, step, None))
         return outcome
 
@@ -284,10 +302,13 @@ class AsyncGuard(_Shell):
         """
         start = time.perf_counter()
         obs = as_observation(observation, "acheck() was given")
-        call = Call.new(obs.question)
-        record = await self._judge(Attempt(number=1), obs, [], start)
-        await self._record(call, record)
-        return await self._conclude(call, [record])
+        with request_span("check") as span:
+            call = Call.new(obs.question)
+            record = await self._judge(Attempt(number=1), obs, [], start)
+            await self._record(call, record)
+            return observe(
+                await self._conclude(call, [record]), span, self._core.inline
+            )
 
     async def arun(self, pipeline: Pipeline | Any, question: str) -> GuardResult:
         """Async twin of `Guard.run`; the pipeline may be a coroutine function.
@@ -298,9 +319,10 @@ class AsyncGuard(_Shell):
             >>> (await guard.arun(pipeline, "2+2?")).answer
             '4'
         """
-        call = Call.new(question)
-        records = await self._attempts(call, pipeline)
-        return await self._conclude(call, records)
+        with request_span("run") as span:
+            call = Call.new(question)
+            records = await self._attempts(call, pipeline)
+            return observe(await self._conclude(call, records), span, self._core.inline)
 
     async def _attempts(self, call: Call, pipeline: Any) -> list[AttemptRecord]:
         records: list[AttemptRecord] = []
@@ -329,9 +351,12 @@ class AsyncGuard(_Shell):
         history: list[AttemptRecord],
         start: float,
     ) -> AttemptRecord:
-        results = await _ascore(self._core, obs, self._open_workers())
-        latency = time.perf_counter() - start
-        return self._core.judge(attempt, obs, results, tuple(history), latency)
+        with attempt_span(attempt) as span:
+            results = await _ascore(self._core, obs, self._open_workers())
+            latency = time.perf_counter() - start
+            record = self._core.judge(attempt, obs, results, tuple(history), latency)
+            end_attempt(span, record)
+        return record
 
     async def _conclude(self, call: Call, records: list[AttemptRecord]) -> GuardResult:
         outcome: RouteOutcome | None = None
@@ -351,12 +376,15 @@ class AsyncGuard(_Shell):
 
     async def _escalate(self, step: DoEscalate) -> RouteOutcome:
         """Async twin of `Guard._escalate` (outbox updates in a worker thread)."""
-        try:
-            outcome = await step.route.aescalate(step.request)
-        except Exception as exc:
-            failure = _failure(step, exc)
-            await self._write(_outcome_of(self._core, step, failure))
-            return _deferred(self._core, step, failure)
+        with escalation_span(step.request) as span:
+            try:
+                outcome = await step.route.aescalate(step.request)
+            except Exception as exc:
+                failure = _failure(step, exc)
+                end_escalation(span, step.request.route, failure.message)
+                await self._write(_outcome_of(self._core, step, failure))
+                return _deferred(self._core, step, failure)
+            end_escalation(span, step.request.route, None)
         await self._write(_outcome_of(self._core, step, None))
         return outcome
 

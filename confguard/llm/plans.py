@@ -31,6 +31,7 @@ from confguard.llm.base import (
     ModelRequest,
     ScoringRequest,
 )
+from confguard.llm.tracing import end_model_call, model_span
 from confguard.observation import TokenLogprob
 from confguard.results import Cost
 
@@ -86,17 +87,26 @@ def _scorer(model: Any) -> ContinuationScorer:
 
 
 def execute(model: Generator, request: ModelRequest) -> Reply:
-    """Answer one request with the model's sync methods."""
-    if isinstance(request, ScoringRequest):
-        return _checked(request, _scorer(model).score_continuation(request))
-    return _checked(request, model.generate(request))
+    """Answer one request with the model's sync methods (in a span when tracing)."""
+    with model_span(model, request) as span:
+        if isinstance(request, ScoringRequest):
+            reply = _checked(request, _scorer(model).score_continuation(request))
+        else:
+            reply = _checked(request, model.generate(request))
+        end_model_call(span, reply)
+    return reply
 
 
 async def aexecute(model: Generator, request: ModelRequest) -> Reply:
-    """Answer one request with the model's async methods."""
-    if isinstance(request, ScoringRequest):
-        return _checked(request, await _scorer(model).ascore_continuation(request))
-    return _checked(request, await model.agenerate(request))
+    """Answer one request with the model's async methods (in a span when tracing)."""
+    with model_span(model, request) as span:
+        if isinstance(request, ScoringRequest):
+            scorer = _scorer(model)
+            reply = _checked(request, await scorer.ascore_continuation(request))
+        else:
+            reply = _checked(request, await model.agenerate(request))
+        end_model_call(span, reply)
+    return reply
 
 
 def run_plan(

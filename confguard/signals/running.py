@@ -24,31 +24,49 @@ from confguard.llm.workers import Workers, using
 from confguard.observation import Observation
 from confguard.results import SignalResult
 from confguard.signals.base import Signal, ascore
+from confguard.tracing import end_signal, signal_event, signal_span
 
 Timeouts = Mapping[str, float | None] | float | None
 """Seconds per signal name, one limit for every signal, or None for no limit."""
 
 
 def score_signal(signal: Signal, obs: Observation) -> SignalResult:
-    """Score with one signal; an exception or a wrong return becomes `failed`."""
+    """Score with one signal; an exception or a wrong return becomes `failed`.
+
+    Traced, it gets a span of its own, or, if inline, an event on its attempt's.
+    """
+    if signal.cost.inline:
+        result = _scored(signal, obs)
+        signal_event(result)
+        return result
+    with signal_span(signal.name, calls_model=signal.cost.llm_calls > 0) as span:
+        result = _scored(signal, obs)
+        end_signal(span, result)
+    return result
+
+
+def _scored(signal: Signal, obs: Observation) -> SignalResult:
     try:
-        result = signal.score(obs)
+        return _checked(signal, signal.score(obs))
     except Exception as exc:  # a signal must never take the request down
         return SignalResult.failed(signal.name, exc)
-    return _checked(signal, result)
 
 
 async def ascore_signal(
     signal: Signal, obs: Observation, timeout: float | None
 ) -> SignalResult:
     """Async twin of `score_signal`, under `timeout` seconds if given."""
-    try:
-        result = await asyncio.wait_for(ascore(signal, obs), timeout)
-    except asyncio.TimeoutError:
-        return SignalResult.failed(signal.name, _timed_out(timeout))
-    except Exception as exc:
-        return SignalResult.failed(signal.name, exc)
-    return _checked(signal, result)
+    with signal_span(signal.name) as span:
+        try:
+            result = _checked(
+                signal, await asyncio.wait_for(ascore(signal, obs), timeout)
+            )
+        except asyncio.TimeoutError:
+            result = SignalResult.failed(signal.name, _timed_out(timeout))
+        except Exception as exc:
+            result = SignalResult.failed(signal.name, exc)
+        end_signal(span, result)
+    return result
 
 
 def _checked(signal: Signal, result: object) -> SignalResult:
