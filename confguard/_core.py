@@ -336,7 +336,10 @@ class GuardCore:
     def _refusal(self, result: GuardResult) -> LowConfidenceError | None:
         if isinstance(result.decision, Abstain) and self.policy.abstain.raise_error:
             return LowConfidenceError(
-                result.decision, result.assessment, result.attempts
+                result.decision,
+                result.assessment,
+                result.attempts,
+                request_id=result.request_id,
             )
         return None
 

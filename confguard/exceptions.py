@@ -195,6 +195,8 @@ class LowConfidenceError(ConfguardError):
         decision: Decision,
         assessment: Assessment,
         attempts: tuple[AttemptRecord, ...] = (),
+        *,
+        request_id: str | None = None,
     ) -> None:
         conf = assessment.confidence
         shown = "none" if conf is None else f"{conf:.3f}"
@@ -203,6 +205,8 @@ class LowConfidenceError(ConfguardError):
             f"[confidence {shown}, {len(attempts)} attempt(s)]"
         )
         self.decision = decision
+        self.request_id = request_id
+        """The refused request's id (its rows in the audit store, its trace)."""
         self.assessment = assessment
         self.attempts = attempts
 

@@ -348,6 +348,9 @@ class Verdict(_Frozen):
     signals: tuple[SignalSummary, ...] = ()
     attempts: tuple[AttemptSummary, ...] = ()
     latency_seconds: float = Field(default=0.0, ge=0.0)
+    request_id: str | None = None
+    """The guard's request id: the key of the decision's rows in the audit store and
+    of its trace (`confguard.request_id`)."""
 
     @property
     def accepted(self) -> bool:
@@ -386,6 +389,7 @@ class Verdict(_Frozen):
             signals=tuple(SignalSummary.of(s) for s in result.assessment.signals),
             attempts=tuple(AttemptSummary.of(r) for r in result.attempts),
             latency_seconds=result.latency_seconds,
+            request_id=result.request_id,
         )
 
     def to_metadata(self) -> dict[str, Any]:

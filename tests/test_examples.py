@@ -46,3 +46,11 @@ def test_the_situated_faithfulness_example_escalates_the_odd_planted_passage() -
     assert "planted, odd passage -> answer" in out
     assert "guard: escalate" in out
     assert "pending reviews: 1" in out
+
+
+def test_the_observability_example_prints_the_span_tree_and_the_counts() -> None:
+    out = run_example("observability.py")
+    tree = "confguard.check accept\n  confguard.attempt accept  (events: hedging)\n"
+    assert tree in out
+    assert "    confguard.signal retrieval" in out
+    assert "confguard.decisions{action=abstain} = 1" in out

@@ -80,7 +80,7 @@ class RunVerdict(BaseModel):
 
     run_id: UUID
     request_id: str | None = None
-    """None only when a raising policy refused (the error carries no request id)."""
+    """The guard's request id (a raising policy's error carries it too)."""
     verdict: Verdict
 
     @property
@@ -203,8 +203,9 @@ def refusal_verdict(run_id: UUID, error: LowConfidenceError) -> RunVerdict:
         guard_action=decision.action,
         signals=tuple(SignalSummary.of(s) for s in error.assessment.signals),
         attempts=tuple(AttemptSummary.of(r) for r in error.attempts),
+        request_id=error.request_id,
     )
-    return RunVerdict(run_id=run_id, verdict=verdict)
+    return RunVerdict(run_id=run_id, request_id=error.request_id, verdict=verdict)
 
 
 def guarded_run_id(config: RunnableConfig) -> UUID | None:

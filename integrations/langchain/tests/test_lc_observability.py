@@ -255,13 +255,14 @@ def test_a_raising_policy_still_marks_the_errored_run(make_guard):
     guard = make_guard(abstain={"message": "no", "raise_error": True})
     guarded = GuardedRunnable(bound=text_chain(answer("Lyon", 0.1)), guard=guard)
 
-    with pytest.raises(LowConfidenceError):
+    with pytest.raises(LowConfidenceError) as raised:
         guarded.invoke(QUESTION, config={"callbacks": [recorder, verdicts]})
 
     [root] = recorder.roots
     assert root.error is not None
     assert verdict_of_run(root) == (["confguard:abstain"], "abstain", approx(0.1))
-    assert root.metadata[REQUEST_ID_KEY] is None  # the error carries none
+    assert raised.value.request_id is not None  # the error carries the request's id
+    assert root.metadata[REQUEST_ID_KEY] == raised.value.request_id
     assert verdicts.last is not None and verdicts.last.verdict.action == "abstain"
 
 

@@ -260,10 +260,12 @@ def test_a_refusal_the_policy_raises_is_announced_once(
     recorder: Recorder, spans: SimpleSpanHandler
 ) -> None:
     engine = guarded(UNSURE, abstain={"raise_error": True})
-    with pytest.raises(LowConfidenceError):
+    with pytest.raises(LowConfidenceError) as raised:
         engine.query("Who won?")
     [event] = recorder.events
     assert (event.action, event.raised) == ("abstain", True)
+    assert event.request_id is not None  # the error carries the request's id
+    assert event.request_id == raised.value.request_id
     assert event.confidence == pytest.approx(math.exp(UNSURE))
     assert event.verdict is None  # the guard raised: no verdict was given
     [span] = spans.dropped_spans  # the span ends in the error, still tagged

@@ -296,7 +296,12 @@ class GuardedQueryEngine(BaseQueryEngine):
         raises = refusal is not None and self._policy.abstain.raise_error
         announce(_dispatcher, ConfguardVerdictEvent.of(result, verdict, raised=raises))
         if refusal is not None and raises:
-            raise LowConfidenceError(refusal, result.assessment, result.attempts)
+            raise LowConfidenceError(
+                refusal,
+                result.assessment,
+                result.attempts,
+                request_id=result.request_id,
+            )
         return verdict
 
     def _refusal(self, result: GuardResult) -> Abstain | None:

@@ -28,8 +28,8 @@ class ConfguardVerdictEvent(BaseEvent):
     """The guard's decision on one query, dispatched once inside the query's span.
 
     `raised` says the policy raised `LowConfidenceError` instead of returning the
-    refusal. `verdict` and `request_id` are None only when the guard itself raised
-    (the error carries neither); the action, reason and confidence are set then.
+    refusal. `verdict` is None only when the guard itself raised (the error carries
+    none; its `request_id` is kept); the action, reason and confidence are set then.
 
     Example:
         >>> class Decisions(BaseEventHandler):
@@ -80,6 +80,7 @@ class ConfguardVerdictEvent(BaseEvent):
             action=error.decision.action,
             reason=error.decision.reason,
             confidence=error.assessment.confidence,
+            request_id=error.request_id,
             raised=True,
         )
 
