@@ -1,9 +1,10 @@
-"""The policy: thresholds and actions, the pure `decide()`, and the cost-aware cascade.
+"""The policy: thresholds, rules and actions, the pure `decide()`, and the cascade.
 
 Escalation routes, retries and the pipeline protocol live in `confguard.routes`.
 """
 
 from confguard.policy.cascade import Cascade
+from confguard.policy.conditions import Condition, signal
 from confguard.policy.decide import decide
 from confguard.policy.model import (
     AbstainPolicy,
@@ -13,14 +14,18 @@ from confguard.policy.model import (
     RetryPolicy,
     Thresholds,
 )
+from confguard.policy.rules import Rule
 
 __all__ = [
     "AbstainPolicy",
     "AnnotatePolicy",
     "Cascade",
+    "Condition",
     "EscalatePolicy",
     "Policy",
     "RetryPolicy",
+    "Rule",
     "Thresholds",
     "decide",
+    "signal",
 ]

@@ -19,6 +19,7 @@ from confguard.exceptions import PolicyError
 
 # YAML 1.2 floats without a dot (``1e9``, ``5E-3``), which YAML 1.1 leaves strings.
 _EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+_INDEX = re.compile(r"\[(\d+)\]")
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -59,9 +60,13 @@ class Document:
         self.data, self._root = data, root
 
     def line_of(self, field: str | None) -> int | None:
-        """The line of the deepest key of the dotted `field` that the text holds."""
+        """The line of the deepest key of `field` that the text holds.
+
+        The field is dotted (``retry.strategies.0.name``) or bracketed
+        (``rules[1].when.any[0]``).
+        """
         node, line = self._root, None
-        for part in (field or "").split("."):
+        for part in _INDEX.sub(r".\1", field or "").split("."):
             found = _child(node, part)
             if found is None:
                 break
@@ -98,6 +103,11 @@ def load(text: str, source: str = "policy YAML") -> Document:
     return Document(data, root)
 
 
+def dump(data: Any) -> str:
+    """Plain data as YAML that `load` reads back (keys in their given order)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
 def _refused(exc: yaml.YAMLError, source: str) -> PolicyError:
     if isinstance(exc, DuplicateKeyError):
         return PolicyError(f"{source}, line {exc.line}: {exc}", field=str(exc.key))
@@ -107,4 +117,4 @@ def _refused(exc: yaml.YAMLError, source: str) -> PolicyError:
     return PolicyError(f"{source} is malformed{where}: {problem}")
 
 
-__all__ = ["Document", "DuplicateKeyError", "load"]
+__all__ = ["Document", "DuplicateKeyError", "dump", "load"]

@@ -15,6 +15,14 @@ on its own, so the cascade stops there too. The bound assumes the signals still 
 run would report normally; what it saves is exactly what a remaining signal could
 not have changed. Combiners without a `span` method never stop early.
 
+Rules (`Policy.rules`) are evaluated on the results so far with every pending signal
+*unknown* (three-valued, `Condition.holds`): the cascade stops early only when the
+rules are settled whatever the pending signals report — a rule already holds (it
+decides, and no earlier rule can still hold), or every rule is already false (then
+the bands decide, as above). A rule on a pending signal whose value could matter
+therefore makes that signal run: a rule never silently fails to fire because the
+cascade skipped its signal.
+
 `Cascade.plan` is the whole loop as a generator (like a signal's plan): it yields the
 next signal to run and receives its result, so the guard's sync and async shells
 only execute it.
@@ -27,6 +35,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from confguard.policy.model import Policy
+from confguard.policy.rules import Rule
 from confguard.results import SignalResult, SignalStatus
 from confguard.scoring.aggregate import Calibrator, Combiner, Span
 from confguard.signals.base import Signal
@@ -103,10 +112,35 @@ class Cascade:
         """Skipped results for every pending signal, or None to run the next one."""
         if not pending:
             return None
-        reason = self._failed_closed(results) or self._same_band(results, pending)
+        ruled = self._ruled(results)
+        if ruled is None:
+            return None  # a rule could still hold or not, depending on the rest
+        reason = ruled or self._failed_closed(results)
+        reason = reason or self._same_band(results, pending)
         if reason is None:
             return None
         return tuple(_skipped(s.name, reason) for s in pending)
+
+    def _ruled(self, results: Sequence[SignalResult]) -> str | None:
+        """Why a rule decides already; "" when every rule is already false; None
+        while some rule's outcome still depends on the pending signals."""
+        known = {r.name: r for r in results}
+        applies = self._permissive_applies(results)
+        for rule in self.policy.rules:
+            holds = _outlook(rule, self.policy, rule.when.holds(known), applies)
+            if holds is None:
+                return None
+            if holds:
+                return f"cascade: rule {rule.label} holds whatever the rest report"
+        return ""
+
+    def _permissive_applies(self, results: Sequence[SignalResult]) -> bool | None:
+        """Whether decide() would let an accept or annotate rule decide."""
+        if self.policy.on_missing_evidence == "fail_closed" and any(
+            not r.ok for r in results
+        ):
+            return False
+        return True if any(r.ok for r in results) else None
 
     def _failed_closed(self, results: Sequence[SignalResult]) -> str | None:
         if self.policy.on_missing_evidence != "fail_closed":
@@ -134,6 +168,20 @@ class Cascade:
             f"cascade: {listed} could move the confidence only within "
             f"[{low:.2f}, {high:.2f}], all in band {band!r}"
         )
+
+
+def _outlook(
+    rule: Rule, policy: Policy, holds: bool | None, applies: bool | None
+) -> bool | None:
+    """Whether the rule decides, given whether decide() lets permissive ones."""
+    if holds is False or (rule.permissive and applies is False):
+        return False  # a permissive rule is passed over on missing evidence
+    if rule.permissive:
+        return None if holds is None or applies is None else holds
+    exhausted_annotates = policy.on_retries_exhausted == "annotate"
+    if rule.then == "retry" and exhausted_annotates and applies is None:
+        return None  # exhausted, it annotates or fails closed: not yet known
+    return holds
 
 
 def _skipped(name: str, reason: str) -> SignalResult:

@@ -2,6 +2,15 @@
 
 Nothing here does I/O, reads a clock or keeps state: the guard's sync and async
 shells only execute what `decide` returns.
+
+The order: the policy's rules first, then missing evidence (fail_closed), then the
+confidence bands. The first rule whose condition holds decides, except that an
+accept or annotate rule is passed over when evidence is missing under fail_closed, or
+when no signal produced a confidence: a rule can make a decision stricter than
+fail_closed, never looser. A retry rule retries like the retry band (max_attempts, a
+stopped retry controller, no retry after an escalation) and resolves as
+`on_retries_exhausted` when it cannot; an escalate rule escalates once per request
+like the escalate band.
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from confguard.policy.model import Policy
+from confguard.policy.rules import Rule
 from confguard.results import (
     Abstain,
     Accept,
@@ -19,6 +29,7 @@ from confguard.results import (
     Decision,
     Escalate,
     Retry,
+    RetryStrategy,
     SignalResult,
 )
 
@@ -44,6 +55,10 @@ def decide(
     """
     past = past_decisions(history)
     missing = _missing_evidence(policy, assessment, past)
+    ruled = _first_rule(policy, assessment, missing is not None)
+    if ruled is not None:
+        confidence = assessment.confidence
+        return _by_rule(policy, ruled, confidence, past, can_retry, missing)
     if missing is not None:
         return missing
     confidence = assessment.confidence
@@ -80,6 +95,40 @@ def _missing_evidence(
     return None
 
 
+def _first_rule(policy: Policy, assessment: Assessment, blocked: bool) -> Rule | None:
+    """The first rule that holds; accept and annotate ones are passed over when
+    evidence is missing (`blocked`): a rule never loosens fail_closed."""
+    results = {s.name: s for s in assessment.signals}
+    for rule in policy.rules:
+        if not (rule.permissive and blocked) and rule.when.holds(results):
+            return rule
+    return None
+
+
+def _by_rule(
+    policy: Policy,
+    rule: Rule,
+    confidence: float | None,
+    past: Sequence[Decision],
+    can_retry: bool,
+    missing: Decision | None,
+) -> Decision:
+    """What a rule whose condition holds decides (confidence is set unless it is
+    retry, escalate or abstain: permissive rules are passed over without one)."""
+    why = f"rule {rule.label}" + (f": {rule.reason}" if rule.reason else "")
+    if rule.then == "accept":
+        return Accept(reason=f"{why}: accept")
+    if rule.then == "annotate":
+        caveat = (rule.caveat or policy.annotate.caveat).format(confidence=confidence)
+        return Annotate(reason=f"{why}: annotate", caveat=caveat)
+    if rule.then == "retry":
+        return _retry(policy, confidence, past, why, can_retry, rule.strategy, missing)
+    if rule.then == "escalate":
+        return _escalate(policy, why, past, rule.route)
+    message = rule.message or policy.abstain.message
+    return Abstain(reason=f"{why}: abstain", message=message)
+
+
 def _describe(result: SignalResult) -> str:
     return f"signal {result.name!r} {result.status.value} ({result.reason})"
 
@@ -93,7 +142,7 @@ def _by_band(
     if band == "annotate":
         return _annotate(policy, confidence, f"{prefix}: annotate")
     if band == "retry":
-        return _retry(policy, confidence, past, prefix, can_retry)
+        return _retry(policy, confidence, past, prefix, can_retry, None, None)
     if band == "escalate":
         return _escalate(policy, prefix, past)
     return _abstain(policy, f"{prefix}: abstain")
@@ -114,23 +163,19 @@ def _band(policy: Policy, confidence: float) -> tuple[Action, str]:
 
 def _retry(
     policy: Policy,
-    confidence: float,
+    confidence: float | None,
     past: Sequence[Decision],
     prefix: str,
     can_retry: bool,
+    strategy: RetryStrategy | None,
+    missing: Decision | None,
 ) -> Decision:
     number, limit = len(past) + 1, policy.retry.max_attempts
-    if escalated_to(past) is not None:
-        return _exhausted(
-            policy, confidence, past, f"{prefix}: no retry after escalation"
-        )
-    if not can_retry:
-        why = f"{prefix}: retries stopped after {number} attempt(s)"
-        return _exhausted(policy, confidence, past, why)
-    if number >= limit:
-        why = f"{prefix}: retries exhausted ({number}/{limit} attempts)"
-        return _exhausted(policy, confidence, past, why)
-    strategy, wait = policy.retry.strategy_for(number), policy.retry.wait_before(number)
+    why = _no_retry(past, prefix, can_retry, number, limit)
+    if why is not None:
+        return _exhausted(policy, confidence, past, why, missing)
+    strategy = strategy or policy.retry.strategy_for(number)
+    wait = policy.retry.wait_before(number)
     after = f" after {wait:g}s" if wait else ""
     reason = (
         f"{prefix}: retry {number + 1}/{limit} with strategy {strategy.name!r}{after}"
@@ -138,11 +183,32 @@ def _retry(
     return Retry(reason=reason, strategy=strategy, wait_seconds=wait)
 
 
+def _no_retry(
+    past: Sequence[Decision], prefix: str, can_retry: bool, number: int, limit: int
+) -> str | None:
+    """Why no retry is possible, or None."""
+    if escalated_to(past) is not None:
+        return f"{prefix}: no retry after escalation"
+    if not can_retry:
+        return f"{prefix}: retries stopped after {number} attempt(s)"
+    if number >= limit:
+        return f"{prefix}: retries exhausted ({number}/{limit} attempts)"
+    return None
+
+
 def _exhausted(
-    policy: Policy, confidence: float, past: Sequence[Decision], why: str
+    policy: Policy,
+    confidence: float | None,
+    past: Sequence[Decision],
+    why: str,
+    missing: Decision | None = None,
 ) -> Decision:
     action = policy.on_retries_exhausted
-    if action == "annotate":
+    if action == "annotate" and (missing is not None or confidence is None):
+        # Annotating would let the answer through on missing evidence.
+        fallback = missing or _abstain(policy, "no evidence: abstain")
+        return fallback.model_copy(update={"reason": f"{why}; {fallback.reason}"})
+    if action == "annotate" and confidence is not None:
         return _annotate(policy, confidence, f"{why}: annotate")
     if action == "escalate":
         return _escalate(policy, why, past)
@@ -154,11 +220,13 @@ def _annotate(policy: Policy, confidence: float, reason: str) -> Annotate:
     return Annotate(reason=reason, caveat=caveat)
 
 
-def _escalate(policy: Policy, why: str, past: Sequence[Decision]) -> Decision:
+def _escalate(
+    policy: Policy, why: str, past: Sequence[Decision], route: str | None = None
+) -> Decision:
     earlier = escalated_to(past)
     if earlier is not None:  # one escalation per request: no loops between routes
         return _abstain(policy, f"{why}: already escalated to {earlier!r}, abstain")
-    route = policy.escalate.route or ""  # the policy validates a route is set
+    route = route or policy.escalate.route or ""  # the policy validates one is set
     return Escalate(reason=f"{why}: escalate to {route!r}", route=route)
 
 

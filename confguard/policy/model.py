@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal, cast
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -30,6 +32,7 @@ from pydantic_core import ErrorDetails
 from confguard.exceptions import PolicyError, UnknownComponentError
 from confguard.policy import _yaml
 from confguard.policy.builtin_strategies import checked_strategy
+from confguard.policy.rules import Rule, parse_rules, rules_data
 from confguard.results import Action, RetryStrategy
 from confguard.scoring.aggregate import LogisticCombiner, combiner_names
 from confguard.scoring.calibration import FittedCalibrator
@@ -223,6 +226,13 @@ class AbstainPolicy(_Part):
     raise_error: StrictBool = False
 
 
+Rules = Annotated[
+    tuple[Rule, ...],
+    PlainValidator(parse_rules),
+    PlainSerializer(rules_data),
+]
+"""Rules parse by hand (`confguard.policy.rules`), so errors name rules[i].when…"""
+
 ExhaustedAction = Literal["escalate", "abstain", "annotate"]
 MissingEvidence = Literal["fail_closed", "ignore"]
 
@@ -258,6 +268,8 @@ class Policy(_Part):
     """The guarantee behind thresholds.accept, as `confguard calibrate` certified it."""
     cascade: StrictBool = False
     """Run signals cheapest first and skip those that can no longer change the band."""
+    rules: Rules = ()
+    """Conditions on single signals, tried in order before the bands (`Rule`)."""
 
     @field_validator("combiner")
     @classmethod
@@ -293,11 +305,38 @@ class Policy(_Part):
 
     def uses_escalation(self) -> bool:
         """True when some outcome of this policy escalates."""
-        return (
-            self.thresholds.escalate is not None
-            or self.on_retries_exhausted == "escalate"
-            or self.fail_closed_action == "escalate"
+        return _bands_escalate(self) or any(r.then == "escalate" for r in self.rules)
+
+    def rule_signals(self) -> tuple[str, ...]:
+        """The signals the rules read, in order of first mention (the guard checks
+        each is one of its signals)."""
+        names = (name for rule in self.rules for name in rule.when.signals())
+        return tuple(dict.fromkeys(names))
+
+    def rule_routes(self) -> tuple[str, ...]:
+        """The routes escalate rules send to (their own or escalate.route)."""
+        routes = (
+            r.route or self.escalate.route for r in self.rules if r.then == "escalate"
         )
+        return tuple(dict.fromkeys(route for route in routes if route))
+
+    def rule_strategies(self) -> tuple[RetryStrategy, ...]:
+        """The retry strategies retry rules name (the guard checks they are known)."""
+        return tuple(r.strategy for r in self.rules if r.strategy is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as plain data that `from_dict` reads back: the fields that
+        differ from the defaults, fitted sections whole, rules in their YAML form."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        for name in ("combiner", "calibrator", "risk_control"):
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                data[name] = value.model_dump(mode="json")
+        return data
+
+    def to_yaml(self) -> str:
+        """The policy as YAML that `from_yaml` reads back."""
+        return _yaml.dump(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
@@ -329,13 +368,29 @@ class Policy(_Part):
             raise _located(exc, label, document.line_of(exc.field)) from None
 
 
+def _bands_escalate(policy: Policy) -> bool:
+    return (
+        policy.thresholds.escalate is not None
+        or policy.on_retries_exhausted == "escalate"
+        or policy.fail_closed_action == "escalate"
+    )
+
+
 def _check_route(policy: Policy) -> None:
-    if policy.uses_escalation() and not policy.escalate.route:
+    if policy.escalate.route:
+        return
+    if _bands_escalate(policy):
         raise PolicyError(
             "escalate.route: required, since the policy can escalate "
             "(thresholds.escalate, on_retries_exhausted or fail_closed_action)",
             field="escalate.route",
         )
+    for i, rule in enumerate(policy.rules):
+        if rule.then == "escalate" and not rule.route:
+            field = f"rules[{i}].route"
+            raise PolicyError(
+                f"{field}: required, since escalate.route is not set", field=field
+            )
 
 
 def _check_certified(policy: Policy) -> None:
