@@ -7,6 +7,7 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -161,6 +162,21 @@ class Guard(_Shell):
         'accept'
     """
 
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str], **resources: Any) -> Guard:
+        """A guard built from a YAML config file (`confguard.config`).
+
+        `resources` (``generator=``, ``embedder=``, …) reach the components that
+        take them; errors are one ConfigurationError naming file, line and field.
+
+        Example:
+            >>> guard = Guard.from_config("examples/guard.yaml")
+        """
+        from confguard.config import parts  # config sits below the guards' layer
+
+        built = parts(path, **resources)
+        return cls(built.signals, built.policy, **built.guard_options())
+
     def as_async(self) -> AsyncGuard:
         """An AsyncGuard sharing this guard's configuration and worker threads."""
         return self._twin(AsyncGuard)
@@ -278,6 +294,18 @@ class AsyncGuard(_Shell):
         >>> guard = AsyncGuard([FunctionSignal(lambda obs: 0.9, name="fixed")])
         >>> result = await guard.arun(my_async_pipeline, "2+2?")
     """
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str], **resources: Any) -> AsyncGuard:
+        """Async twin of `Guard.from_config` (the same file builds either shell).
+
+        Example:
+            >>> guard = AsyncGuard.from_config("examples/guard.yaml")
+        """
+        from confguard.config import parts  # config sits below the guards' layer
+
+        built = parts(path, **resources)
+        return cls(built.signals, built.policy, **built.guard_options())
 
     def as_sync(self) -> Guard:
         """A Guard sharing this guard's configuration and worker threads."""

@@ -16,7 +16,16 @@ from confguard.evaluation.defaults import default_guard
 from confguard.exceptions import ConfigurationError
 from confguard.store import InMemoryStore
 
-EVERY_COMMAND = ("demo", "review", "eval", "calibrate", "db", "deliver", "store")
+EVERY_COMMAND = (
+    "demo",
+    "review",
+    "eval",
+    "calibrate",
+    "db",
+    "deliver",
+    "store",
+    "config",
+)
 
 
 def test_the_parser_has_every_command() -> None:

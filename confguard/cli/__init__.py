@@ -11,13 +11,14 @@ Example:
     $ confguard calibrate --samples ev --target-risk 0.1 --delta 0.05
     $ confguard deliver --store sqlite:///audit.sqlite --webhook oncall=URL --once
     $ confguard store replay --store sqlite:///audit.sqlite
+    $ confguard config validate examples/guard.yaml
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confguard.cli import calibrate, db, deliver, demo, evaluate, review, store
+from confguard.cli import calibrate, config, db, deliver, demo, evaluate, review, store
 from confguard.cli.command import Command, Parser
 from confguard.cli.output import error
 from confguard.exceptions import ConfguardError
@@ -30,6 +31,7 @@ COMMANDS: tuple[Command, ...] = (
     db.COMMAND,
     deliver.COMMAND,
     store.COMMAND,
+    config.COMMAND,
 )
 
 
