@@ -172,7 +172,7 @@ class Guard(_Shell):
         Example:
             >>> guard = Guard.from_config("examples/guard.yaml")
         """
-        from confguard.config import parts  # config sits below the guards' layer
+        from confguard.config import parts  # loaded only when a config is read
 
         built = parts(path, **resources)
         return cls(built.signals, built.policy, **built.guard_options())
@@ -302,7 +302,7 @@ class AsyncGuard(_Shell):
         Example:
             >>> guard = AsyncGuard.from_config("examples/guard.yaml")
         """
-        from confguard.config import parts  # config sits below the guards' layer
+        from confguard.config import parts  # loaded only when a config is read
 
         built = parts(path, **resources)
         return cls(built.signals, built.policy, **built.guard_options())
