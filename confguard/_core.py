@@ -162,7 +162,10 @@ class GuardCore:
             checked(policy_attempts(policy) if retries is None else retries)
         )
         self.policy = _with_attempts(policy or Policy(), self.retries)
-        check_known(self.policy.retry.strategies, options.get("strategies", ()))
+        check_known(
+            (*self.policy.retry.strategies, *self.policy.rule_strategies()),
+            options.get("strategies", ()),
+        )
         self.combiner = options.get("combiner") or _combiner(self.policy, self.signals)
         calibrator = options.get("calibrator")
         self.calibrator = checked_calibrator(
@@ -396,6 +399,9 @@ def _combiner(policy: Policy, signals: Sequence[Signal]) -> Combiner:
     for name in policy.weights:
         if name not in known:
             raise UnknownComponentError("signal (in policy weights)", name, known)
+    for name in policy.rule_signals():
+        if name not in known:
+            raise UnknownComponentError("signal (in policy rules)", name, known)
     if isinstance(policy.combiner, LogisticCombiner):  # fitted, carried by the policy
         for name in policy.combiner.coefficients:
             if name not in known:
@@ -414,6 +420,11 @@ def _routes(policy: Policy, routes: Mapping[str, Route]) -> dict[str, Route]:
     wanted = policy.escalate.route
     if wanted is not None and wanted not in routes:
         raise UnknownComponentError("route", wanted, list(routes))
+    for rule_route in policy.rule_routes():
+        if rule_route not in routes:
+            raise UnknownComponentError(
+                "route (in policy rules)", rule_route, list(routes)
+            )
     return dict(routes)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from confguard.evaluation.calibrate import policy_yaml
-from confguard.exceptions import PolicyError
+from confguard.exceptions import PolicyError, UnknownComponentError
 from confguard.guard import Guard
 from confguard.observation import Observation
 from confguard.policy import Policy, Rule, decide, signal
@@ -791,3 +791,50 @@ def test_rules_all_false_leave_the_bands_to_settle() -> None:
 
 def _route() -> CallableRoute:
     return CallableRoute(lambda request: None)
+
+
+# -- the guard checks what the rules name ----------------------------------------
+
+
+def test_a_guard_refuses_a_rule_on_a_signal_it_does_not_have() -> None:
+    policy = Policy.from_dict(
+        {
+            "rules": [
+                {"when": {"signal": "judge", "status": "failed"}, "then": "abstain"}
+            ]
+        }
+    )
+    with pytest.raises(UnknownComponentError, match="signal \\(in policy rules\\)"):
+        Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], policy)
+
+
+def test_a_guard_refuses_a_rule_escalating_to_a_route_it_does_not_have() -> None:
+    policy = Policy.from_dict(
+        {
+            "rules": [
+                {
+                    "when": {"signal": "fixed", "confidence": {"lt": 0.5}},
+                    "then": "escalate",
+                    "route": "pager",
+                }
+            ]
+        }
+    )
+    with pytest.raises(UnknownComponentError, match="route \\(in policy rules\\)"):
+        Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], policy)
+
+
+def test_a_guard_refuses_a_retry_rule_with_an_unknown_strategy() -> None:
+    policy = Policy.from_dict(
+        {
+            "rules": [
+                {
+                    "when": {"signal": "fixed", "confidence": {"lt": 0.5}},
+                    "then": "retry",
+                    "strategy": {"name": "ask_twice"},
+                }
+            ]
+        }
+    )
+    with pytest.raises(UnknownComponentError, match="retry strategy"):
+        Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], policy)
