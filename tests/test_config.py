@@ -198,6 +198,39 @@ def test_resources_reach_the_signals_that_need_them(tmp_path: Path) -> None:
     assert parts.signals[0].name == "judge_correctness"  # the real signal's name
 
 
+def test_policy_rules_flow_through_to_decide(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        signals: [min_token_prob, {type: test_config_fixed, params: {value: 0.99}}]
+        policy:
+          thresholds: {accept: 0.5}
+          rules:
+            - when: {signal: min_token_prob, confidence: {lt: 0.5}}
+              then: abstain
+        """,
+    )
+    with Guard.from_config(path) as guard:
+        low = guard.check(make_observation(probs=[0.99, 0.2]))
+        high = guard.check(make_observation(probs=[0.99, 0.9]))
+    assert (low.decision.action, high.decision.action) == ("abstain", "accept")
+
+
+def test_a_bad_rule_is_located_in_the_config(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        signals: [min_token_prob]
+        policy:
+          rules:
+            - when: {signal: min_token_prob, confidence: {lx: 0.5}}
+              then: abstain
+        """,
+    )
+    with pytest.raises(ConfigurationError, match=r"line 4, policy\.rules\[0\]\.when"):
+        Guard.from_config(path)
+
+
 # -- end to end --------------------------------------------------------------------
 
 E2E = """

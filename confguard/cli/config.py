@@ -59,14 +59,19 @@ def run(args: argparse.Namespace) -> int:
 def _summary(source: str, parts: GuardParts, store: StoreSection | None) -> str:
     names = ", ".join(s.name for s in parts.signals)
     combiner = getattr(parts.options.get("combiner"), "name", None)
-    routes = ", ".join(parts.options["routes"])
+    routes = list(parts.options["routes"])
+    listed = f"{_count(len(routes), 'route')} ({', '.join(routes)})" if routes else ""
     backend = store.url.partition(":")[0] if store is not None else "none"
     needs = f"; needs {', '.join(parts.needs)}" if parts.needs else ""
     return (
-        f"{source}: ok: {len(parts.signals)} signals ({names}), combiner "
-        f"{combiner or parts.policy.combiner}, {len(parts.options['routes'])} routes "
-        f"({routes}), store {backend}{needs}"
+        f"{source}: ok: {_count(len(parts.signals), 'signal')} ({names}), combiner "
+        f"{combiner or parts.policy.combiner}, {listed or 'no routes'}, "
+        f"store {backend}{needs}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _show(loaded: LoadedConfig) -> None:
