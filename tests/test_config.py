@@ -397,6 +397,19 @@ ERRORS = [
         id="policy strategy params",
     ),
     pytest.param(
+        "signals: [min_token_prob]\npolicy:\n  thresholds: {accept: 0.5}\n  rules:\n"
+        "    - when: {signal: judge, confidence: {lt: 0.5}}\n      then: abstain\n",
+        "line 5, policy.rules[0].when.signal: unknown signal (in policy rules) "
+        "'judge'; known: min_token_prob",
+        id="a rule names no given signal",
+    ),
+    pytest.param(
+        "signals: [min_token_prob]\npolicy:\n  combiner: weighted\n  weights:\n"
+        "    judge: 2.0\n",
+        "line 5, policy.weights.judge: unknown signal (in policy weights) 'judge'",
+        id="weights name no given signal",
+    ),
+    pytest.param(
         "signals: [min_token_prob]\nroutes:\n  review: {type: review_queue}\n",
         "line 3, routes.review.params: 'review_queue' needs the audit store: "
         "set store.url",

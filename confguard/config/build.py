@@ -315,12 +315,33 @@ def _dry_run(loaded: LoadedConfig, parts: GuardParts) -> None:
     """Build the pure core once, so whatever it refuses is refused now, located."""
     try:
         GuardCore(parts.signals, parts.policy, **parts.guard_options())
-    except UnknownComponentError as exc:
-        if exc.kind == "route":  # the policy names a route the config does not give
-            raise loaded.error(("policy", "escalate", "route"), str(exc)) from None
-        raise loaded.error((), str(exc)) from None
+    except UnknownComponentError as exc:  # the policy names what the config lacks
+        raise loaded.error(_named(loaded, exc), str(exc)) from None
     except ConfguardError as exc:
         raise loaded.error((), str(exc)) from None
+
+
+def _named(loaded: LoadedConfig, exc: UnknownComponentError) -> FieldPath:
+    """Where the policy names the unknown signal, route or strategy."""
+    if exc.kind == "route":
+        return ("policy", "escalate", "route")
+    if "weights" in exc.kind:
+        return ("policy", "weights", exc.name)
+    return _leaf(loaded.config.policy, exc.name, ("policy",)) or ("policy",)
+
+
+def _leaf(data: Any, value: str, at: FieldPath) -> FieldPath | None:
+    # The first place the policy mapping holds `value` (rules, strategies, ...).
+    if data == value:
+        return at
+    if not isinstance(data, dict | list):
+        return None
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    for key, item in items:
+        found = _leaf(item, value, (*at, key))
+        if found is not None:
+            return found
+    return None
 
 
 __all__ = ["MEMORY_URL", "GuardParts", "build"]
