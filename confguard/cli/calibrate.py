@@ -67,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         cascade=True if args.cascade else None,
     )
     write_policy(done.policy, args.out)
+    if done.fallback is not None:
+        say(done.fallback.summary())
+    if done.comparison is not None:
+        say(done.comparison.summary())
     say(_guarantee(done))
     say(
         f"fitted on {done.fitted_on} samples, certified on {done.certified_on}; "
@@ -111,9 +115,10 @@ def _labelled_line(path: Path, line: int, data: dict[str, Any]) -> LabelledSampl
 
 def _guarantee(done: Calibrated) -> str:
     c = done.control
+    # done.delta, not c.delta: a compared pair was certified at half the level.
     return (
         f"accept >= {c.threshold:.3f}: error rate among accepted answers <= "
-        f"{c.target_risk:g} with probability >= {1 - c.delta:g} (Clopper-Pearson "
+        f"{c.target_risk:g} with probability >= {1 - done.delta:g} (Clopper-Pearson "
         f"bound {c.upper_bound:.3f}; {c.errors} errors in {c.accepted} accepted of "
         f"{c.n} test samples); expected coverage {c.coverage:.1%}"
     )

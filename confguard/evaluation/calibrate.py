@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from confguard.evaluation.compare import CANDIDATES, Comparison, measure, verdict
+from confguard.evaluation.fallback import Fallback, fallback, too_few_for_logistic
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.policy.model import BANDS
@@ -56,6 +59,15 @@ class Calibrated(BaseModel):
     """Samples the combiner and calibrator were fitted on."""
     certified_on: int
     """Samples the threshold was chosen on (planning and testing)."""
+    comparison: Comparison | None = None
+    """The fitted pair against the policy's own; None when nothing was fitted."""
+    fallback: Fallback | None = None
+    """Why a weighted mean stood in for the logistic fit, if it did."""
+
+    @property
+    def delta(self) -> float:
+        """The level of the whole procedure (each candidate had half of it)."""
+        return self.control.delta if self.comparison is None else self.comparison.delta
 
 
 def split(
@@ -100,14 +112,34 @@ def _check_fraction(fit_fraction: float) -> None:
         raise ValueError(f"fit_fraction must be in (0, 1), got {fit_fraction}")
 
 
-def _combiner(
-    choice: CombinerChoice, base: Policy, fit: Sequence[LabelledSample]
-) -> Combiner:
-    if choice == "logistic":
-        return fit_logistic(fit)
+@dataclass(frozen=True)
+class _Pair:
+    """A combiner, its calibrator, and what to call them in the comparison."""
+
+    name: str
+    combiner: Combiner
+    calibrator: PlattCalibrator | IsotonicCalibrator | None
+
+
+def _policy_combiner(base: Policy) -> Combiner:
     if isinstance(base.combiner, str):
         return combiner_from_name(base.combiner, base.weights)
     return base.combiner
+
+
+def _combiner(
+    choice: CombinerChoice, base: Policy, fit: Sequence[LabelledSample]
+) -> tuple[Combiner, Fallback | None]:
+    if choice != "logistic":
+        return _policy_combiner(base), None
+    short = too_few_for_logistic(fit)
+    if short is None:
+        return fit_logistic(fit), None
+    chosen = fallback(fit, short)
+    if not chosen.weights:
+        return _policy_combiner(base), chosen
+    # Built as the policy file will build it, so what is measured is what ships.
+    return combiner_from_name("weighted", chosen.weights), chosen
 
 
 def _calibrator(
@@ -116,6 +148,11 @@ def _calibrator(
     if kind is None:
         return None
     return fit_calibrator(kind, combined(fit, combiner), [s.correct for s in fit])
+
+
+def _named(combiner: Combiner, calibrator: object, owner: str) -> str:
+    kind = getattr(calibrator, "kind", None)
+    return f"{owner} {combiner.name}" + ("" if kind is None else f" + {kind}")
 
 
 def final_scores(
@@ -139,11 +176,12 @@ def final_scores(
 
 def _with_fits(
     base: Policy,
-    combiner: Combiner,
-    calibrator: PlattCalibrator | IsotonicCalibrator | None,
+    kept: _Pair | None,
+    fell_back: Fallback | None,
     control: RiskControl,
     cascade: bool | None,
 ) -> Policy:
+    """The base policy with the certified threshold, and the fits if `kept`."""
     accept = control.threshold
     bands: dict[str, Any] = {"accept": accept}
     for name in BANDS[1:]:
@@ -151,14 +189,24 @@ def _with_fits(
         bands[name] = None if value is None else min(value, accept)
     data = policy_data(base)
     data["thresholds"] = bands
-    if isinstance(combiner, LogisticCombiner):
-        data["combiner"] = combiner.model_dump(mode="json")
-        data.pop("weights", None)
-    data["calibrator"] = None if calibrator is None else calibrator.model_dump()
+    if kept is not None:
+        _write_fits(data, kept, fell_back)
     data["risk_control"] = control.model_dump()
     if cascade is not None:
         data["cascade"] = cascade
     return Policy.from_dict(data)
+
+
+def _write_fits(data: dict[str, Any], kept: _Pair, fell_back: Fallback | None) -> None:
+    if isinstance(kept.combiner, LogisticCombiner):
+        data["combiner"] = kept.combiner.model_dump(mode="json")
+        data.pop("weights", None)
+    elif fell_back is not None and fell_back.weights:
+        data["combiner"] = "weighted"
+        data["weights"] = dict(fell_back.weights)
+    data["calibrator"] = (
+        None if kept.calibrator is None else kept.calibrator.model_dump()
+    )
 
 
 def calibrate_policy(
@@ -175,12 +223,16 @@ def calibrate_policy(
 ) -> Calibrated:
     """Fit combiner and calibrator, certify the accept threshold, return the policy.
 
+    Whatever is fitted is compared with the policy's own combiner and calibrator on
+    the certification split, and kept only if no worse (`confguard.evaluation.
+    compare`); both are then certified at delta / 2. With too few labels for a
+    logistic fit, a weighted mean stands in (`confguard.evaluation.fallback`).
     With nothing to fit (``combiner="policy"``, ``calibrator=None``) every sample
-    certifies and `fit_fraction` is not used (it must still be in (0, 1)).
+    certifies at delta and `fit_fraction` is not used (it must still be in (0, 1)).
 
     Example:
         >>> done = calibrate_policy(samples, demo_policy(), target_risk=0.1, delta=0.05)
-        >>> done.policy.thresholds.accept, done.control.upper_bound
+        >>> done.policy.thresholds.accept, done.comparison.summary()
     """
     _check_fraction(fit_fraction)  # before _enough divides by 1 - fit_fraction
     check_samples(samples)
@@ -188,22 +240,107 @@ def calibrate_policy(
     fits = combiner == "logistic" or calibrator is not None
     _enough(len(samples), target_risk, delta, fit_fraction if fits else 0.0)
     fit, hold = split(samples, fit_fraction, seed) if fits else ([], list(samples))
-    combiner_ = _combiner(combiner, base, fit)
-    calibrator_ = _calibrator(calibrator, combiner_, fit)
-    scores = final_scores(hold, combiner_, calibrator_, base)
+    levels = (target_risk, delta, seed)
     try:
-        control = choose_threshold(
-            scores,
-            [s.correct for s in hold],
-            target_risk=target_risk,
-            delta=delta,
-            seed=seed,
-        )
+        if not fits:
+            pair = _Pair("policy's", _policy_combiner(base), None)
+            control = _certify(pair, hold, base, levels)
+            policy = _with_fits(base, None, None, control, cascade)
+            return Calibrated(
+                policy=policy, control=control, fitted_on=0, certified_on=len(hold)
+            )
+        fitted, fell_back = _fitted(combiner, calibrator, base, fit)
+        comparison, control = _compare(fitted, _current(base), hold, base, levels)
     except CalibrationError as exc:
         raise _in_all(exc, len(samples), len(hold)) from exc
-    policy = _with_fits(base, combiner_, calibrator_, control, cascade)
+    kept = fitted if comparison.kept == "fitted" else None
     return Calibrated(
-        policy=policy, control=control, fitted_on=len(fit), certified_on=len(hold)
+        policy=_with_fits(base, kept, fell_back, control, cascade),
+        control=control,
+        fitted_on=len(fit),
+        certified_on=len(hold),
+        comparison=comparison,
+        fallback=fell_back,
+    )
+
+
+Levels = tuple[float, float, int]
+"""Target risk, delta and seed."""
+
+
+def _fitted(
+    choice: CombinerChoice,
+    kind: CalibratorKind | None,
+    base: Policy,
+    fit: Sequence[LabelledSample],
+) -> tuple[_Pair, Fallback | None]:
+    combiner_, fell_back = _combiner(choice, base, fit)
+    calibrator_ = _calibrator(kind, combiner_, fit)
+    pair = _Pair(_named(combiner_, calibrator_, "fitted"), combiner_, calibrator_)
+    return pair, fell_back
+
+
+def _current(base: Policy) -> _Pair:
+    combiner_ = _policy_combiner(base)
+    name = _named(combiner_, base.calibrator, "policy's")
+    return _Pair(name, combiner_, base.calibrator)
+
+
+def _certify(
+    pair: _Pair, hold: Sequence[LabelledSample], base: Policy, levels: Levels
+) -> RiskControl:
+    target_risk, delta, seed = levels
+    return choose_threshold(
+        final_scores(hold, pair.combiner, pair.calibrator, base),
+        [s.correct for s in hold],
+        target_risk=target_risk,
+        delta=delta,
+        seed=seed,
+    )
+
+
+def _compare(
+    fitted: _Pair,
+    current: _Pair,
+    hold: Sequence[LabelledSample],
+    base: Policy,
+    levels: Levels,
+) -> tuple[Comparison, RiskControl]:
+    """Both pairs on the certification split at delta / 2; the better one's control."""
+    target_risk, delta, seed = levels
+    correct = [s.correct for s in hold]
+    measured = [
+        measure(
+            pair.name,
+            final_scores(hold, pair.combiner, pair.calibrator, base),
+            correct,
+            target_risk=target_risk,
+            delta=delta / CANDIDATES,
+            seed=seed,
+        )
+        for pair in (fitted, current)
+    ]
+    (fit_, fit_error), (cur_, _) = measured
+    if fit_.control is None and cur_.control is None and fit_error is not None:
+        raise _halved(fit_error, delta)  # neither certifies: the fit's refusal
+    kept, why = verdict(fit_, cur_)
+    comparison = Comparison(
+        fitted=fit_, current=cur_, kept=kept, why=why, delta=delta, held_out=len(hold)
+    )
+    control = comparison.chosen.control
+    if control is None:  # unreachable: verdict keeps only a pair that certified
+        raise CalibrationError(comparison.summary(), have=len(hold))
+    return comparison, control
+
+
+def _halved(exc: CalibrationError, delta: float) -> CalibrationError:
+    """The fit's refusal, saying why its delta is half the one asked for."""
+    return CalibrationError(
+        f"{exc} (neither the fitted nor the policy's own combination certifies; "
+        f"each was tested at delta {delta / CANDIDATES:g}, half of {delta:g}, "
+        "since two were compared)",
+        have=exc.have,
+        needed=exc.needed,
     )
 
 
