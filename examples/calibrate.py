@@ -99,7 +99,7 @@ def main() -> None:
     c = done.control
     print(
         f"accept at confidence >= {c.threshold:.3f}: the error rate among accepted "
-        f"answers is <= {c.target_risk:g} with probability >= {1 - c.delta:g}\n"
+        f"answers is <= {c.target_risk:g} with probability >= {1 - done.delta:g}\n"
         f"  (bound {c.upper_bound:.3f} from {c.errors} errors in {c.accepted} "
         f"accepted test answers; expected coverage {c.coverage:.0%})"
     )
