@@ -373,21 +373,13 @@ def _enough(n: int, target_risk: float, delta: float, fit_fraction: float) -> No
 
 
 def policy_data(policy: Policy) -> dict[str, Any]:
-    """The policy as plain data: the fields that differ from the defaults, and the
-    fitted sections whole (their `kind` says what they are)."""
-    data = policy.model_dump(mode="json", exclude_defaults=True)
-    for name in ("combiner", "calibrator", "risk_control"):
-        value = getattr(policy, name)
-        if isinstance(value, BaseModel):
-            data[name] = value.model_dump(mode="json")
-    return data
+    """The policy as plain data (`Policy.to_dict`)."""
+    return policy.to_dict()
 
 
 def policy_yaml(policy: Policy) -> str:
-    """The policy as YAML (it loads back with `Policy.from_yaml`)."""
-    import yaml
-
-    return yaml.safe_dump(policy_data(policy), sort_keys=False, allow_unicode=True)
+    """The policy as YAML that loads back with `Policy.from_yaml` (`Policy.to_yaml`)."""
+    return policy.to_yaml()
 
 
 def write_policy(policy: Policy, path: Path) -> None:
