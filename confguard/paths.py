@@ -35,4 +35,21 @@ def state_dir() -> Path:
     return Path(root).expanduser()
 
 
-__all__ = ["cache_dir", "state_dir"]
+def read_text(path: Path, what: str, error: type[Exception]) -> str:
+    """The UTF-8 text of the file `path`, or `error` saying why not, naming it as
+    `what` (e.g. "policy file"): missing, not UTF-8, or unreadable.
+
+    Example:
+        >>> read_text(Path("guard.yaml"), "config file", ConfigurationError)
+    """
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc}") from None
+
+
+__all__ = ["cache_dir", "read_text", "state_dir"]

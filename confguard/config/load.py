@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from confguard.config.model import FIELDS, GuardConfig
 from confguard.exceptions import ConfigurationError, PolicyError
+from confguard.paths import read_text
 from confguard.policy import _yaml
 
 FieldPath = tuple[str | int, ...]
@@ -73,7 +74,7 @@ def load(
         'min_token_prob'
     """
     source = str(path)
-    document = _parsed(_text(Path(path)), source)
+    document = _parsed(read_text(Path(path), "config file", ConfigurationError), source)
     if not isinstance(document.data, dict):
         kind = "nothing" if document.data is None else type(document.data).__name__
         raise ConfigurationError(
@@ -89,19 +90,6 @@ def load(
     return LoadedConfig(
         config=config, source=source, secrets=frozenset(secrets), document=document
     )
-
-
-def _text(path: Path) -> str:
-    if not path.is_file():
-        raise ConfigurationError(f"config file not found: {path}")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(
-            f"config file {path} is not UTF-8 text (byte {exc.start})"
-        ) from None
-    except OSError as exc:
-        raise ConfigurationError(f"config file {path} cannot be read: {exc}") from None
 
 
 def _parsed(text: str, source: str) -> _yaml.Document:

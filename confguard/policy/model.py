@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from confguard.exceptions import PolicyError, UnknownComponentError
+from confguard.paths import read_text
 from confguard.policy import _yaml
 from confguard.policy.builtin_strategies import checked_strategy
 from confguard.policy.rules import Rule, parse_rules, rules_data
@@ -413,16 +414,7 @@ def _read(source: str | Path) -> tuple[str, str]:
     if not isinstance(source, Path) and not _looks_like_path(source):
         return source, "policy YAML"
     path = source if isinstance(source, Path) else Path(source.strip())
-    if not path.is_file():
-        raise PolicyError(f"policy file not found: {path}")
-    try:
-        return path.read_text(encoding="utf-8"), f"policy file {path}"
-    except UnicodeDecodeError as exc:
-        raise PolicyError(
-            f"policy file {path} is not UTF-8 text (byte {exc.start})"
-        ) from None
-    except OSError as exc:
-        raise PolicyError(f"policy file {path} cannot be read: {exc}") from None
+    return read_text(path, "policy file", PolicyError), f"policy file {path}"
 
 
 def _looks_like_path(source: str) -> bool:
