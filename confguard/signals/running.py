@@ -55,8 +55,11 @@ def _scored(signal: Signal, obs: Observation) -> SignalResult:
 async def ascore_signal(
     signal: Signal, obs: Observation, timeout: float | None
 ) -> SignalResult:
-    """Async twin of `score_signal`, under `timeout` seconds if given."""
-    with signal_span(signal.name) as span:
+    """Async twin of `score_signal`, under `timeout` seconds if given (an inline
+    signal is scored on the spot, as `score_signal` does: it cannot hang)."""
+    if signal.cost.inline:
+        return score_signal(signal, obs)
+    with signal_span(signal.name, calls_model=signal.cost.llm_calls > 0) as span:
         try:
             result = _checked(
                 signal, await asyncio.wait_for(ascore(signal, obs), timeout)

@@ -6,7 +6,6 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -153,8 +152,9 @@ class SQLStore(SQLOutbox, BaseStore):
         return self._commits.run(lambda connection: self._resolve_in(event, connection))
 
     async def _aresolve(self, event: ReviewEvent) -> ReviewItem:
-        unit = partial(self._resolve_in, event)  # a conflict fails only its caller
-        return await self._commits.arun(lambda connection: unit(connection))
+        return await self._commits.arun(
+            lambda connection: self._resolve_in(event, connection)
+        )
 
     def _resolve_in(self, event: ReviewEvent, connection: Connection) -> ReviewItem:
         pending = (REVIEWS.c.id == event.review_id) & (REVIEWS.c.status == "pending")
