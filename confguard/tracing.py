@@ -17,8 +17,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -68,19 +66,6 @@ def tracer() -> trace.Tracer:
 
 
 _TRACERS: dict[int, tuple[trace.TracerProvider, trace.Tracer]] = {}
-
-
-@contextmanager
-def span(name: str, attributes: dict[str, Any] | None = None) -> Iterator[Span | None]:
-    """A current span named `name` (None, and nothing made, when not tracing).
-
-    An exception leaving the block is recorded on the span and re-raised.
-    """
-    if not tracing():
-        yield None
-        return
-    with tracer().start_as_current_span(name, attributes=attributes) as current:
-        yield current
 
 
 def signal_span(name: str, *, calls_model: bool = True) -> Any:
@@ -170,7 +155,6 @@ __all__ = [
     "signal_attributes",
     "signal_event",
     "signal_span",
-    "span",
     "tracer",
     "tracing",
 ]
