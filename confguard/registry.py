@@ -191,6 +191,8 @@ _BUILTIN_TABLE: dict[str, dict[str, dict[str, str]]] = {
             "answer_support": "AnswerSupport",
         },
         _S + "agreement": {"multi_embedding_agreement": "MultiEmbeddingAgreement"},
+        # A saved history folder (`path`) and the embedder it was built with.
+        _S + "history": {"history": "history_signal"},
         # Signals that call a model get it as the `generator` resource.
         _S + "faithfulness": {"situated_faithfulness": "SituatedFaithfulness"},
         _S + "judge": {"judge": "Judge"},

@@ -11,14 +11,17 @@ from confguard.cli.checks import (
     existing_store,
     fraction,
     output_file,
+    output_folder,
 )
 from confguard.cli.command import Command
 from confguard.cli.output import say
 from confguard.exceptions import ConfigurationError, DatasetError
 
 if TYPE_CHECKING:
+    from confguard.embeddings.base import Embedder
     from confguard.evaluation import Calibrated
     from confguard.scoring.calibration import LabelledSample
+    from confguard.signals.history import LabelledCase
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,6 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cascade", action="store_true", help="turn the cascade on")
+    p.add_argument(
+        "--history",
+        type=Path,
+        help="also write a fresh History of the labelled questions to this folder",
+    )
+    p.add_argument(
+        "--history-embedder",
+        default="minilm",
+        help="the registered embedder the --history is built with (default: minilm)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,9 +67,11 @@ def run(args: argparse.Namespace) -> int:
     from confguard.policy import Policy
 
     output_file(args.out, "--out")
+    embedder = _history_embedder(args)  # a missing model fails before any fit
     base = Policy.from_yaml(Path(args.policy)) if args.policy else demo_policy()
+    samples, cases = _labelled(args)
     done = calibrate_policy(
-        _labelled(args),
+        samples,
         base,
         target_risk=args.target_risk,
         delta=args.delta,
@@ -76,22 +91,50 @@ def run(args: argparse.Namespace) -> int:
         f"fitted on {done.fitted_on} samples, certified on {done.certified_on}; "
         f"policy written to {args.out}"
     )
+    if embedder is not None:
+        _write_history(cases, embedder, args.history)
     return 0
 
 
-def _labelled(args: argparse.Namespace) -> list[LabelledSample]:
+def _history_embedder(args: argparse.Namespace) -> Embedder | None:
+    if args.history is None:
+        return None
+    from confguard.embeddings import get_embedder
+
+    output_folder(args.history, "--history")
+    return get_embedder(args.history_embedder)
+
+
+def _write_history(cases: list[LabelledCase], embedder: Embedder, folder: Path) -> None:
+    from confguard.evaluation.calibrate import refit_history
+
+    history = refit_history(cases, embedder, folder)
+    say(
+        f"history of {len(history)} cases ({history.correct} right) built with "
+        f"{embedder.name!r} written to {folder}"
+    )
+
+
+def _labelled(
+    args: argparse.Namespace,
+) -> tuple[list[LabelledSample], list[LabelledCase]]:
+    """The calibration samples and, for --history, the same answers' questions."""
     from confguard.evaluation.datasets import json_lines
     from confguard.scoring.calibration import labelled_from_store
+    from confguard.signals.history import eval_cases, review_cases
     from confguard.store import SQLStore
 
+    wanted = args.history is not None
     if args.store:
         with SQLStore(existing_store(args.store, create=args.create)) as store:
-            return labelled_from_store(store)
+            cases = review_cases(store) if wanted else []
+            return labelled_from_store(store), cases
     path: Path = args.samples
     path = path / "samples.jsonl" if path.is_dir() else path
     if not path.is_file():
         raise ConfigurationError(f"--samples: no samples file at {path}")
-    return [_labelled_line(path, n, data) for n, data in json_lines(path)]
+    samples = [_labelled_line(path, n, data) for n, data in json_lines(path)]
+    return samples, eval_cases(path) if wanted else []
 
 
 def _labelled_line(path: Path, line: int, data: dict[str, Any]) -> LabelledSample:

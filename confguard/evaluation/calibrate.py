@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -44,6 +44,10 @@ from confguard.scoring.thresholds import (
     choose_threshold,
     min_samples,
 )
+from confguard.signals.history import History, LabelledCase
+
+if TYPE_CHECKING:
+    from confguard.embeddings.base import Embedder
 
 CombinerChoice = Literal["logistic", "policy"]
 
@@ -387,6 +391,22 @@ def write_policy(policy: Policy, path: Path) -> None:
     path.write_text(policy_yaml(policy), encoding="utf-8")
 
 
+def refit_history(
+    cases: Sequence[LabelledCase], embedder: Embedder, folder: Path
+) -> History:
+    """A fresh `History` of the labelled questions, saved to `folder`.
+
+    It replaces the old history whole: the labels are the ones just calibrated on,
+    so the `history` signal and the policy are refitted from the same answers.
+
+    Example:
+        >>> refit_history(eval_cases(Path("ev")), get_embedder("minilm"), Path("h"))
+    """
+    history = History.build(embedder, cases)
+    history.save(folder)
+    return history
+
+
 __all__ = [
     "Calibrated",
     "CombinerChoice",
@@ -395,6 +415,7 @@ __all__ = [
     "final_scores",
     "policy_data",
     "policy_yaml",
+    "refit_history",
     "sample_problem",
     "split",
     "write_policy",
