@@ -231,3 +231,18 @@ __all__ = [
     "UnknownComponentError",
     "UnknownReviewError",
 ]
+
+
+class ReviewLeasedError(StoreError):
+    """Raised when a review case is held (leased) by another reviewer for now."""
+
+    def __init__(self, review_id: str, *, holder: str, until: datetime) -> None:
+        super().__init__(
+            f"review {review_id} is held by {holder} until {until.isoformat()}"
+        )
+        self.review_id = review_id
+        self.holder = holder
+        self.until = until
+
+
+__all__ += ["ReviewLeasedError"]

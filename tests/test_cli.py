@@ -25,6 +25,8 @@ EVERY_COMMAND = (
     "deliver",
     "store",
     "config",
+    "serve",
+    "users",
 )
 
 

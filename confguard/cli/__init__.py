@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confguard.cli import calibrate, config, db, deliver, demo, evaluate, review, store
+from confguard.cli import (
+    calibrate,
+    config,
+    db,
+    deliver,
+    demo,
+    evaluate,
+    review,
+    serve,
+    store,
+)
 from confguard.cli.command import Command, Parser
 from confguard.cli.output import error
 from confguard.exceptions import ConfguardError
@@ -32,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
     deliver.COMMAND,
     store.COMMAND,
     config.COMMAND,
+    serve.COMMAND,
+    serve.USERS_COMMAND,
 )
 
 

@@ -12,7 +12,7 @@ from confguard.store.base import AuditRecord, ReviewEvent, ReviewItem
 from confguard.store.outbox import Escalation
 from confguard.store.text import storable_row
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The schema revision this code reads and writes (its Alembic head).
 
 Revisions are zero-padded numbers, so their order is their string order."""
@@ -243,3 +243,7 @@ def to_escalation(row: Any) -> Escalation:
     for name in _MOMENTS:
         data[name] = data[name] and as_utc(data[name])
     return Escalation.model_validate(data)
+
+
+# The console's tables join the same metadata (and so the same schema revision).
+from confguard.store import console_schema  # noqa: E402, F401

@@ -1,0 +1,148 @@
+"""The closed loop: reviewers' verdicts -> a refitted, certified policy proposal.
+
+`propose` reads the labels from the store (`labelled_from_store`), refits the
+combiner and calibrator and certifies the Learn-then-Test threshold
+(`calibrate_policy`), and returns the proposal beside the current policy — or a
+refusal saying how many more labels it needs. Applying makes a policy version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from confguard.evaluation.calibrate import Calibrated, calibrate_policy
+from confguard.exceptions import CalibrationError
+from confguard.policy.model import Policy
+from confguard.scoring.calibration import labelled_from_store
+from confguard.store.policy_versions import PolicyVersion
+from confguard.store.sql import SQLStore
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Figures(_Frozen):
+    """A policy's accept threshold and, if certified, its guarantee."""
+
+    threshold: float | None
+    upper_bound: float | None = None
+    coverage: float | None = None
+    target_risk: float | None = None
+    delta: float | None = None
+    labels: int | None = None
+    """Labelled samples behind the guarantee (planning and testing)."""
+
+    @classmethod
+    def of(cls, policy: Policy) -> Figures:
+        """The figures a policy carries (its `risk_control`, if it has one)."""
+        control = policy.risk_control
+        if control is None:
+            return cls(threshold=policy.thresholds.accept)
+        return cls(
+            threshold=policy.thresholds.accept,
+            upper_bound=control.upper_bound,
+            coverage=control.coverage,
+            target_risk=control.target_risk,
+            delta=control.delta,
+            labels=control.n + control.n_plan,
+        )
+
+
+class CurrentPolicy(_Frozen):
+    """The policy in force: its version (0: the configured one) and figures."""
+
+    version: int
+    figures: Figures
+    applied_by: str | None = None
+    applied_at: datetime | None = None
+
+    @classmethod
+    def of(cls, version: PolicyVersion | None, base: Policy) -> CurrentPolicy:
+        """The current version, or the configured policy if none was applied."""
+        if version is None:
+            return cls(version=0, figures=Figures.of(base))
+        return cls(
+            version=version.version,
+            figures=Figures.of(version.policy),
+            applied_by=version.applied_by,
+            applied_at=version.applied_at,
+        )
+
+
+class Proposal(_Frozen):
+    """A refitted policy whose threshold is certified on the reviewers' labels."""
+
+    figures: Figures
+    labels: int
+    right: int
+    wrong: int
+    fitted_on: int
+    certified_on: int
+    accepted: int
+    errors: int
+    comparison: str | None = None
+    fallback: str | None = None
+    policy_yaml: str
+
+    def summary(self) -> dict[str, Any]:
+        """What a policy version records of the proposal it came from."""
+        return self.model_dump(mode="json", exclude={"policy_yaml"})
+
+
+class Refusal(_Frozen):
+    """Why no threshold could be certified, and how many more labels it needs."""
+
+    message: str
+    have: int
+    needed: int | None = None
+    more: int | None = Field(default=None, ge=0)
+
+
+def _proposal(done: Calibrated, labels: list[bool]) -> Proposal:
+    c = done.control
+    figures = Figures.of(done.policy).model_copy(update={"delta": done.delta})
+    return Proposal(
+        figures=figures,
+        labels=len(labels),
+        right=sum(labels),
+        wrong=len(labels) - sum(labels),
+        fitted_on=done.fitted_on,
+        certified_on=done.certified_on,
+        accepted=c.accepted,
+        errors=c.errors,
+        comparison=done.comparison.summary() if done.comparison else None,
+        fallback=done.fallback.summary() if done.fallback else None,
+        policy_yaml=done.policy.to_yaml(),
+    )
+
+
+def propose(
+    store: SQLStore,
+    base: Policy,
+    *,
+    target_risk: float,
+    delta: float,
+    seed: int = 0,
+) -> Proposal | Refusal:
+    """Refit and certify on every verdict in `store`, starting from `base`.
+
+    Example:
+        >>> found = propose(store, demo_policy(), target_risk=0.1, delta=0.05)
+        >>> found.figures.threshold if isinstance(found, Proposal) else found.more
+    """
+    samples = labelled_from_store(store)
+    try:
+        done = calibrate_policy(
+            samples, base, target_risk=target_risk, delta=delta, seed=seed
+        )
+    except CalibrationError as exc:
+        more = None if exc.needed is None else max(0, exc.needed - exc.have)
+        return Refusal(message=str(exc), have=exc.have, needed=exc.needed, more=more)
+    return _proposal(done, [s.correct for s in samples])
+
+
+__all__ = ["CurrentPolicy", "Figures", "Proposal", "Refusal", "propose"]
