@@ -75,8 +75,7 @@ class Apply(BaseModel):
 
 
 def _query(request: Request) -> ReviewQuery:
-    fields = {k: v for k, v in request.query_params.items() if v != ""}
-    return ReviewQuery.model_validate(fields)
+    return ReviewQuery.parse(dict(request.query_params))
 
 
 @router.get("/reviews", response_model=ReviewPage)

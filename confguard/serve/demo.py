@@ -60,7 +60,12 @@ def seed_case(store: AuditStore, case: DemoCase) -> str:
             route=case.route,
             signals=_results(case.signals),
             latency_seconds=0.05,
-            metadata={"contexts": [{"text": t, "source": f"doc-{i + 1}"} for i, t in enumerate(case.contexts)]},
+            metadata={
+                "contexts": [
+                    {"text": t, "source": f"doc-{i + 1}"}
+                    for i, t in enumerate(case.contexts)
+                ]
+            },
         )
     )
     return store.enqueue_review(
@@ -139,4 +144,11 @@ def demo_signal_names(cases: Sequence[DemoCase] = DEMO_CASES) -> list[str]:
     return sorted({name for case in cases for name in case.signals})
 
 
-__all__ = ["DEMO_CASES", "DemoCase", "demo_signal_names", "seed_case", "seed_demo", "seed_random"]
+__all__ = [
+    "DEMO_CASES",
+    "DemoCase",
+    "demo_signal_names",
+    "seed_case",
+    "seed_demo",
+    "seed_random",
+]

@@ -107,8 +107,7 @@ def logout(request: Request, csrf: CsrfField = None) -> Response:
 
 def _query(params: dict[str, Any]) -> ReviewQuery:
     """The queue's query from the form's fields (empty fields are no filter)."""
-    fields = {k: v for k, v in params.items() if v not in ("", None)}
-    return ReviewQuery.model_validate(fields)
+    return ReviewQuery.parse(params)
 
 
 _FILTERS = (

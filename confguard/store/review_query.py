@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.sql import ColumnElement, Select
 
-from confguard.exceptions import UnknownReviewError
+from confguard.exceptions import InputError, UnknownReviewError
 from confguard.store.accounts import transaction
 from confguard.store.base import ReviewItem, utcnow
 from confguard.store.engine import masked
@@ -45,6 +45,18 @@ class ReviewQuery(BaseModel):
     sort: Sort = "oldest"
     page: int = Field(default=1, ge=1)
     per_page: int = Field(default=25, ge=1, le=500)
+
+    @classmethod
+    def parse(cls, fields: dict[str, Any]) -> ReviewQuery:
+        """A query from form or URL fields (empty ones left out); InputError naming
+        the first unusable field."""
+        given = {k: v for k, v in fields.items() if v not in ("", None)}
+        try:
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise InputError(f"filter {where}: {error['msg']}") from None
 
 
 class ReviewPage(BaseModel):

@@ -42,6 +42,7 @@ def test_an_unknown_token_is_refused(client: TestClient) -> None:
 
 def test_passwords_are_kept_as_argon2_hashes(console: Console) -> None:
     account, stored = console.accounts.credentials("ada") or (None, "")
+    assert account is not None and account.role == "admin"
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
     assert password_matches(stored, PASSWORD)
@@ -83,7 +84,9 @@ def test_a_tampered_session_cookie_is_not_logged_in(client: TestClient) -> None:
     log_in(client, "bo")
     value = client.cookies[SESSION_COOKIE]
     client.cookies.clear()
-    client.cookies.set(SESSION_COOKIE, value[:-4] + ("AAAA" if value[-4:] != "AAAA" else "BBBB"))
+    client.cookies.set(
+        SESSION_COOKIE, value[:-4] + ("AAAA" if value[-4:] != "AAAA" else "BBBB")
+    )
     assert client.get("/queue").status_code == 303
 
 
@@ -112,7 +115,9 @@ def test_every_response_carries_the_content_security_policy(
         assert "unsafe-inline" not in csp
 
 
-def test_pages_have_no_inline_script_or_style(client: TestClient, console: Console) -> None:
+def test_pages_have_no_inline_script_or_style(
+    client: TestClient, console: Console
+) -> None:
     log_in(client, "ada")
     review_id = console.store.pending_reviews()[0].id
     for path in ("/queue", f"/cases/{review_id}", "/dashboard", "/calibration"):

@@ -1,0 +1,173 @@
+"""The loop: verdicts -> refit and certified proposal -> policy version -> a guard
+that follows it; refusals say how many more labels they need; roll back."""
+
+from __future__ import annotations
+
+import random
+
+from fastapi.testclient import TestClient
+
+from confguard import Guard, Observation, Policy
+from confguard.routes import ReviewQueueRoute
+from confguard.serve import Console
+from confguard.serve.demo import DemoCase, seed_case
+from confguard.store.policy_versions import PolicyFollower, StorePolicySource
+from tests.serve.conftest import log_in
+
+
+def answer_support(obs: Observation) -> float:
+    return float(obs.metadata["answer_support"])
+
+
+def avg_logprob(obs: Observation) -> float:
+    return float(obs.metadata["avg_logprob"])
+
+
+SIGNALS = [answer_support, avg_logprob]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def label_cases(client: TestClient, console: Console, token: str, n: int) -> None:
+    """Seed `n` cases whose support decides correctness, and resolve them by the API."""
+    rng = random.Random(7)
+    for i in range(n):
+        support = rng.random()
+        case = DemoCase(
+            question=f"q{i}",
+            answer=f"a{i}",
+            signals={"answer_support": support, "avg_logprob": rng.random()},
+        )
+        review_id = seed_case(console.store, case)
+        right = support > 0.3
+        answer = client.post(
+            f"/api/reviews/{review_id}/resolve",
+            json={"verdict": "approved" if right else "rejected"},
+            headers=auth(token),
+        )
+        assert answer.status_code == 200
+
+
+def test_too_few_labels_are_refused_saying_how_many_more(
+    client: TestClient, admin_token: str
+) -> None:
+    answer = client.post(
+        "/api/policy/proposals",
+        json={"target_risk": 0.1, "delta": 0.05},
+        headers=auth(admin_token),
+    )
+    assert answer.status_code == 422
+    refusal = answer.json()["refusal"]
+    assert refusal["have"] == 0 and refusal["more"] == refusal["needed"] > 0
+    assert "needs at least" in answer.json()["error"]
+
+
+def test_the_calibration_page_refuses_with_the_count_it_needs(
+    client: TestClient,
+) -> None:
+    token = log_in(client, "ada")
+    answer = client.post(
+        "/calibration/propose",
+        data={"csrf_token": token, "target_risk": "0.1", "delta": "0.05"},
+    )
+    assert answer.status_code == 422
+    assert "more labels" in answer.text
+
+
+def test_verdicts_refit_apply_follow_and_roll_back(
+    client: TestClient, console: Console, api_token: str, admin_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    before = client.get("/api/policy/current", headers=auth(api_token)).json()
+    assert before["version"] == 0
+    proposed = client.post(
+        "/api/policy/proposals",
+        json={"target_risk": 0.1, "delta": 0.05},
+        headers=auth(admin_token),
+    ).json()
+    proposal = proposed["proposal"]
+    assert proposal["labels"] == 300
+    assert proposal["figures"]["upper_bound"] <= 0.1
+    assert 0 < proposal["figures"]["coverage"] <= 1
+
+    source = StorePolicySource(console.store.engine, every=0.0)
+    routes = {"review": ReviewQueueRoute(console.store)}
+    follower = PolicyFollower(
+        source,
+        lambda policy: Guard(SIGNALS, policy, store=console.store, routes=routes),
+        console.base,
+    )
+    assert follower.get().policy.thresholds.accept == console.base.thresholds.accept
+
+    applied = client.post(
+        "/api/policy/versions",
+        json={"token": proposed["token"], "note": "first refit"},
+        headers=auth(admin_token),
+    ).json()
+    assert applied["version"] == 1 and applied["applied_by"] == "ada"
+    threshold = proposal["figures"]["threshold"]
+    assert Policy.from_yaml(applied["policy_yaml"]).thresholds.accept == threshold
+    # The running guard picks the new version up without a restart.
+    guard = follower.get()
+    assert guard.policy.thresholds.accept == threshold
+    assert follower.version == 1
+    sure = Observation(
+        question="q", answer="a", metadata={"answer_support": 1.0, "avg_logprob": 1.0}
+    )
+    assert guard.check(sure).decision.action == "accept"
+
+    rolled = client.post(
+        "/api/policy/versions/1/rollback", headers=auth(admin_token)
+    ).json()
+    assert rolled["version"] == 2 and rolled["note"] == "rollback to version 1"
+    versions = client.get("/api/policy/versions", headers=auth(api_token)).json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert follower.get() is not None and follower.version == 2
+
+
+def test_a_forged_proposal_token_is_refused(
+    client: TestClient, admin_token: str
+) -> None:
+    answer = client.post(
+        "/api/policy/versions", json={"token": "forged"}, headers=auth(admin_token)
+    )
+    assert answer.status_code == 409
+    assert "propose again" in answer.json()["error"]
+
+
+def test_the_calibration_page_shows_proposal_beside_current_and_applies_it(
+    client: TestClient, console: Console, api_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    token = log_in(client, "ada")
+    page = client.post(
+        "/calibration/propose",
+        data={"csrf_token": token, "target_risk": "0.1", "delta": "0.05"},
+    ).text
+    assert 'id="current"' in page and 'id="proposal"' in page
+    import re
+
+    signed = re.search(r'name="proposal" value="([^"]+)"', page)
+    assert signed
+    applied = client.post(
+        "/calibration/apply", data={"csrf_token": token, "proposal": signed.group(1)}
+    )
+    assert applied.status_code == 303
+    assert console.versions.current() is not None
+    assert "version 1" in client.get("/calibration").text
+
+
+def test_the_dashboard_draws_svg_from_decisions_and_verdicts(
+    client: TestClient, console: Console, api_token: str
+) -> None:
+    label_cases(client, console, api_token, 40)
+    log_in(client, "bo")
+    html = client.get("/dashboard").text
+    assert html.count("<svg") == 7  # by day, five histograms, reliability
+    assert 'id="labels">40<' in html
+    stats = client.get("/api/stats", headers=auth(api_token)).json()
+    assert stats["labels"] == 40 and stats["auroc"] is not None
+    assert sum(b["count"] for b in stats["reliability"]) == 40
+    assert Observation  # the public API the loop script uses is importable
