@@ -38,7 +38,35 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--lease-seconds", type=float, default=600.0)
     p.add_argument("--secure-cookies", action="store_true", help="behind HTTPS")
+    p.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="also run the delivery worker: route NAME to this webhook (repeatable)",
+    )
+    p.add_argument(
+        "--review",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also run the delivery worker: route NAME to the review queue",
+    )
     add_create_option(p)
+
+
+def _worker(store: Any, args: argparse.Namespace) -> Any:
+    """The delivery worker the console runs in a thread, if any route was named."""
+    from confguard.cli.deliver import webhooks
+    from confguard.routes import DeliveryWorker, ReviewQueueRoute, WebhookRoute
+    from confguard.routes.base import Route
+
+    hooks = webhooks(args.webhook)
+    if not hooks and not args.review:
+        return None
+    routes: dict[str, Route] = {n: WebhookRoute(u) for n, u in hooks.items()}
+    routes.update({name: ReviewQueueRoute(store) for name in args.review})
+    return DeliveryWorker(store, routes)
 
 
 def _store_url(args: argparse.Namespace) -> str:

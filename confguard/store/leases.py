@@ -27,6 +27,10 @@ DEFAULT_LEASE_SECONDS = 600.0
 """How long an opened case stays with its reviewer without a renewal."""
 
 
+_ROUNDS = 20
+"""How often `claim_next` looks again when others took every case it found."""
+
+
 class Lease(BaseModel):
     """Who holds a review case, until when."""
 
@@ -80,12 +84,17 @@ class Leases:
         None when every matching pending case is held by someone else (or none is left).
         """
         query = (query or ReviewQuery()).model_copy(update={"status": "pending"})
-        for item in self._candidates(holder, query):
-            try:
-                self.claim(item.id, holder)
-            except ReviewLeasedError:
-                continue  # another reviewer took it a moment ago: try the next
-            return item
+        for _ in range(_ROUNDS):
+            candidates = self._candidates(holder, query)
+            if not candidates:
+                return None
+            for item in candidates:
+                try:
+                    self.claim(item.id, holder)
+                except ReviewLeasedError:
+                    continue  # another reviewer took it a moment ago: try the next
+                return item
+            # Every candidate was taken meanwhile: look again past them.
         return None
 
     def release(self, review_id: str, holder: str | None = None) -> None:
