@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,12 @@ def run_serve(args: argparse.Namespace) -> int:
     console = Console.open(settings)
     if not console.accounts.all():
         say("no account yet: create one with `confguard users add NAME --role admin`")
+    worker = _worker(console.store, args)
+    if worker is not None:
+        thread = threading.Thread(target=worker.run, name="confguard-deliver")
+        thread.daemon = True  # stopped below; never holds the process open
+        thread.start()
+        say(f"delivery worker running for routes {', '.join(sorted(worker.routes))}")
     say(
         f"review console on http://{args.host}:{args.port}/ (store {console.store.url})"
     )
@@ -107,6 +114,8 @@ def run_serve(args: argparse.Namespace) -> int:
             create_app(console), host=args.host, port=args.port, log_level="warning"
         )
     finally:
+        if worker is not None:
+            worker.stop()
         console.store.close()
     return 0
 
