@@ -44,6 +44,7 @@ from confguard.rag.multi import (
     generate_each,
     retrieve_each,
 )
+from confguard.rag.selection import ByMetric, Selector
 from confguard.results import Attempt, SignalResult
 from confguard.signals.base import Signal, ascore
 
@@ -98,16 +99,13 @@ class ConfidentRAGResult(BaseModel):
     candidates: tuple[RetrievedAnswer, ...]
     selected: int
     observation: Observation
+    selection: str = ""
+    """Why the selected candidate won, in words."""
 
     @property
     def answer(self) -> str:
         """The selected answer."""
         return self.candidates[self.selected].answer
-
-    @property
-    def selection(self) -> str:
-        """Why the selected candidate won, in words."""
-        return selection_reason(self.candidates, self.selected)
 
 
 def candidate_from(retrieval: Retrieval, completion: Completion) -> RetrievedAnswer:
@@ -154,18 +152,7 @@ def select_candidate(candidates: Sequence[RetrievedAnswer]) -> int:
         >>> select_candidate(score_candidates(question, candidates, SelfCertainty()))
         2
     """
-    if not candidates:
-        raise ValueError("cannot select among zero candidates")
-    values = [_value(c.result) for c in candidates]
-    # max() returns the first maximal item: ties go to the earlier embedder.
-    return max(range(len(values)), key=values.__getitem__)
-
-
-def _value(result: SignalResult | None) -> float:
-    """A confidence to rank by; unscored candidates rank below any score in [0, 1]."""
-    if result is None or result.confidence is None:
-        return -1.0
-    return result.confidence
+    return ByMetric().select("", candidates)
 
 
 def _unscored(candidates: Sequence[RetrievedAnswer], selected: int) -> bool:
@@ -173,15 +160,24 @@ def _unscored(candidates: Sequence[RetrievedAnswer], selected: int) -> bool:
     return result is None or not result.ok
 
 
-def selection_reason(candidates: Sequence[RetrievedAnswer], selected: int) -> str:
+def selection_reason(
+    candidates: Sequence[RetrievedAnswer],
+    selected: int,
+    selector: Selector | None = None,
+) -> str:
     """Why the selected candidate won, in words for the audit trail."""
-    result = candidates[selected].result
-    name = candidates[selected].retriever
-    if result is None or _unscored(candidates, selected):
+    chooser = selector or ByMetric()
+    if isinstance(chooser, ByMetric) and _unscored(candidates, selected):
         reasons = {c.result.reason for c in candidates if c.result is not None}
         why = "; ".join(sorted(r for r in reasons if r)) or "not scored"
+        name = candidates[selected].retriever
         return f"no candidate could be scored ({why}); kept the first, {name!r}"
-    return f"{name!r} was the most confident ({result.name} = {result.confidence:.3f})"
+    describe = getattr(chooser, "describe", None)
+    if describe is None:
+        name = candidates[selected].retriever
+        return f"{name!r} was chosen by {type(chooser).__name__}"
+    text: str = describe(candidates, selected)
+    return text
 
 
 def confident_observation(
@@ -223,15 +219,22 @@ def _issues(
 
 
 def confident_result(
-    question: str, scored: Sequence[RetrievedAnswer], attempt: Attempt | None = None
+    question: str,
+    scored: Sequence[RetrievedAnswer],
+    attempt: Attempt | None = None,
+    selector: Selector | None = None,
 ) -> ConfidentRAGResult:
-    """Select among scored candidates and build the result with its Observation."""
-    selected = select_candidate(scored)
+    """Select among scored candidates and build the result with its Observation.
+
+    `selector` picks the answer (the metric's most confident by default).
+    """
+    selected = (selector or ByMetric()).select(question, scored)
     return ConfidentRAGResult(
         question=question,
         candidates=tuple(scored),
         selected=selected,
         observation=confident_observation(question, scored, selected, attempt),
+        selection=selection_reason(scored, selected, selector),
     )
 
 
@@ -242,7 +245,11 @@ def _default_metric() -> Signal:
 
 
 class ConfidentRAGPipeline:
-    """Answer once per embedder, return the answer the token metric is surest of.
+    """Answer once per embedder, return the answer the selector picks.
+
+    The selector is the paper's by default — the candidate the token metric
+    (`metric`) is surest of; `selector=FittedSelector(...)` weighs more evidence
+    (`confguard.rag.selection`).
 
     Retrieval runs in parallel threads; generations run in parallel where the
     generator allows it (the embedded local model runs them one after another), and
@@ -263,6 +270,7 @@ class ConfidentRAGPipeline:
         indices: Sequence[EmbeddingIndex],
         *,
         metric: Signal | None = None,
+        selector: Selector | None = None,
         top_k: int = 1,
         request: GenerationRequest = ANSWER_REQUEST,
         shots: Sequence[Shot] = DEFAULT_SHOTS,
@@ -271,6 +279,7 @@ class ConfidentRAGPipeline:
         self.generator = generator
         self.indices = check_indices(indices)
         self.metric = metric if metric is not None else _default_metric()
+        self.selector: Selector = selector if selector is not None else ByMetric()
         self.top_k = top_k
         self.request = check_request(request)
         self.shots = tuple(shots)
@@ -289,7 +298,7 @@ class ConfidentRAGPipeline:
         done = generate_each(self.generator, requests, self.max_workers)
         raw = [candidate_from(r, c) for r, c in zip(retrievals, done, strict=True)]
         scored = score_candidates(question, raw, self.metric)
-        return confident_result(question, scored, attempt)
+        return confident_result(question, scored, attempt, self.selector)
 
     async def arun(
         self, question: str, attempt: Attempt | None = None
@@ -301,7 +310,7 @@ class ConfidentRAGPipeline:
         done = await agenerate_each(self.generator, requests)
         raw = [candidate_from(r, c) for r, c in zip(retrievals, done, strict=True)]
         scored = await ascore_candidates(question, raw, self.metric)
-        return confident_result(question, scored, attempt)
+        return confident_result(question, scored, attempt, self.selector)
 
     def __call__(self, question: str, attempt: Attempt | None = None) -> Observation:
         """The Observation of the most confident answer (a guard's pipeline)."""
