@@ -26,6 +26,7 @@ draws them once for several signals.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -96,6 +97,10 @@ def rag_prompt(obs: Observation) -> str:
     return completion_prompt(obs.question, [c.text for c in obs.contexts])
 
 
+_MEMO_SIZE = 64
+"""Seeded draws a sampler keeps, newest last (a few answers in flight at once)."""
+
+
 class GeneratorSampler:
     """K temperature samples from a generator in one call, each with its logprobs.
 
@@ -120,6 +125,8 @@ class GeneratorSampler:
         if temperature <= 0:
             raise ValueError(f"sampling needs temperature > 0, got {temperature}")
         self.generator, self.k, self.temperature = generator, k, temperature
+        self._lock = threading.Lock()
+        self._drawn: dict[str, tuple[Sample, ...]] = {}
         self.prompt, self.max_tokens, self.stop, self.seed = (
             prompt,
             max_tokens,
@@ -139,9 +146,25 @@ class GeneratorSampler:
         )
 
     def plan(self, obs: Observation) -> Plan[tuple[Sample, ...]]:
-        """Draw K samples."""
-        completions = yield from generate(self._request(obs))
-        return _samples(completions)
+        """Draw K samples (with a seed, the same request's draws are reused)."""
+        request = self._request(obs)
+        key = request.model_dump_json() if self.seed is not None else None
+        with self._lock:
+            known = self._drawn.get(key) if key is not None else None
+        if known is not None:
+            return known
+        drawn = _samples((yield from generate(request)))
+        if key is not None:
+            self._remember(key, drawn)
+        return drawn
+
+    def _remember(self, key: str, drawn: tuple[Sample, ...]) -> None:
+        # Seeded draws are reproducible, so the signals of one answer can share
+        # them: one sampling call, however many consistency signals read it.
+        with self._lock:
+            self._drawn[key] = drawn
+            while len(self._drawn) > _MEMO_SIZE:
+                self._drawn.pop(next(iter(self._drawn)))
 
 
 def _samples(completions: Sequence[Completion]) -> tuple[Sample, ...]:
@@ -195,9 +218,16 @@ class _Consistency(BaseSignal):
         similarity: Similarity | None = None,
         sampler: Sampler | None = None,
         name: str | None = None,
+        *,
+        draw: bool = False,
     ) -> None:
+        if draw and sampler is None:
+            raise ValueError("draw=True needs a sampler to draw the samples with")
         self._similarity = similarity
         self.sampler = sampler
+        # Samples already in the observation are used as they are, unless `draw`:
+        # Confident RAG's are the other embedders' answers, not temperature draws.
+        self.draw = draw
         self.generator = _one_model(sampler, similarity)
         if name is not None:
             self.name = name
@@ -215,8 +245,10 @@ class _Consistency(BaseSignal):
 
     def _plan(self, obs: Observation) -> Plan[SignalResult]:
         drawn: tuple[Sample, ...] = ()
-        if not obs.samples and self.sampler is not None:
+        if self.sampler is not None and (self.draw or not obs.samples):
             drawn = yield from self.sampler.plan(obs)
+        if self.draw:
+            obs = obs.model_copy(update={"samples": ()})
         problem = self._problem(obs, drawn)
         if problem is not None:
             return problem
@@ -351,8 +383,10 @@ class Ecc(_Consistency):
         sampler: Sampler | None = None,
         name: str | None = None,
         eigenvalue_threshold: float = ECC_EIGENVALUE_THRESHOLD,
+        *,
+        draw: bool = False,
     ) -> None:
-        super().__init__(similarity, sampler, name)
+        super().__init__(similarity, sampler, name, draw=draw)
         self.eigenvalue_threshold = eigenvalue_threshold
 
     def _measure(
