@@ -255,10 +255,24 @@ class RCR:
         rule: RCRRule | None = None,
         prompts: PromptSet = COMPLETION_PROMPTS,
         plausibility: Plausibility | None = None,
+        *,
+        center: float | None = None,
+        scale: float | None = None,
+        min_trust: float | None = None,
     ) -> None:
-        self.rule = rule or HigherConfidenceWins()
+        # center / scale / min_trust are the plain-number form a YAML config writes
+        # (`SituatedFaithfulness(method_params=...)`); the objects win when given.
+        if plausibility is not None and (center is not None or scale is not None):
+            raise ValueError("give plausibility or center/scale, not both")
+        if rule is not None and min_trust is not None:
+            raise ValueError("give rule or min_trust, not both")
+        trust = {} if min_trust is None else {"min_trust": min_trust}
+        self.rule = rule or HigherConfidenceWins(**trust)
         self.prompts = prompts
-        self.plausibility = plausibility or Plausibility()
+        self.plausibility = plausibility or Plausibility(
+            center=1.0 if center is None else center,
+            scale=1.0 if scale is None else scale,
+        )
 
     def plan(self, case: Case) -> Plan[SituatedVerdict]:
         """Context answer, closed-book answer, plausibility, then the rule."""

@@ -20,7 +20,7 @@ and `ajudge` share every decision.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confguard import registry
@@ -92,14 +92,20 @@ __all__ = [
 # --- the signal ----------------------------------------------------------------------
 
 
-def _method(mode: str | Method, prompts: PromptSet) -> Method:
+def _method(
+    mode: str | Method, prompts: PromptSet, params: Mapping[str, Any] | None = None
+) -> Method:
     """A method object as given, or the `faithfulness_method` registered as `mode`."""
     if not isinstance(mode, str):
+        if params:
+            raise ValueError("method_params apply to a mode given by name")
         return mode
     known = registry.names("faithfulness_method")
     if mode not in known:
         raise UnknownComponentError("situated-faithfulness mode", mode, known)
-    method: Method = registry.create("faithfulness_method", mode, prompts=prompts)
+    method: Method = registry.create(
+        "faithfulness_method", mode, dict(params or {}), prompts=prompts
+    )
     return method
 
 
@@ -133,11 +139,12 @@ class SituatedFaithfulness(BaseSignal):
         prompts: PromptSet = COMPLETION_PROMPTS,
         max_context_chars: int = 1500,
         name: str | None = None,
+        method_params: Mapping[str, Any] | None = None,
     ) -> None:
         if max_context_chars < 1:
             raise ValueError(f"max_context_chars must be >= 1, got {max_context_chars}")
         self.generator = generator
-        self.method = _method(mode, prompts)
+        self.method = _method(mode, prompts, method_params)
         self.max_context_chars = max_context_chars
         self.name = name or f"situated_{self.method.name}"
         self.cost = DeclaredCost(llm_calls=self.method.llm_calls, relative=1.0)
