@@ -74,6 +74,7 @@ def build(
     _one_place(loaded, "combiner")
     _one_place(loaded, "calibrator")
     needs: list[str] = []
+    resources = with_sampler(loaded, resources)
     signals = _signals(loaded, resources, needs if dry_run else None)
     store = _store(loaded, config.store, open_store=not dry_run)
     options: dict[str, Any] = {
@@ -135,10 +136,32 @@ def _signal(
     )
     # A fake generator makes the real signal, so its name and params are the real
     # ones; a resource nothing can fake leaves a stand-in named as the config says.
-    given = {"generator": FakeGenerator(), **resources}
+    given = with_sampler(loaded, {"generator": FakeGenerator(), **resources})
     if _missing_resources(spec, given):
         return _stand_in(loaded, where, spec)
     return _create(loaded, where, "signal", spec, given)  # type: ignore[no-any-return]
+
+
+def with_sampler(loaded: LoadedConfig, resources: Mapping[str, Any]) -> dict[str, Any]:
+    """`resources`, plus the config's `sampler:` built on their generator.
+
+    A sampler given by the caller wins; without a generator there is nothing to
+    sample with, and the signals that need one say so.
+    """
+    out = dict(resources)
+    section = loaded.config.sampler
+    if section is None or "sampler" in out or "generator" not in out:
+        return out
+    from confguard.signals.consistency import GeneratorSampler
+
+    out["sampler"] = GeneratorSampler(
+        out["generator"],
+        k=section.k,
+        temperature=section.temperature,
+        seed=section.seed,
+        max_tokens=section.max_tokens,
+    )
+    return out
 
 
 def _missing_resources(spec: Component, resources: Mapping[str, Any]) -> list[str]:

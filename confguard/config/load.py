@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from confguard.config.model import FIELDS, GuardConfig
+from confguard.config.presets import config_source
 from confguard.exceptions import ConfigurationError, PolicyError
 from confguard.paths import read_text
 from confguard.policy import _yaml
@@ -73,8 +74,9 @@ def load(
         >>> load("examples/guard.yaml").config.signals[0].type
         'min_token_prob'
     """
-    source = str(path)
-    document = _parsed(read_text(Path(path), "config file", ConfigurationError), source)
+    file = config_source(path)
+    source = str(path) if file == Path(path) else f"preset {path} ({file.name})"
+    document = _parsed(read_text(file, "config file", ConfigurationError), source)
     if not isinstance(document.data, dict):
         kind = "nothing" if document.data is None else type(document.data).__name__
         raise ConfigurationError(

@@ -52,6 +52,53 @@ class StoreSection(_Section):
     busy_timeout: float = 5.0
 
 
+def _listed(value: object) -> object:
+    # Strict mode takes only a tuple for a tuple field; YAML gives lists.
+    return tuple(value) if isinstance(value, list) else value
+
+
+class SelectorSection(_Section):
+    """Confident RAG's fitted selector (`confguard.rag.selection.FittedSelector`)."""
+
+    weights: dict[StrictStr, float] = Field(min_length=1)
+    intercept: float = 0.0
+    means: dict[StrictStr, float] = Field(default_factory=dict)
+    scales: dict[StrictStr, float] = Field(default_factory=dict)
+
+
+class PipelineSection(_Section):
+    """How a preset answers: one retrieval, or Confident RAG over several embedders.
+
+    Read by `confguard.presets` (and `confguard demo` / `confguard eval`), not by
+    the guard: a guard scores whatever answer it is given.
+    """
+
+    retrieval: Literal["single", "confident_rag"] = "single"
+    embedders: tuple[StrictStr, ...] = Field(default=("minilm",), min_length=1)
+    """Registry `embedder` names; `single` uses the first."""
+    top_k: StrictInt = Field(default=1, ge=1)
+    selector: SelectorSection | None = None
+    """Confident RAG's selector; left out, the most confident candidate wins."""
+
+    @field_validator("embedders", mode="before")
+    @classmethod
+    def _as_tuple(cls, value: object) -> object:
+        return _listed(value)
+
+
+class SamplerSection(_Section):
+    """The sampler the consistency signals draw with (`GeneratorSampler`).
+
+    Built from the `generator` given to `Guard.from_config`; one seeded draw is
+    shared by every signal that reads it.
+    """
+
+    k: StrictInt = Field(default=5, ge=1)
+    temperature: float = Field(default=0.7, gt=0.0)
+    seed: StrictInt | None = 0
+    max_tokens: StrictInt = Field(default=24, ge=1)
+
+
 class GuardConfig(_Section):
     """A whole guard config file: what `Guard.from_config` builds a guard from.
 
@@ -76,6 +123,10 @@ class GuardConfig(_Section):
     spool: StrictStr | None = None
     strategies: tuple[StrictStr, ...] = ()
     """Retry strategy names the pipeline understands beyond the built-in ones."""
+    pipeline: PipelineSection | None = None
+    """How answers are made (presets, `confguard demo`); the guard ignores it."""
+    sampler: SamplerSection | None = None
+    """The consistency signals' shared sampler, built from the `generator`."""
 
     @field_validator("signals", mode="before")
     @classmethod
@@ -87,8 +138,7 @@ class GuardConfig(_Section):
     @field_validator("strategies", mode="before")
     @classmethod
     def _as_tuple(cls, value: object) -> object:
-        # Strict mode takes only a tuple for a tuple field; YAML gives lists.
-        return tuple(value) if isinstance(value, list) else value
+        return _listed(value)
 
     @field_validator("signal_timeout", mode="before")
     @classmethod
@@ -114,4 +164,12 @@ def _number(value: object) -> bool:
 FIELDS: tuple[str, ...] = tuple(GuardConfig.model_fields)
 """The top-level keys a config file may have."""
 
-__all__ = ["FIELDS", "Component", "GuardConfig", "StoreSection"]
+__all__ = [
+    "FIELDS",
+    "Component",
+    "GuardConfig",
+    "PipelineSection",
+    "SamplerSection",
+    "SelectorSection",
+    "StoreSection",
+]
