@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from confguard.embeddings.base import Embedder
 from confguard.guard import Guard
@@ -34,6 +35,9 @@ from confguard.signals import AverageLogprob, HedgingSignal, MinTokenProbability
 from confguard.signals.base import Signal
 from confguard.signals.retrieval import AnswerSupport, RetrievalSupport
 from confguard.store.base import AuditStore
+
+if TYPE_CHECKING:  # built only when a preset runs
+    from confguard.presets.build import PresetPipeline
 
 IndexProgress = Callable[[int, int], None]
 """Called as progress(done, total) while passages are embedded."""
@@ -103,6 +107,48 @@ def demo_guard(store: AuditStore) -> Guard:
     )
 
 
+DEFAULT_PRESET = "balanced"
+"""The preset `confguard demo` runs unless told otherwise."""
+
+
+def preset_demo(
+    source: str | Path,
+    cache_dir: Path,
+    store: AuditStore,
+    progress: IndexProgress | None = None,
+    *,
+    generator: Generator | None = None,
+    embedder_for: Callable[[str], Embedder] | None = None,
+) -> tuple[Guard, PresetPipeline]:
+    """A preset's (or config file's) guard and pipeline over the bundled corpus.
+
+    Escalations wait in `store`'s review queue and every decision is recorded
+    there. The embedded models load only when not given.
+
+    Example:
+        >>> guard, rag = preset_demo("balanced", Path(".confguard"), store)
+        >>> guard.run(rag, "Who won Super Bowl 50?").decision.action
+        'accept'
+    """
+    from confguard.config import load
+    from confguard.presets import build_pipeline, preset_guard
+
+    if generator is None:
+        from confguard.llm.local import default_generator
+
+        generator = default_generator()
+    guard = preset_guard(source, generator=generator, store=store)
+    pipeline = build_pipeline(
+        load(source).config,
+        demo_corpus(),
+        cache_dir,
+        generator,
+        progress,
+        **({} if embedder_for is None else {"embedder_for": embedder_for}),
+    )
+    return guard, pipeline
+
+
 def rag_pipeline(
     passages: Sequence[Passage],
     cache_dir: Path,
@@ -148,6 +194,7 @@ def demo_pipeline(
 
 
 __all__ = [
+    "DEFAULT_PRESET",
     "IN_CORPUS_IDS",
     "OFF_CORPUS",
     "DemoQuestion",
@@ -157,5 +204,6 @@ __all__ = [
     "demo_pipeline",
     "demo_policy",
     "demo_signals",
+    "preset_demo",
     "rag_pipeline",
 ]

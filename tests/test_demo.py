@@ -55,9 +55,11 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeGenerator:
     )
     monkeypatch.setattr(
         defaults,
-        "demo_pipeline",
+        "preset_demo",
         functools.partial(
-            defaults.demo_pipeline, generator=generator, embedder=FakeEmbedder()
+            defaults.preset_demo,
+            generator=generator,
+            embedder_for=lambda name: FakeEmbedder(name=name),
         ),
     )
     return generator

@@ -1,4 +1,8 @@
-"""`confguard demo`: the guarded RAG over the bundled corpus, fully offline."""
+"""`confguard demo`: the guarded RAG over the bundled corpus, fully offline.
+
+It runs a preset (`balanced` unless `--preset` or `--config` says otherwise): the
+preset's pipeline answers, its fitted guard scores and decides.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,25 @@ from confguard.cli.render import results_view
 if TYPE_CHECKING:  # the RAG stack loads when the demo runs, not for --help
     from confguard.defaults import DemoQuestion
     from confguard.guard import Guard
-    from confguard.rag import RAGPipeline
+    from confguard.presets import PresetPipeline
     from confguard.results import GuardResult
+    from confguard.store.base import AuditStore
+
+
+PRESET_CHOICES = ("fast", "balanced", "thorough")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The question, the cache folder and the audit store."""
+    """The question, the preset or config, the cache folder and the audit store."""
     p.add_argument("--question", help="ask this question instead of the default ten")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--preset",
+        choices=PRESET_CHOICES,
+        default="balanced",
+        help="the shipped preset to run (default: balanced; see docs/presets.md)",
+    )
+    which.add_argument("--config", help="a guard config file instead of a preset")
     p.add_argument("--cache-dir", type=Path, default=Path(".confguard"))
     p.add_argument("--store", help="audit store URL (default: SQLite in --cache-dir)")
 
@@ -37,21 +53,28 @@ def run(args: argparse.Namespace) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     url = args.store or f"sqlite:///{cache / 'audit.sqlite'}"
     store = SQLStore(url, store_answers=True)  # the demo shows answers in review
-    guard = defaults.demo_guard(store)
+    source = args.config or args.preset
     questions = (
         [defaults.DemoQuestion(args.question)]
         if args.question
         else defaults.default_questions()
     )
     with progress_bars(transient=True) as advance:
-        pipeline = _load_pipeline(cache, advance)
+        guard, pipeline = _load(source, cache, store, advance)
         results = _answer(guard, pipeline, questions, advance)
-    show(results_view([(q.gold, r) for q, r in zip(questions, results, strict=True)]))
+    rows = [(q.gold, r) for q, r in zip(questions, results, strict=True)]
+    show(results_view(rows, title=f"{_named(source, args.config)}"))
     say(f"Every decision is in the audit store: {store.url}")
     return 0
 
 
-def _load_pipeline(cache: Path, advance: Advance) -> RAGPipeline:
+def _named(source: str, config: str | None) -> str:
+    return f"config {config}" if config else f"preset {source}"
+
+
+def _load(
+    source: str, cache: Path, store: AuditStore, advance: Advance
+) -> tuple[Guard, PresetPipeline]:
     from confguard import defaults
 
     advance("loading models", 0, None)
@@ -59,14 +82,14 @@ def _load_pipeline(cache: Path, advance: Advance) -> RAGPipeline:
     def indexing(done: int, total: int) -> None:
         advance("indexing", done, total)
 
-    pipeline = defaults.demo_pipeline(cache, indexing)
+    loaded = defaults.preset_demo(source, cache, store, indexing)
     advance("loading models", 1, 1)
-    return pipeline
+    return loaded
 
 
 def _answer(
     guard: Guard,
-    pipeline: RAGPipeline,
+    pipeline: PresetPipeline,
     questions: list[DemoQuestion],
     advance: Advance,
 ) -> list[GuardResult]:

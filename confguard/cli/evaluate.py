@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import inspect
 from pathlib import Path
@@ -17,6 +18,8 @@ from confguard.exceptions import ConfigurationError
 from confguard.guard import Guard
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from confguard.evaluation import Correctness, Dataset, EvalMetrics, ItemPipeline
     from confguard.evaluation.defaults import Contexts
     from confguard.evaluation.report import ScoreMetrics
@@ -56,6 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--guard", help="MODULE:FACTORY, factory() -> Guard (factory(policy=...))"
     )
+    p.add_argument(
+        "--preset",
+        choices=["fast", "balanced", "thorough"],
+        help="score and answer with a shipped preset (docs/presets.md); default: "
+        "the demo's five cheap signals under the demo policy",
+    )
+    p.add_argument("--config", help="score and answer with a guard config file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     output_folder(args.out, "--out")
     output_folder(args.cache_dir, "--cache-dir")
     policy = Policy.from_yaml(Path(args.policy)) if args.policy else None
+    _check_preset_options(args)
     full = load_dataset(args.dataset)
     dataset = full.sample(args.limit, seed=args.seed)
     guard = _guard(args, policy, full)
@@ -116,9 +127,33 @@ def _contexts(args: argparse.Namespace, dataset: Dataset) -> Contexts:
     return "retrieve" if dataset.shared_corpus else "given"
 
 
+def _source(args: argparse.Namespace) -> str | None:
+    source: str | None = args.config or args.preset
+    return source
+
+
+def _check_preset_options(args: argparse.Namespace) -> None:
+    given = [o for o in ("preset", "config", "guard") if getattr(args, o)]
+    if len(given) > 1:
+        raise ConfigurationError(
+            f"--{given[0]} and --{given[1]} both name the guard; give one"
+        )
+    if _source(args) and args.policy:
+        what = "--config" if args.config else "--preset"
+        raise ConfigurationError(
+            f"{what} carries its own policy; --policy cannot replace it"
+        )
+
+
 def _guard(args: argparse.Namespace, policy: Policy | None, dataset: Dataset) -> Guard:
     from confguard.evaluation.defaults import default_guard
 
+    source = _source(args)
+    if source:
+        from confguard.presets import preset_guard
+        from confguard.store import InMemoryStore
+
+        return preset_guard(source, store=InMemoryStore())
     if not args.guard:
         return default_guard(policy, _contexts(args, dataset))
     made = _loaded("--guard", args.guard)
@@ -183,7 +218,36 @@ def _pipeline(
         advance("indexing", done, total)
 
     contexts = _contexts(args, dataset)
+    source = _source(args)
+    if source:
+        return _preset_pipeline(source, dataset, contexts, args.cache_dir, indexing)
     return default_pipeline(dataset, contexts, args.cache_dir, indexing)
+
+
+def _preset_pipeline(
+    source: str,
+    dataset: Dataset,
+    contexts: Contexts,
+    cache_dir: Path,
+    indexing: Callable[[int, int], None],
+) -> ItemPipeline:
+    """The config's pipeline over the dataset's passages (or its given ones)."""
+    from confguard.config import load
+    from confguard.evaluation.defaults import corpus_folder, default_pipeline
+    from confguard.evaluation.runner import QuestionPipeline
+    from confguard.llm.local import default_generator
+    from confguard.presets import build_pipeline
+
+    if contexts == "given":
+        return default_pipeline(dataset, contexts, cache_dir, indexing)
+    config = load(source).config
+    folder = corpus_folder(cache_dir, dataset)
+    rag = build_pipeline(
+        config, dataset.passages(), folder, default_generator(), indexing
+    )
+    section = config.pipeline.model_dump_json() if config.pipeline else "default"
+    digest = hashlib.sha256(section.encode("utf-8")).hexdigest()[:12]
+    return QuestionPipeline(rag, key=f"preset-{digest}")
 
 
 def _metrics_table(metrics: EvalMetrics) -> Table:
