@@ -1,0 +1,171 @@
+"""Every shipped preset on questions held out from fitting: quality, cost, its gate.
+
+Each preset (`confguard/data/presets/*.yaml`) is run as a user runs it: its own
+pipeline (`confguard.presets.preset_pipeline`; with `--contexts given`, each item's
+own passage) answers, its own guard (`preset_guard`: fitted combiner, calibrator,
+rules, cascade) scores and decides. The questions are the held-out 30% of the
+seeded sample `scripts/fit_presets.py` draws (it never reads them). Correct = token
+F1 >= 0.5. Model calls go through the call record that `scripts/preset_calls.py`
+made (`--work`); a call not in it is made and recorded. Seconds per question add
+the recorded seconds of replayed calls to the wall time, so they are what a cold
+run costs. Calls per question count every model call, the answer's own included.
+
+    python benchmarks/presets.py --data ../shared/data/squad_dev_v1.1.json \\
+        --contexts retrieve --limit 400 --seed 0
+    python benchmarks/presets.py \\
+        --data ../shared/data/knowledge_conflicts_dev.jsonl --contexts given \\
+        --limit 200 --seed 0
+
+The last line is one JSON object: n, accuracy, and per preset auroc, ece,
+coverage, realised_risk, alpha, calls_per_q, s_per_q.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from preset_data import load_items, open_run, split_of  # noqa: E402
+
+from confguard.config import load  # noqa: E402
+from confguard.evaluation import grade  # noqa: E402
+from confguard.evaluation.datasets import EvalItem  # noqa: E402
+from confguard.evaluation.metrics import auroc, ece  # noqa: E402
+from confguard.evaluation.runner import GivenContexts  # noqa: E402
+from confguard.guard import Guard  # noqa: E402
+from confguard.observation import Observation  # noqa: E402
+from confguard.presets import PRESETS, preset_guard  # noqa: E402
+from confguard.presets.build import build_pipeline  # noqa: E402
+from confguard.results import SignalResult  # noqa: E402
+from confguard.store import InMemoryStore  # noqa: E402
+
+
+def answer(run: Any, pipeline: Any, item: EvalItem) -> Observation:
+    if run.contexts == "given":
+        return GivenContexts(run.generator).answer(item)
+    return pipeline(item.question)
+
+
+def evaluate(name: str, run: Any, items: list[EvalItem], work: Path) -> dict[str, Any]:
+    config = load(name).config
+    guard: Guard = preset_guard(name, generator=run.generator, store=InMemoryStore())
+    pipeline = None
+    if run.contexts == "retrieve":
+        pipeline = build_pipeline(config, run.dataset.passages(), work, run.generator)
+    rows = []
+    for item in items:
+        before = run.generator.stats
+        start = time.perf_counter()
+        obs = answer(run, pipeline, item)
+        result = guard.check(obs)
+        wall = time.perf_counter() - start
+        after = run.generator.stats
+        rows.append(
+            {
+                "correct": grade(obs.answer, item.answers).correct,
+                "confidence": result.confidence,
+                "action": result.decision.action,
+                "calls": after.calls - before.calls,
+                "seconds": wall + after.replayed_seconds - before.replayed_seconds,
+                "signals": {s.name: _conf(s) for s in result.assessment.signals},
+            }
+        )
+    return summary(guard, rows)
+
+
+def _conf(result: SignalResult) -> float | None:
+    return result.confidence if result.ok else None
+
+
+def summary(guard: Guard, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    conf = [r["confidence"] for r in rows]
+    correct = [r["correct"] for r in rows]
+    accepted = [r for r in rows if r["action"] == "accept"]
+    control = guard.policy.risk_control
+    parts = {}
+    for name in sorted({n for r in rows for n in r["signals"]}):
+        values = [r["signals"].get(name) for r in rows]
+        if sum(v is not None for v in values) == len(values):
+            got = auroc(values, correct)
+            if got is not None:
+                parts[name] = round(got, 4)
+    return {
+        "n": len(rows),
+        "accuracy": round(sum(correct) / len(rows), 4),
+        "auroc": _round(auroc(conf, correct)),
+        "ece": round(ece([0.0 if c is None else c for c in conf], correct), 4),
+        "coverage": round(len(accepted) / len(rows), 4),
+        "realised_risk": round(
+            sum(not r["correct"] for r in accepted) / len(accepted), 4
+        )
+        if accepted
+        else None,
+        "alpha": None if control is None else control.target_risk,
+        "threshold": guard.policy.thresholds.accept,
+        "calls_per_q": round(sum(r["calls"] for r in rows) / len(rows), 3),
+        "s_per_q": round(sum(r["seconds"] for r in rows) / len(rows), 3),
+        "actions": {a: sum(r["action"] == a for r in rows) for a in _actions(rows)},
+        "best_part": max(parts.items(), key=lambda kv: kv[1]) if parts else None,
+        "parts": parts,
+    }
+
+
+def _actions(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({r["action"] for r in rows})
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--contexts", choices=["retrieve", "given"], default="retrieve")
+    parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=ROOT / ".confguard" / "presets")
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    args = parser.parse_args()
+    items = [
+        i
+        for i in load_items(args.data, args.limit, args.seed)
+        if split_of(i) == "holdout"
+    ]
+    run = open_run(args.data, args.contexts, args.work)
+    out: dict[str, Any] = {}
+    for name in args.presets.split(","):
+        out[name] = evaluate(name, run, items, args.work)
+    print_table(out)
+    # The default preset's accuracy heads the line; each preset has its own.
+    head = out.get("balanced") or next(iter(out.values()))
+    print(json.dumps({"n": head["n"], "accuracy": head["accuracy"], **out}))
+
+
+def print_table(out: dict[str, Any]) -> None:
+    cols = (
+        "accuracy",
+        "auroc",
+        "ece",
+        "coverage",
+        "realised_risk",
+        "alpha",
+        "calls_per_q",
+        "s_per_q",
+    )
+    print("| preset | " + " | ".join(cols) + " | best single part |")
+    print("|---" * (len(cols) + 2) + "|")
+    for name, r in out.items():
+        cells = " | ".join(str(r[c]) for c in cols)
+        print(f"| {name} | {cells} | {r['best_part']} |")
+
+
+if __name__ == "__main__":
+    main()
