@@ -13,7 +13,7 @@ from confguard.serve.auth import (
     console_of,
     page_account,
 )
-from confguard.serve.calibration import Proposal, propose
+from confguard.serve.calibration import Proposal, Refusal, propose
 from confguard.serve.console import Console
 from confguard.serve.render import page
 from confguard.serve.stats import ACTIONS, stats
@@ -82,21 +82,22 @@ def calibration_propose(
     """Refit on the verdicts and show the proposal (or why it cannot be made)."""
     check_csrf(request, csrf)
     console = console_of(request)
-    found = propose(
-        console.store, console.policy(), target_risk=target_risk, delta=delta
-    )
-    if isinstance(found, Proposal):
-        token = console.proposals.dumps(found.model_dump(mode="json"))
+    policy, store = console.policy(), console.store
+    found = propose(store, policy, target_risk=target_risk, delta=delta)
+    if isinstance(found, Refusal):
         return _calibration(
-            request,
-            me,
-            proposal=found,
-            token=token,
-            target_risk=target_risk,
-            delta=delta,
+            request, me, status=422, refusal=found, target_risk=target_risk, delta=delta
         )
+    baseline = propose(store, policy, target_risk=target_risk, delta=delta, refit=False)
+    token = console.proposals.dumps(found.model_dump(mode="json"))
     return _calibration(
-        request, me, status=422, refusal=found, target_risk=target_risk, delta=delta
+        request,
+        me,
+        proposal=found,
+        token=token,
+        baseline=baseline,
+        target_risk=target_risk,
+        delta=delta,
     )
 
 

@@ -63,6 +63,8 @@ class ProposalAnswer(BaseModel):
     token: str | None = None
     refusal: Refusal | None = None
     current: CurrentPolicy
+    baseline: Proposal | Refusal | None = None
+    """The current policy certified on the same verdicts without a refit."""
 
 
 class Apply(BaseModel):
@@ -165,7 +167,16 @@ def make_proposal(body: ProposalRequest, caller: AdminCaller, request: Request) 
             status_code=422,
         )
     token = console.proposals.dumps(found.model_dump(mode="json"))
-    return ProposalAnswer(proposal=found, token=token, current=console.current())
+    baseline = propose(
+        console.store,
+        console.policy(),
+        target_risk=body.target_risk,
+        delta=body.delta,
+        refit=False,
+    )
+    return ProposalAnswer(
+        proposal=found, token=token, current=console.current(), baseline=baseline
+    )
 
 
 @router.post("/policy/versions", response_model=PolicyVersion)

@@ -127,17 +127,22 @@ def propose(
     target_risk: float,
     delta: float,
     seed: int = 0,
+    refit: bool = True,
 ) -> Proposal | Refusal:
     """Refit and certify on every verdict in `store`, starting from `base`.
+
+    With ``refit=False`` nothing is fitted: the base policy's own combination is
+    certified on the verdicts, which is what the current policy guarantees on them.
 
     Example:
         >>> found = propose(store, demo_policy(), target_risk=0.1, delta=0.05)
         >>> found.figures.threshold if isinstance(found, Proposal) else found.more
     """
     samples = labelled_from_store(store)
+    fits: dict[str, Any] = {} if refit else {"combiner": "policy", "calibrator": None}
     try:
         done = calibrate_policy(
-            samples, base, target_risk=target_risk, delta=delta, seed=seed
+            samples, base, target_risk=target_risk, delta=delta, seed=seed, **fits
         )
     except CalibrationError as exc:
         more = None if exc.needed is None else max(0, exc.needed - exc.have)
