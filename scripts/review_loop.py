@@ -146,6 +146,9 @@ def refit_and_apply(base: str, token: str, risk: float, delta: float) -> dict[st
             .json()
         )
         current = api.get("/api/policy/current").raise_for_status().json()
+    if "message" in (body["baseline"] or {}):
+        why = body["baseline"]["message"]
+        print(f"before: the configured policy does not certify: {why}")
     return {
         "before": figures(body["baseline"]),
         "after": figures(body["proposal"]),

@@ -65,9 +65,12 @@ class CurrentPolicy(_Frozen):
         """The current version, or the configured policy if none was applied."""
         if version is None:
             return cls(version=0, figures=Figures.of(base))
+        recorded = version.summary.get("figures")  # as proposed: the overall delta
         return cls(
             version=version.version,
-            figures=Figures.of(version.policy),
+            figures=Figures.model_validate(recorded)
+            if recorded
+            else Figures.of(version.policy),
             applied_by=version.applied_by,
             applied_at=version.applied_at,
         )
