@@ -148,7 +148,8 @@ def propose(
             samples, base, target_risk=target_risk, delta=delta, seed=seed, **fits
         )
     except CalibrationError as exc:
-        more = None if exc.needed is None else max(0, exc.needed - exc.have)
+        short = exc.needed is not None and exc.needed > exc.have
+        more = exc.needed - exc.have if short and exc.needed is not None else None
         return Refusal(message=str(exc), have=exc.have, needed=exc.needed, more=more)
     return _proposal(done, [s.correct for s in samples])
 
