@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from confguard.policy.model import Policy
@@ -76,14 +76,10 @@ class Apply(BaseModel):
     note: str = ""
 
 
-def _query(request: Request) -> ReviewQuery:
-    return ReviewQuery.parse(dict(request.query_params))
-
-
 @router.get("/reviews", response_model=ReviewPage)
 def list_reviews(
     caller: Caller,
-    query: Annotated[ReviewQuery, Depends(_query)],
+    query: Annotated[ReviewQuery, Query()],
     request: Request,
 ) -> ReviewPage:
     """Cases filtered, sorted and paged (the same filters as the queue page)."""
@@ -101,7 +97,7 @@ def read_review(review_id: str, caller: Caller, request: Request) -> CaseView:
 
 @router.post("/reviews/next", response_model=Claimed)
 def claim_next(
-    caller: Caller, query: Annotated[ReviewQuery, Depends(_query)], request: Request
+    caller: Caller, query: Annotated[ReviewQuery, Query()], request: Request
 ) -> Claimed:
     """Lease the next free pending case (matching the filters) to the caller."""
     console = console_of(request)

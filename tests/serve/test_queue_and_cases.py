@@ -164,3 +164,30 @@ def test_the_queue_query_counts_match_the_store(console: Console) -> None:
     page = console.queue.page(ReviewQuery(status="all"))
     assert page.total == len(console.store.reviews())
     assert page.counts["pending"] == 4
+
+
+def test_a_case_escalated_by_a_guard_shows_its_delivery_state(
+    client: TestClient, console: Console
+) -> None:
+    from confguard import Guard, Observation, Policy
+    from confguard.routes import ReviewQueueRoute
+
+    def answer_support(obs: Observation) -> float:
+        return 0.2
+
+    policy = Policy.from_yaml(
+        "thresholds: {accept: 0.7, escalate: 0.0}\nescalate: {route: review}\n"
+    )
+    guard = Guard(
+        [answer_support],
+        policy,
+        store=console.store,
+        routes={"review": ReviewQueueRoute(console.store)},
+    )
+    result = guard.check(Observation(question="Guarded?", answer="through the outbox"))
+    assert result.decision.action == "escalate"
+    (item,) = [i for i in console.store.pending_reviews() if i.question == "Guarded?"]
+    log_in(client, "bo")
+    html = client.get(f"/cases/{item.id}").text
+    assert '<td class="delivery-delivered">delivered</td>' in html
+    assert "through the outbox" in html
