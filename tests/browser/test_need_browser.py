@@ -23,5 +23,5 @@ def test_a_missing_browser_skips_locally_and_fails_under_ci(
 
 
 def test_the_system_browser_is_what_the_tests_drive() -> None:
-    assert conftest.CHROMIUM == Path("/usr/bin/chromium")
-    assert conftest.CHROMEDRIVER == Path("/usr/bin/chromedriver")
+    assert Path("/usr/bin/chromium") == conftest.CHROMIUM
+    assert Path("/usr/bin/chromedriver") == conftest.CHROMEDRIVER
