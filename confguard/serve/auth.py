@@ -62,7 +62,7 @@ def set_session(request: Request, response: Response, session: Session) -> None:
 
 def _logged_in(request: Request) -> Account:
     session = session_of(request)
-    account = console_of(request).account(session.username)
+    account = console_of(request).account(session)
     if account is None:
         raise HTTPException(401, EXPIRED if session.expired else NOT_LOGGED_IN)
     return account
@@ -94,7 +94,7 @@ def api_account(request: Request) -> Account:
             )
         return account
     session = session_of(request)
-    account = console_of(request).account(session.username)
+    account = console_of(request).account(session)
     if account is None:
         message = EXPIRED if session.expired else "give an API token (Bearer) or log in"
         raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})

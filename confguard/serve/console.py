@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict
 
 from confguard.policy.model import Policy
 from confguard.serve.calibration import CurrentPolicy
-from confguard.serve.security import LoginLimiter, SessionCodec, Signer, new_token
+from confguard.serve.security import (
+    LoginLimiter,
+    Session,
+    SessionCodec,
+    Signer,
+    new_token,
+    password_matches,
+    stamp,
+)
 from confguard.store.accounts import Account, Accounts
 from confguard.store.leases import DEFAULT_LEASE_SECONDS, Leases
 from confguard.store.policy_versions import PolicyVersions
@@ -87,21 +95,22 @@ class Console:
         """The policy in force with its version and figures."""
         return CurrentPolicy.of(self.versions.current(), self.base)
 
-    def login(self, username: str, password: str) -> Account | None:
-        """The account if `password` is right, else None."""
-        from confguard.serve.security import password_matches
-
+    def login(self, username: str, password: str) -> Session | None:
+        """A new session of the account if `password` is right, else None."""
         found = self.accounts.credentials(username)
         if found is None or not password_matches(found[1], password):
             return None
-        return found[0]
+        return Session(username=username, csrf=new_token(), stamp=stamp(found[1]))
 
-    def account(self, username: str | None) -> Account | None:
-        """The account named `username`, if it (still) exists."""
-        if username is None:
+    def account(self, session: Session) -> Account | None:
+        """The session's account, if it still exists with the password it logged in
+        with (a changed password ends every session made before)."""
+        if session.username is None:
             return None
-        found = self.accounts.credentials(username)
-        return None if found is None else found[0]
+        found = self.accounts.credentials(session.username)
+        if found is None or session.stamp != stamp(found[1]):
+            return None
+        return found[0]
 
 
 __all__ = ["SECRET_VARIABLE", "Console", "ConsoleSettings", "base_policy"]

@@ -21,7 +21,7 @@ from confguard.serve.auth import (
 from confguard.serve.cases import case_view
 from confguard.serve.render import page
 from confguard.serve.resolving import resolve_case
-from confguard.serve.security import Session, new_token
+from confguard.serve.security import Session
 from confguard.store.accounts import Account
 from confguard.store.review_query import ReviewQuery
 
@@ -53,7 +53,7 @@ def home() -> RedirectResponse:
 def login_form(request: Request, expired: int = 0) -> Response:
     """The login form, with a fresh anonymous session holding its CSRF token."""
     session = session_of(request)
-    if session.username is not None and console_of(request).account(session.username):
+    if console_of(request).account(session) is not None:
         return _see("/queue")
     fresh = session if session.username is None else Session.anonymous()
     notice = "Your session has expired: log in again." if expired else None
@@ -80,8 +80,8 @@ def login(
             f"too many failed logins: try again in {wait:.0f} s",
             headers={"Retry-After": str(int(wait) + 1)},
         )
-    account = console.login(username, password)
-    if account is None:
+    session = console.login(username, password)
+    if session is None:
         console.limiter.failed(*keys)
         return page(
             request,
@@ -92,7 +92,7 @@ def login(
         )
     console.limiter.succeeded(*keys)
     response = _see("/queue")
-    set_session(request, response, Session(username=account.username, csrf=new_token()))
+    set_session(request, response, session)
     return response
 
 

@@ -7,6 +7,7 @@ token; every form posts it back and every POST is refused without it.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -43,6 +44,11 @@ def password_matches(password_hash: str, password: str) -> bool:
         return False
 
 
+def stamp(password_hash: str) -> str:
+    """What a session keeps of the password hash it logged in with (not the hash)."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
 def new_token() -> str:
     """A random URL-safe token (sessions' CSRF tokens, API tokens, secrets)."""
     return secrets.token_urlsafe(32)
@@ -60,6 +66,8 @@ class Session(BaseModel):
 
     username: str | None = None
     csrf: str
+    stamp: str | None = None
+    """A digest of the password hash the session logged in with."""
     expired: bool = False
     """The cookie was signed by us but is too old: the user must log in again."""
 
@@ -78,7 +86,8 @@ class SessionCodec:
 
     def dumps(self, session: Session) -> str:
         """The signed cookie value of `session`."""
-        return self._serializer.dumps({"u": session.username, "c": session.csrf})
+        data = {"u": session.username, "c": session.csrf, "s": session.stamp}
+        return self._serializer.dumps(data)
 
     def loads(self, value: str | None) -> Session:
         """The session a cookie holds; a fresh anonymous one if missing or forged."""
@@ -90,7 +99,9 @@ class SessionCodec:
             return Session.anonymous(expired=True)
         except BadSignature:
             return Session.anonymous()
-        return Session(username=data.get("u"), csrf=str(data.get("c")))
+        return Session(
+            username=data.get("u"), csrf=str(data.get("c")), stamp=data.get("s")
+        )
 
 
 class Signer:
@@ -164,4 +175,5 @@ __all__ = [
     "new_token",
     "password_matches",
     "same_token",
+    "stamp",
 ]

@@ -195,3 +195,21 @@ def test_the_api_with_a_session_cookie_needs_the_csrf_header(
     path = f"/api/reviews/{review_id}/claim"
     assert client.post(path).status_code == 403
     assert client.post(path, headers={"X-CSRF-Token": token}).status_code == 200
+
+
+def test_a_changed_password_ends_the_sessions_made_before(
+    client: TestClient, console: Console
+) -> None:
+    from confguard.serve.security import hash_password
+
+    log_in(client, "bo")
+    assert client.get("/queue").status_code == 200
+    console.accounts.set_password("bo", hash_password("a new long password"))
+    assert client.get("/queue").status_code == 303
+    assert client.get("/api/reviews").status_code == 401
+
+
+def test_logging_out_ends_the_session(client: TestClient) -> None:
+    token = log_in(client, "bo")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert client.get("/queue").status_code == 303
