@@ -191,3 +191,31 @@ def test_a_case_escalated_by_a_guard_shows_its_delivery_state(
     html = client.get(f"/cases/{item.id}").text
     assert '<td class="delivery-delivered">delivered</td>' in html
     assert "through the outbox" in html
+
+
+def test_a_verdict_while_the_store_is_down_is_a_clear_503_and_nothing_is_lost(
+    client: TestClient, console: Console, store_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    token = log_in(client, "bo")
+    item = console.store.pending_reviews()[0]
+    client.get(f"/cases/{item.id}")
+    blocker = create_engine(store_url).connect()
+    blocker.execute(text("BEGIN EXCLUSIVE"))  # another writer holds the database
+    try:
+        answer = client.post(
+            f"/cases/{item.id}/resolve",
+            data={"csrf_token": token, "verdict": "approved"},
+        )
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert answer.status_code == 503
+    assert "The audit store is not answering; nothing was changed" in answer.text
+    assert console.queue.get(item.id).status == "pending"
+    again = client.post(
+        f"/cases/{item.id}/resolve", data={"csrf_token": token, "verdict": "approved"}
+    )
+    assert again.status_code == 303
+    assert len(console.store.review_history(item.id)) == 1
