@@ -246,3 +246,14 @@ class ReviewLeasedError(StoreError):
 
 
 __all__ += ["ReviewLeasedError"]
+
+
+class UnknownPolicyVersionError(InputError):
+    """No policy version in the store has the number given."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"no policy version {version}")
+        self.version = version
+
+
+__all__ += ["UnknownPolicyVersionError"]

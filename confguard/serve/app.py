@@ -23,6 +23,7 @@ from confguard.exceptions import (
     ReviewLeasedError,
     StoreError,
     StoreUnavailableError,
+    UnknownPolicyVersionError,
     UnknownReviewError,
 )
 from confguard.serve import admin_pages, api, pages
@@ -42,6 +43,7 @@ SECURITY_HEADERS = {
 
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownReviewError, 404),
+    (UnknownPolicyVersionError, 404),
     (ReviewConflictError, 409),
     (ReviewLeasedError, 409),
     (StoreUnavailableError, 503),

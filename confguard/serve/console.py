@@ -1,8 +1,8 @@
 """The console's state: one store and the parts every page and API call shares.
 
-Nothing per-user lives in process memory but the login limiter; leases, accounts,
-policy versions and the cookie secret are in the database, so several replicas on
-one PostgreSQL behave as one.
+Nothing per-user lives in process memory: leases, accounts, failed logins, policy
+versions and the cookie secret are in the database, so several replicas on one
+PostgreSQL behave as one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from confguard.serve.security import (
     password_matches,
     stamp,
 )
-from confguard.store.accounts import Account, Accounts
+from confguard.store.accounts import Account, Accounts, LoginFailures
 from confguard.store.leases import DEFAULT_LEASE_SECONDS, Leases
 from confguard.store.policy_versions import PolicyVersions
 from confguard.store.review_query import ReviewQueue
@@ -78,7 +78,9 @@ class Console:
         self.sessions = SessionCodec(secret, settings.session_hours * 3600)
         self.proposals = Signer(secret, "confguard-proposal")
         self.limiter = LoginLimiter(
-            settings.login_attempts, settings.login_window_seconds
+            LoginFailures(engine),
+            settings.login_attempts,
+            settings.login_window_seconds,
         )
 
     @classmethod

@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict
+
+from confguard.store.accounts import LoginFailures
+from confguard.store.base import utcnow
 
 SESSION_COOKIE = "confguard_session"
 CSRF_FIELD = "csrf_token"
@@ -124,42 +125,37 @@ class Signer:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per name and per address in `window` s."""
+    """At most `attempts` failed logins per name and per address in `window` s.
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    The failures are kept in the store (`LoginFailures`), so the limit holds across
+    every replica on one database.
+    """
+
+    def __init__(
+        self, failures: LoginFailures, attempts: int = 5, window: float = 300.0
+    ) -> None:
+        self.failures, self.attempts, self.window = failures, attempts, window
 
     def retry_after(self, *keys: str) -> float:
         """Seconds until another try is allowed (0: allowed now)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = [self._wait(key, now) for key in keys]
-        return max(waits, default=0.0)
+        return max((self._wait(key) for key in keys), default=0.0)
 
     def failed(self, *keys: str) -> None:
-        """Count a failed login against each key."""
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
+        """Count a failed login against each key (and drop ones too old to count)."""
+        self.failures.failed(keys)
+        self.failures.forget(keys, before=utcnow() - timedelta(seconds=self.window))
 
     def succeeded(self, *keys: str) -> None:
         """Forget the failures of each key."""
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+        self.failures.forget(keys)
 
-    def _wait(self, key: str, now: float) -> float:
-        times = self._failures.get(key)
-        if not times:
-            return 0.0
-        while times and now - times[0] > self.window:
-            times.popleft()
+    def _wait(self, key: str) -> float:
+        now = utcnow()
+        times = self.failures.since(key, now - timedelta(seconds=self.window))
         if len(times) < self.attempts:
             return 0.0
-        return max(0.0, self.window - (now - times[0]))
+        oldest = times[-self.attempts]
+        return max(0.0, self.window - (now - oldest).total_seconds())
 
 
 __all__ = [

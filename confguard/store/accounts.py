@@ -15,10 +15,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.sql import ColumnElement
 
 from confguard.exceptions import InputError
 from confguard.store.base import utcnow
-from confguard.store.console_schema import ACCOUNTS, API_TOKENS, SETTINGS
+from confguard.store.console_schema import (
+    ACCOUNTS,
+    API_TOKENS,
+    LOGIN_FAILURES,
+    SETTINGS,
+)
 from confguard.store.engine import store_error
 from confguard.store.schema import as_utc
 
@@ -165,4 +171,42 @@ class Accounts:
             return str(connection.execute(query).scalar_one())
 
 
-__all__ = ["ROLES", "Account", "Accounts", "Role", "token_digest", "transaction"]
+class LoginFailures:
+    """Failed logins kept in the store, so every replica counts them all."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def failed(self, keys: tuple[str, ...]) -> None:
+        """Count one failure against each key."""
+        now = utcnow()
+        rows = [{"key": key[:200], "at": now} for key in keys]
+        with transaction(self.engine, "count a failed login") as connection:
+            connection.execute(insert(LOGIN_FAILURES), rows)
+
+    def since(self, key: str, moment: datetime) -> list[datetime]:
+        """The failures of `key` after `moment`, oldest first."""
+        c = LOGIN_FAILURES.c
+        query = select(c.at).where(c.key == key[:200], c.at > moment).order_by(c.at)
+        with transaction(self.engine, "read failed logins") as connection:
+            return [as_utc(at) for at in connection.execute(query).scalars()]
+
+    def forget(self, keys: tuple[str, ...], before: datetime | None = None) -> None:
+        """Drop the failures of `keys` (all of them, or those before `before`)."""
+        c = LOGIN_FAILURES.c
+        where: list[ColumnElement[bool]] = [c.key.in_([key[:200] for key in keys])]
+        if before is not None:
+            where.append(c.at <= before)
+        with transaction(self.engine, "forget failed logins") as connection:
+            connection.execute(delete(LOGIN_FAILURES).where(*where))
+
+
+__all__ = [
+    "ROLES",
+    "Account",
+    "Accounts",
+    "LoginFailures",
+    "Role",
+    "token_digest",
+    "transaction",
+]

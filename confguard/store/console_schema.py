@@ -61,6 +61,16 @@ class PolicyVersionRow(Base):
     """The guarantee as JSON (threshold, bound, coverage, labels), for the page."""
 
 
+class LoginFailureRow(Base):
+    """One failed login, by key (a name or an address), for the shared rate limit."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SettingRow(Base):
     """A console-wide setting shared by every replica (e.g. the cookie secret)."""
 
@@ -75,3 +85,4 @@ API_TOKENS = cast(Table, ApiTokenRow.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
 POLICY_VERSIONS = cast(Table, PolicyVersionRow.__table__)
 SETTINGS = cast(Table, SettingRow.__table__)
+LOGIN_FAILURES = cast(Table, LoginFailureRow.__table__)

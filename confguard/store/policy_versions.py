@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from confguard.exceptions import InputError, StoreError
+from confguard.exceptions import StoreError, UnknownPolicyVersionError
 from confguard.policy.model import Policy
 from confguard.store.accounts import transaction
 from confguard.store.base import utcnow
@@ -110,12 +110,12 @@ class PolicyVersions:
         )
 
     def get(self, version: int) -> PolicyVersion:
-        """Version `version`; InputError if there is none."""
+        """Version `version`; UnknownPolicyVersionError if there is none."""
         query = select(POLICY_VERSIONS).where(POLICY_VERSIONS.c.version == version)
         with transaction(self.engine, "read a policy version") as connection:
             row = connection.execute(query).first()
         if row is None:
-            raise InputError(f"no policy version {version}")
+            raise UnknownPolicyVersionError(version)
         return _version(row)
 
     def current(self) -> PolicyVersion | None:

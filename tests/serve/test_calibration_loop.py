@@ -171,3 +171,11 @@ def test_the_dashboard_draws_svg_from_decisions_and_verdicts(
     assert stats["labels"] == 40 and stats["auroc"] is not None
     assert sum(b["count"] for b in stats["reliability"]) == 40
     assert Observation  # the public API the loop script uses is importable
+
+
+def test_rolling_back_to_an_unknown_version_is_404(
+    client: TestClient, admin_token: str
+) -> None:
+    answer = client.post("/api/policy/versions/7/rollback", headers=auth(admin_token))
+    assert answer.status_code == 404
+    assert answer.json()["error"] == "no policy version 7"

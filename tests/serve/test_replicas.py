@@ -94,3 +94,17 @@ def test_every_replica_reads_the_same_cookie_secret(replicas: list[SQLStore]) ->
         for s in replicas
     }
     assert secrets == {"first"}
+
+
+def test_failed_logins_count_across_replicas(replicas: list[SQLStore]) -> None:
+    from confguard.serve.security import LoginLimiter
+    from confguard.store.accounts import LoginFailures
+
+    limiters = [LoginLimiter(LoginFailures(s.engine), attempts=3) for s in replicas]
+    for i in range(3):
+        assert limiters[i].retry_after("user:bo") == 0
+        limiters[i].failed("user:bo", f"ip:10.0.0.{i}")
+    assert 0 < limiters[0].retry_after("user:bo") <= 300
+    assert limiters[1].retry_after("ip:10.0.0.1") == 0  # one failure from there
+    limiters[2].succeeded("user:bo")
+    assert limiters[0].retry_after("user:bo") == 0

@@ -1,4 +1,5 @@
-"""The review console: accounts, API tokens, review leases, policy versions, settings.
+"""The review console: accounts, API tokens, review leases, policy versions, login
+failures and settings.
 
 Idempotent like 0001 and 0002: it creates tables and indexes only if missing.
 
@@ -61,6 +62,16 @@ def upgrade() -> None:
         if_not_exists=True,
     )
     op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("at", _MOMENT, nullable=False),
+        if_not_exists=True,
+    )
+    op.create_index(
+        "ix_login_failures_key", "login_failures", ["key"], if_not_exists=True
+    )
+    op.create_table(
         "console_settings",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
@@ -72,6 +83,7 @@ def downgrade() -> None:
     """Drop the console's tables (accounts, tokens, leases, versions, settings)."""
     for name in (
         "console_settings",
+        "login_failures",
         "policy_versions",
         "review_leases",
         "api_tokens",
