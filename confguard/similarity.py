@@ -15,6 +15,7 @@ inside their own plan, sync or async, with one driver.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Generator as PlanGenerator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -137,6 +138,10 @@ class JaccardSimilarity:
         return computed(self.matrix(texts, question))
 
 
+_RECENT = 16
+"""Similarity matrices an EmbeddingSimilarity keeps (a few answers in flight)."""
+
+
 class EmbeddingSimilarity:
     """Cosine similarity of sentence embeddings, negatives clipped to 0.
 
@@ -152,9 +157,28 @@ class EmbeddingSimilarity:
         self.embedder = embedder
         self.threshold = threshold
         self.name = f"embedding:{embedder.name}"
+        self._lock = threading.Lock()
+        self._recent: dict[tuple[str, ...], Matrix] = {}
 
     def matrix(self, texts: Sequence[str], question: str = "") -> Matrix:
-        """Pairwise cosine similarities, clipped to [0, 1]."""
+        """Pairwise cosine similarities, clipped to [0, 1].
+
+        The consistency signals of one answer all ask for the same texts: the
+        last few matrices are kept, so the texts are embedded once.
+        """
+        key = tuple(texts)
+        with self._lock:
+            known = self._recent.get(key)
+        if known is not None:
+            return np.array(known, copy=True)
+        made = self._computed(texts)
+        with self._lock:
+            self._recent[key] = made
+            while len(self._recent) > _RECENT:
+                self._recent.pop(next(iter(self._recent)))
+        return np.array(made, copy=True)
+
+    def _computed(self, texts: Sequence[str]) -> Matrix:
         firsts, slots = _unique(texts)
         vectors = np.asarray(self.embedder.embed_documents(firsts), dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

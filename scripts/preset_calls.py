@@ -41,10 +41,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedders", default=",".join(DEFAULT_EMBEDDERS))
     parser.add_argument("--out", type=Path, default=Path(".confguard/presets"))
+    parser.add_argument(
+        "--part",
+        default="1/1",
+        help="K/N: make the calls of every N-th item from the K-th, into a record of "
+        "its own (append it to the main record when done), so N processes share out "
+        "the work",
+    )
+    parser.add_argument("--suffix", default="", help="added to the record's name")
     args = parser.parse_args()
     embedders = tuple(args.embedders.split(","))
-    run = open_run(args.data, args.contexts, args.out, embedders)
-    items = load_items(args.data, args.limit, args.seed)
+    k, n = (int(v) for v in args.part.split("/"))
+    suffix = ("" if n == 1 else f".part{k}") + args.suffix
+    run = open_run(args.data, args.contexts, args.out, embedders, suffix=suffix)
+    items = load_items(args.data, args.limit, args.seed)[k - 1 :: n]
     start = time.perf_counter()
     for n, item in enumerate(items, 1):
         for obs in candidate_observations(run, item):

@@ -46,11 +46,17 @@ def dataset_spec(path: Path) -> str:
 
 
 def open_run(
-    path: Path, contexts: str, out: Path, embedders: Sequence[str] = DEFAULT_EMBEDDERS
+    path: Path,
+    contexts: str,
+    out: Path,
+    embedders: Sequence[str] = DEFAULT_EMBEDDERS,
+    *,
+    suffix: str = "",
 ) -> Run:
     """The dataset, its call record and (retrieval) one index per embedder."""
     dataset = load_dataset(dataset_spec(path))
-    generator = recorded(default_generator(), out / f"calls-{path.stem}.jsonl")
+    record = out / f"calls-{path.stem}{suffix}.jsonl"
+    generator = recorded(default_generator(), record)
     indices: tuple[EmbeddingIndex, ...] = ()
     if contexts == "retrieve":
         passages = dataset.passages()

@@ -1,9 +1,12 @@
-"""`confguard config validate|show FILE`: check a guard config, or print it resolved."""
+"""`confguard config validate|show FILE|PRESET`: check a config, or print it resolved.
+
+Example:
+    $ confguard config show balanced        # the shipped preset, resolved
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import yaml
 
@@ -29,15 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "source",
-        metavar="FILE",
-        help="a guard config file (YAML, see examples/guard.yaml); shipped presets "
-        "will be named here too once they exist",
+        metavar="FILE|PRESET",
+        help="a guard config file (YAML, see examples/guard.yaml) or a shipped "
+        "preset: fast, balanced, thorough (see docs/presets.md)",
     )
-
-
-def source_path(source: str) -> Path:
-    """The config file `source` names (the one place a preset name will resolve)."""
-    return Path(source)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         $ confguard config validate examples/guard.yaml
         examples/guard.yaml: ok: 4 signals (min_token_prob, ...), combiner weighted, ...
     """
-    loaded = load(source_path(args.source))
+    loaded = load(args.source)
     parts = build(loaded, dry_run=True)
     if args.action == "validate":
         say(_summary(loaded.source, parts, loaded.config.store))

@@ -14,20 +14,37 @@ from confguard.embeddings.base import Embedder
 from confguard.exceptions import ConfigurationError
 from confguard.guard import Guard
 from confguard.llm.base import Generator
+from confguard.paths import state_dir
 from confguard.rag import ConfidentRAGPipeline, EmbeddingIndex, Passage, RAGPipeline
 from confguard.rag.selection import FittedSelector, Selector
+from confguard.signals.base import Signal
 
 PresetPipeline = RAGPipeline | ConfidentRAGPipeline
 IndexProgress = Callable[[int, int], None]
+
+
+HISTORY_PRESETS = ("balanced", "thorough")
+"""The presets the history signal joins whenever a history exists."""
+
+
+def default_history() -> Path:
+    """Where `confguard calibrate --history` is expected to write the history."""
+    return state_dir() / "history"
 
 
 def preset_guard(
     source: str | os.PathLike[str],
     *,
     generator: Generator | None = None,
+    history: str | os.PathLike[str] | None = None,
     **resources: Any,
 ) -> Guard:
     """The guard of a preset or config file, its model signals on `generator`.
+
+    `balanced` and `thorough` add the history signal (`confguard.signals.history`)
+    when a saved history exists in `history` (default: `default_history()`); it is
+    shown in every decision, and weighs in once `confguard calibrate` refits the
+    combiner with it.
 
     The embedded Gemma model is used (and loaded on first use) when no generator
     is given. ``store=`` is the guard's audit store and its review queue's; other
@@ -44,7 +61,21 @@ def preset_guard(
     options = built.guard_options()
     if store is not None:  # the audit store too, not only the review queue's
         options["store"] = store
-    return Guard(built.signals, built.policy, **options)
+    signals = (*built.signals, *_history(source, history))
+    return Guard(signals, built.policy, **options)
+
+
+def _history(
+    source: str | os.PathLike[str], folder: str | os.PathLike[str] | None
+) -> tuple[Signal, ...]:
+    from confguard.signals.history import history_signal, saved_history
+
+    if str(source) not in HISTORY_PRESETS:
+        return ()
+    where = Path(folder) if folder is not None else default_history()
+    if not saved_history(where):
+        return ()
+    return (history_signal(str(where)),)
 
 
 def preset_pipeline(
