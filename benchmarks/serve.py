@@ -2,9 +2,10 @@
 
 `confguard serve` runs as its own process (uvicorn, one worker) on 127.0.0.1; 200
 asyncio clients, each with its own API token, repeatedly list the pending queue
-(``GET /api/reviews``) and resolve a case picked at random from the first page
-(``POST /api/reviews/{id}/resolve``), so clients race for the same cases and the
-store's compare-and-set must turn all but one of each race into a 409. Afterwards
+(``GET /api/reviews``, one of the first ten pages of 20 at random) and resolve a
+case picked at random from it (``POST /api/reviews/{id}/resolve``), so clients
+often race for one case and the store's compare-and-set must turn all but one of
+each race into a 409. Afterwards
 the verdict history is counted: a case with more than one verdict would be a
 double resolution.
 
@@ -121,6 +122,10 @@ def console(url: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+PAGES = 10
+"""Clients list one of the first PAGES pages of 20 pending cases at random."""
+
+
 @dataclass
 class Tally:
     """What the clients measured."""
@@ -141,7 +146,10 @@ async def client(
         if time.monotonic() > stop:
             return
         started = time.perf_counter()
-        listed = await http.get("/api/reviews?per_page=20", headers=headers)
+        page = rng.randint(1, PAGES)  # spread the clients, yet let them collide
+        listed = await http.get(
+            f"/api/reviews?per_page=20&page={page}", headers=headers
+        )
         tally.list_ms.append((time.perf_counter() - started) * 1000)
         if listed.status_code != 200:
             tally.errors[listed.status_code] = (
@@ -150,7 +158,7 @@ async def client(
             continue
         items = listed.json()["items"]
         if not items:
-            return
+            continue  # that page is empty by now
         pick = rng.choice(items)["id"]
         started = time.perf_counter()
         done = await http.post(

@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -16,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from confguard.exceptions import (
     InputError,
@@ -103,15 +103,28 @@ def _json_safe(value: Any) -> Any:
     return jsonable_encoder(value, custom_encoder={Exception: str})
 
 
-def _headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def secure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+class SecurityHeaders:
+    """Adds `SECURITY_HEADERS` to every HTTP response (plain ASGI: no extra task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [
+            (k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(console: Console) -> FastAPI:
@@ -132,7 +145,7 @@ def create_app(console: Console) -> FastAPI:
     app.add_exception_handler(StoreError, _confguard_error)
     app.add_exception_handler(InputError, _confguard_error)
     app.add_exception_handler(RequestValidationError, _invalid)
-    _headers(app)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi(_: Annotated[Account, Depends(api_account)]) -> dict[str, Any]:

@@ -51,8 +51,7 @@ def resolve_case(
 ) -> ReviewItem:
     """Record `me`'s verdict on `review_id`, once; release my lease on it."""
     chosen = checked_verdict(verdict, edited_answer)
-    console.queue.get(review_id)  # UnknownReviewError (404) before anything else
-    _check_not_held(console, review_id, me)
+    lease = _check_not_held(console, review_id, me)  # an unknown id has no lease
     item = console.store.resolve_review(
         review_id,
         chosen,
@@ -61,8 +60,9 @@ def resolve_case(
         else None,
         reviewer=me.username,
         note=(note or "").strip() or None,
-    )
-    console.leases.release(review_id, me.username)
+    )  # UnknownReviewError (404) for an unknown id, ReviewConflictError (409) if late
+    if lease is not None:
+        console.leases.release(review_id, me.username)
     return item
 
 
