@@ -56,7 +56,10 @@ def open_run(
     """The dataset, its call record and (retrieval) one index per embedder."""
     dataset = load_dataset(dataset_spec(path))
     record = out / f"calls-{path.stem}{suffix}.jsonl"
-    generator = recorded(default_generator(), record)
+    others = sorted(out.glob(f"calls-{path.stem}*.jsonl"))
+    generator = recorded(
+        default_generator(), record, replay_from=[p for p in others if p != record]
+    )
     indices: tuple[EmbeddingIndex, ...] = ()
     if contexts == "retrieve":
         passages = dataset.passages()
@@ -84,8 +87,13 @@ def group_of(item: EvalItem) -> str:
 
 def split_of(item: EvalItem, holdout: float = 0.3) -> str:
     """'holdout' for a fixed, id-hashed share of the questions, else 'fit'."""
-    value = int(_digest(f"split:{group_of(item)}")[:8], 16) / 0xFFFFFFFF
-    return "holdout" if value < holdout else "fit"
+    return "holdout" if held_out_id(group_of(item), holdout) else "fit"
+
+
+def held_out_id(group: str, holdout: float = 0.3) -> bool:
+    """Whether the question `group` (an item id; see `group_of`) is held out."""
+    value = int(_digest(f"split:{group}")[:8], 16) / 0xFFFFFFFF
+    return value < holdout
 
 
 def _digest(text: str) -> str:

@@ -131,3 +131,31 @@ def test_the_real_demo_tells_questions_apart_by_evidence(
         final[row.request_id] = row.action
     assert len(final) == 10
     assert len(set(final.values())) >= 2, final
+
+
+def test_demo_runs_a_config_file_and_groups_evidence_by_family(
+    fake_pipeline: FakeGenerator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "guard.yaml"
+    config.write_text(
+        "signals: [min_token_prob, avg_logprob, retrieval, answer_support]\n"
+        "pipeline: {retrieval: single, embedders: [minilm]}\n"
+        "policy: {thresholds: {accept: 0.7, escalate: 0.3}, escalate: {route: review}}\n"
+        "routes: {review: {type: review_queue}}\n"
+    )
+    code = cli.main(
+        ["demo", "--config", str(config), "--cache-dir", str(tmp_path), "--question",
+         "Who won Super Bowl 50?"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"config {config}" in out
+    assert "by family" in out and "token" in out and "retrieval" in out
+    assert "calls" in out
+    rows = SQLStore(f"sqlite:///{tmp_path / 'audit.sqlite'}").decisions()
+    assert len(rows) == 1
+
+
+def test_demo_refuses_a_preset_and_a_config_together(tmp_path: Path) -> None:
+    code = cli.main(["demo", "--preset", "fast", "--config", str(tmp_path / "g.yaml")])
+    assert code == 2

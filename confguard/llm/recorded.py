@@ -21,7 +21,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +72,20 @@ def request_key(request: GenerationRequest | ScoringRequest) -> str:
 class RecordedGenerator(BaseGenerator):
     """Replays calls recorded in `path` and records the rest (see the module doc)."""
 
-    def __init__(self, generator: Generator, path: str | Path) -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        path: str | Path,
+        *,
+        replay_from: Sequence[str | Path] = (),
+    ) -> None:
         self.generator = generator
         self.name = generator.name
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._entries = _load(self.path)
+        # Other records (e.g. a parallel run's) are replayed but never written.
+        self._entries = {k: v for p in replay_from for k, v in _load(Path(p)).items()}
+        self._entries.update(_load(self.path))
         self._stats = CallStats()
 
     @property
@@ -159,11 +167,16 @@ class RecordedScorer(RecordedGenerator, BaseContinuationScorer):
         return entry.logprobs
 
 
-def recorded(generator: Generator, path: str | Path) -> RecordedGenerator:
-    """`generator` behind a call record in `path` (a scorer stays a scorer)."""
+def recorded(
+    generator: Generator, path: str | Path, *, replay_from: Sequence[str | Path] = ()
+) -> RecordedGenerator:
+    """`generator` behind a call record in `path` (a scorer stays a scorer).
+
+    Calls found in the `replay_from` records are replayed too.
+    """
     if isinstance(generator, ContinuationScorer):
-        return RecordedScorer(generator, path)
-    return RecordedGenerator(generator, path)
+        return RecordedScorer(generator, path, replay_from=replay_from)
+    return RecordedGenerator(generator, path, replay_from=replay_from)
 
 
 def _load(path: Path) -> dict[str, _Entry]:
