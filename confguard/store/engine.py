@@ -182,8 +182,9 @@ def open_engine(
     Example:
         >>> from sqlalchemy import inspect
         >>> inspect(open_engine("sqlite://")).get_table_names()
-        ['confguard_schema_version', 'decisions', 'escalations', 'review_events',
-         'reviews']
+        ['accounts', 'api_tokens', 'confguard_schema_version', 'console_settings',
+         'decisions', 'escalations', 'login_failures', 'policy_versions',
+         'review_events', 'review_leases', 'reviews']
     """
     engine = new_engine(url, echo=echo, limits=limits)
     try:
@@ -202,7 +203,7 @@ def upgrade_store(url: str) -> tuple[str | None, str]:
 
     Example:
         >>> upgrade_store("sqlite://")
-        (None, '0002')
+        (None, '0003')
     """
     engine = new_engine(url)
     try:
