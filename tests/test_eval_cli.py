@@ -588,3 +588,16 @@ def test_calibrate_creates_a_missing_store_only_when_asked(
     assert main([*argv, "--out", str(tmp_path / "p.yaml"), "--create"]) == 2
     assert "needs at least 10 labelled samples; got 0" in the_one_error_line(capsys)
     assert (tmp_path / "new.sqlite").is_file()
+
+
+def test_eval_refuses_a_preset_with_a_policy_or_a_guard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_questions(tmp_path / "q.jsonl", easy=2, hard=2)
+    base = ["eval", "--dataset", f"jsonl:{path}", "--out", str(tmp_path / "out")]
+    policy = tmp_path / "p.yaml"
+    policy.write_text("thresholds: {accept: 0.5}\n")
+    assert main([*base, "--preset", "fast", "--policy", str(policy)]) == 2
+    assert "carries its own policy" in capsys.readouterr().out
+    assert main([*base, "--config", "x.yaml", "--guard", "m:f"]) == 2
+    assert "both name the guard" in capsys.readouterr().out
