@@ -453,7 +453,7 @@ def split_fit_cert(
 
 
 def collect(args: argparse.Namespace, embedders: Sequence[str]) -> dict[str, Any]:
-    """Pass 1 (candidates), the selector, pass 2 (every signal on each preset's answer)."""
+    """Pass 1 (candidates), the selector, pass 2 (every signal on each answer)."""
     squad = open_run(args.squad, "retrieve", args.work, embedders)
     conflicts = open_run(args.conflicts, "given", args.work, embedders)
     s_items = [
@@ -488,8 +488,9 @@ def collect(args: argparse.Namespace, embedders: Sequence[str]) -> dict[str, Any
             obs = selected_observation(run, item, found_by.get(item.id), selector)
             full.append(answer_of(run, item, obs, [*cheap, *sampled]))
         print(
-            f"pass 2: {run.dataset.name}: {len(items)} items, {time.perf_counter() - t:.0f}s, "
-            f"{run.generator.stats.calls - run.generator.stats.replayed} new model calls",
+            f"pass 2: {run.dataset.name}: {len(items)} items, "
+            f"{time.perf_counter() - t:.0f}s, "
+            f"{run.generator.stats.calls - run.generator.stats.replayed} new calls",
             flush=True,
         )
     return {
@@ -558,7 +559,7 @@ def write_preset(
     return path
 
 
-HEADER = """# The `{name}` preset: written by scripts/fit_presets.py (do not edit by hand).
+HEADER = """# The `{name}` preset, written by scripts/fit_presets.py: do not edit.
 # Its card, measured on held-out dev questions: docs/presets.md.
 # Fit: {report}
 """
@@ -583,6 +584,24 @@ def _signal_entry(name: str, rcr: dict[str, float]) -> Any:
     return name
 
 
+def dump(answers: Sequence[Answer], path: Path) -> None:
+    """The answers as labelled samples (e.g. for scripts/review_loop.py)."""
+    with path.open("w", encoding="utf-8") as out:
+        for a in answers:
+            row = {
+                "id": a.item.id,
+                "question": a.item.question,
+                "answer": a.answer,
+                "gold": list(a.item.answers),
+                "correct": a.correct,
+                "dataset": a.dataset,
+                "signals": {
+                    n: (r.confidence if r.ok else None) for n, r in a.results.items()
+                },
+            }
+            out.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     import torch
 
@@ -597,9 +616,17 @@ def main() -> None:
     parser.add_argument("--embedders", default=",".join(DEFAULT_EMBEDDERS))
     parser.add_argument("--work", type=Path, default=Path(".confguard/presets"))
     parser.add_argument("--no-write", action="store_true", help="report only")
+    parser.add_argument(
+        "--dump-answers",
+        type=Path,
+        help="also write the fitting split's answers (question, answer, signals, "
+        "correct, gold) as JSONL, the shape `confguard eval` writes",
+    )
     args = parser.parse_args()
     embedders = tuple(args.embedders.split(","))
     got = collect(args, embedders)
+    if args.dump_answers:
+        dump(got["full"], args.dump_answers)
     fast_fit, fast_cert = split_fit_cert(got["fast"], args.seed)
     full_fit, full_cert = split_fit_cert(got["full"], args.seed)
     rcr, rcr_report = choose_rcr(full_fit, args.seed)

@@ -70,7 +70,7 @@ RCR_NAME = "situated_rcr"
 
 @dataclass
 class Candidates:
-    """Pass 1 of a retrieval item: every embedder's candidate and whether it is right."""
+    """Pass 1 of a retrieval item: each embedder's candidate and whether it is right."""
 
     item: EvalItem
     candidates: tuple[RetrievedAnswer, ...]
