@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import BaseRetrying, RetryCallState, retry_if_result
 from typing_extensions import Unpack
@@ -28,6 +28,7 @@ from confguard._options import (
     on_store_error,
     timeouts,
 )
+from confguard.claims.scorer import ClaimScorer, ScoredClaim
 from confguard.exceptions import (
     ConfigurationError,
     EscalationError,
@@ -38,7 +39,8 @@ from confguard.llm.workers import DEFAULT_MAX_WORKERS
 from confguard.observation import Observation
 from confguard.policy.builtin_strategies import check_known
 from confguard.policy.cascade import Cascade
-from confguard.policy.decide import decide
+from confguard.policy.claims import ClaimPolicy, claim_report, with_claims
+from confguard.policy.decide import claims_gate, decide
 from confguard.policy.model import Policy
 from confguard.results import (
     Abstain,
@@ -46,6 +48,7 @@ from confguard.results import (
     Annotate,
     Attempt,
     AttemptRecord,
+    ClaimReport,
     Escalate,
     GuardResult,
     Retry,
@@ -153,6 +156,8 @@ class GuardCore:
         self,
         signals: Sequence[SignalLike],
         policy: Policy | None = None,
+        *,
+        claims: ClaimScorer | None = None,
         **options: Unpack[GuardOptions],
     ) -> None:
         known_options(options)
@@ -161,7 +166,13 @@ class GuardCore:
         self.retries = bounded(
             checked(policy_attempts(policy) if retries is None else retries)
         )
-        self.policy = _with_attempts(policy or Policy(), self.retries)
+        self.policy = _with_claims(
+            _with_attempts(policy or Policy(), self.retries), claims
+        )
+        self.claims = _claim_scorer(self.policy, claims)
+        """Splits and scores each answer's claims (None: answers are one unit)."""
+        self.claim_policy = self.policy.claims or ClaimPolicy()
+        """The claim policy a stream is gated by (the defaults without claims:)."""
         check_known(
             (*self.policy.retry.strategies, *self.policy.rule_strategies()),
             options.get("strategies", ()),
@@ -200,16 +211,51 @@ class GuardCore:
         results: Sequence[SignalResult],
         history: Sequence[AttemptRecord],
         latency: float,
+        scored: Sequence[ScoredClaim] | None = None,
+        *,
+        can_retry: bool = True,
     ) -> AttemptRecord:
-        """Assess the signal results and decide, as one AttemptRecord."""
+        """Assess the signal results and decide, as one AttemptRecord.
+
+        With `scored` claims, the claim policy decides each claim; claims that
+        gate turn an accept or annotate into its abstention or escalation.
+        `can_retry=False` settles a retry as exhausted (a stream cannot retry).
+        """
         assessment = assess(results, self.combiner, self.calibrator)
+        decision = decide(self.policy, assessment, history, can_retry=can_retry)
+        report = self.claim_report(observation.answer, scored)
+        gate = claims_gate(self.policy, report, history, self.claim_policy)
         return AttemptRecord(
             attempt=attempt,
             observation=observation,
             assessment=assessment,
-            decision=decide(self.policy, assessment, history),
+            decision=with_claims(decision, report, gate),
             latency_seconds=latency,
+            claims=report,
         )
+
+    def claim_report(
+        self, answer: str, scored: Sequence[ScoredClaim] | None
+    ) -> ClaimReport | None:
+        """The claims assessed and decided (None when no claims were scored)."""
+        if scored is None:
+            return None
+        return claim_report(self.claim_policy, answer, scored)
+
+    def streamed(self, record: AttemptRecord, stopped: bool) -> AttemptRecord:
+        """A streamed attempt's record: once every sentence is out (not `stopped`),
+        an answer-level retry, escalation or abstention can no longer hold the
+        text back, so it is recorded as an annotation carrying its reason."""
+        decision = record.decision
+        gated = record.claims is not None and record.claims.gated
+        if stopped or gated or isinstance(decision, Accept | Annotate):
+            return record
+        confidence = record.assessment.confidence or 0.0
+        annotated = Annotate(
+            reason=f"{decision.reason}; streamed sentence by sentence, so annotate",
+            caveat=self.policy.annotate.caveat.format(confidence=confidence),
+        )
+        return record.model_copy(update={"decision": annotated})
 
     def settle(self, records: Sequence[AttemptRecord]) -> AttemptRecord:
         """The last record, re-decided as exhausted if tenacity stopped on a retry."""
@@ -240,7 +286,14 @@ class GuardCore:
             signals=record.assessment.signals,
             latency_seconds=record.latency_seconds,
             cost=record.assessment.cost,
+            metadata=self._claims_metadata(record),
         )
+
+    def _claims_metadata(self, record: AttemptRecord) -> dict[str, Any]:
+        if record.claims is None:
+            return {}
+        with_text = bool(getattr(self.store, "store_answers", False))
+        return {"claims": record.claims.audit(with_text=with_text)}
 
     def write_of(self, call: Call, record: AttemptRecord) -> Record | None:
         """The store write that records one attempt (None: no store)."""
@@ -320,12 +373,15 @@ class GuardCore:
             latency_seconds=max(0.0, now - call.started),
             review_id=outcome.review_id if outcome else None,
             route_response=outcome.response if outcome else None,
+            claims=last.claims,
         )
         return Done(result, self._refusal(result))
 
     def _answer(self, last: AttemptRecord, outcome: RouteOutcome | None) -> str | None:
         decision = last.decision
         if isinstance(decision, Accept | Annotate):
+            if last.claims is not None:  # the redacted answer
+                return last.claims.answer
             return last.observation.answer
         if isinstance(decision, Abstain):
             return decision.message or None
@@ -381,6 +437,20 @@ def _with_attempts(policy: Policy, retries: Retries) -> Policy:
         return policy
     retry = policy.retry.model_copy(update={"max_attempts": retries})
     return policy.model_copy(update={"retry": retry})
+
+
+def _with_claims(policy: Policy, claims: ClaimScorer | None) -> Policy:
+    # Claim signals given without a claims: section get the default claim policy.
+    if claims is None or policy.claims is not None:
+        return policy
+    return policy.model_copy(update={"claims": ClaimPolicy()})
+
+
+def _claim_scorer(policy: Policy, claims: ClaimScorer | None) -> ClaimScorer | None:
+    # A claims: section without claim signals gets the cheap default ones.
+    if claims is not None or policy.claims is None:
+        return claims
+    return ClaimScorer()
 
 
 def _signals(signals: Sequence[SignalLike]) -> tuple[Signal, ...]:

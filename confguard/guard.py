@@ -7,9 +7,10 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -24,8 +25,9 @@ from confguard._core import (
     GuardOptions,
     SignalLike,
 )
-from confguard.exceptions import ConfigurationError, EscalationError
-from confguard.llm.workers import Workers, using
+from confguard.claims.scorer import ClaimScorer, ScoredClaim
+from confguard.exceptions import ConfigurationError, EscalationError, InputError
+from confguard.llm.workers import Workers, run_blocking, using
 from confguard.observation import Observation
 from confguard.policy.cascade import Cascade, CascadePlan
 from confguard.policy.model import Policy
@@ -48,6 +50,20 @@ from confguard.signals.running import (
 )
 from confguard.store.spool import Delivered, DeliveryFailed, SpoolOp
 from confguard.store.spooling import Recorder, spool_for
+from confguard.streaming import (
+    AsyncGatedStream,
+    GatedStream,
+    GateEvent,
+    Segment,
+    SentenceGate,
+    Stopped,
+    StreamSource,
+    TokenStream,
+    adrive,
+    drive,
+    open_stream,
+    tail,
+)
 from confguard.telemetry import (
     attempt_span,
     end_attempt,
@@ -68,9 +84,11 @@ class _Shell:
         self,
         signals: Sequence[SignalLike],
         policy: Policy | None = None,
+        *,
+        claims: ClaimScorer | None = None,
         **options: Unpack[GuardOptions],
     ) -> None:
-        self._core = GuardCore(signals, policy, **options)
+        self._core = GuardCore(signals, policy, claims=claims, **options)
         self._workers = Workers(self._core.max_workers, name="confguard-signals")
         self._recorder = _recorder(self._core)
         watch_spool(self._recorder)
@@ -210,6 +228,43 @@ class Guard(_Shell):
             records = self._attempts(call, pipeline)
             return observe(self._conclude(call, records), span, self._core.inline)
 
+    def stream(self, source: StreamSource, question: str) -> GatedStream:
+        """Release `source`'s text a sentence at a time, each once its claim passed.
+
+        `source` is an iterable of pieces (str or TokenLogprob), a `TokenStream`
+        (pieces with the contexts and samples the claim signals read), or a
+        pipeline `(question, attempt)` returning one. A sentence the claim
+        policy redacts is replaced by its note; one that gates stops the stream
+        (the source is closed) and the policy abstains or escalates with what
+        was said so far. Nothing of a failed sentence is released. The stream's
+        `result` is the GuardResult once it is read out.
+
+        Example:
+            >>> stream = guard.stream(tokens, "Who won Super Bowl 50?")
+            >>> for chunk in stream:
+            ...     print(chunk, end="")
+            >>> stream.result.claims.removed
+        """
+        self._open_workers()
+        return GatedStream(self._streamed(source, question))
+
+    def _streamed(
+        self, source: StreamSource, question: str
+    ) -> Generator[str, None, GuardResult]:
+        start, call = time.perf_counter(), Call.new(question)
+        opened = open_stream(source, question)
+        if isinstance(opened.tokens, AsyncIterable):
+            raise InputError("Guard.stream needs sync pieces; use AsyncGuard.astream")
+        gate = _gate(self._core, question, opened)
+        stopped = yield from drive(gate, opened.tokens)
+        obs = gate.observation()
+        results = _score(self._core, obs, self._open_workers())
+        record = _stream_record(self._core, gate, obs, results, stopped, start)
+        self._record(call, record)
+        result = self._conclude(call, [record])
+        yield from tail(result, gate.released > 0)
+        return result
+
     def _attempts(self, call: Call, pipeline: Pipeline) -> list[AttemptRecord]:
         records: list[AttemptRecord] = []
         for attempt in self._core.retrying(Retrying):
@@ -239,8 +294,11 @@ class Guard(_Shell):
     ) -> AttemptRecord:
         with attempt_span(attempt) as span:
             results = _score(self._core, obs, self._open_workers())
+            scored = None if self._core.claims is None else self._core.claims.score(obs)
             latency = time.perf_counter() - start
-            record = self._core.judge(attempt, obs, results, tuple(history), latency)
+            record = self._core.judge(
+                attempt, obs, results, tuple(history), latency, scored
+            )
             end_attempt(span, record)
         return record
 
@@ -352,6 +410,46 @@ class AsyncGuard(_Shell):
             records = await self._attempts(call, pipeline)
             return observe(await self._conclude(call, records), span, self._core.inline)
 
+    def astream(self, source: StreamSource | Any, question: str) -> AsyncGatedStream:
+        """Async twin of `Guard.stream`: pieces may come from an async iterable, the
+        pipeline may be a coroutine function; claims are scored on the guard's
+        threads.
+
+        Example:
+            >>> stream = guard.astream(llm_tokens(), "Who won Super Bowl 50?")
+            >>> async for chunk in stream:
+            ...     print(chunk, end="")
+        """
+        self._open_workers()
+        holder: list[GuardResult] = []
+        return AsyncGatedStream(self._astreamed(source, question, holder), holder)
+
+    async def _astreamed(
+        self, source: Any, question: str, holder: list[GuardResult]
+    ) -> AsyncIterator[str]:
+        start, call = time.perf_counter(), Call.new(question)
+        opened = open_stream(await _opened(source, question), question)
+        gate, workers = _gate(self._core, question, opened), self._open_workers()
+
+        async def judge(segment: Segment) -> GateEvent:
+            with using(workers):
+                return await run_blocking(gate.judge, segment)
+
+        stopped = False
+        async for item in adrive(gate, opened.tokens, judge):
+            if isinstance(item, Stopped):
+                stopped = True
+            else:
+                yield item
+        obs = gate.observation()
+        results = await _ascore(self._core, obs, workers)
+        record = _stream_record(self._core, gate, obs, results, stopped, start)
+        await self._record(call, record)
+        result = await self._conclude(call, [record])
+        for chunk in tail(result, gate.released > 0):
+            yield chunk
+        holder.append(result)
+
     async def _attempts(self, call: Call, pipeline: Any) -> list[AttemptRecord]:
         records: list[AttemptRecord] = []
         async for attempt in self._core.retrying(AsyncRetrying):
@@ -380,9 +478,13 @@ class AsyncGuard(_Shell):
         start: float,
     ) -> AttemptRecord:
         with attempt_span(attempt) as span:
-            results = await _ascore(self._core, obs, self._open_workers())
+            workers = self._open_workers()
+            results = await _ascore(self._core, obs, workers)
+            scored = await _ascore_claims(self._core, obs, workers)
             latency = time.perf_counter() - start
-            record = self._core.judge(attempt, obs, results, tuple(history), latency)
+            record = self._core.judge(
+                attempt, obs, results, tuple(history), latency, scored
+            )
             end_attempt(span, record)
         return record
 
@@ -523,6 +625,53 @@ async def _ascore(
     if core.cascade is None:
         return await ascore_all(core.signals, obs, core.timeouts, workers)
     return await ascore_cascade(core.cascade, core.signals, obs, core.timeouts, workers)
+
+
+def _gate(core: GuardCore, question: str, opened: TokenStream) -> SentenceGate:
+    # A guard given no claim signals still gates a stream: the cheap defaults.
+    scorer = core.claims or ClaimScorer()
+    return SentenceGate(
+        scorer, core.claim_policy, question, opened.contexts, opened.samples
+    )
+
+
+async def _opened(source: Any, question: str) -> Any:
+    # An async pipeline returns its TokenStream through a coroutine.
+    if callable(source) and not isinstance(source, TokenStream):
+        source = source(question, Attempt(number=1))
+    return await source if inspect.isawaitable(source) else source
+
+
+def _stream_record(
+    core: GuardCore,
+    gate: SentenceGate,
+    obs: Observation,
+    results: Sequence[SignalResult],
+    stopped: bool,
+    start: float,
+) -> AttemptRecord:
+    """The streamed attempt's record: claims as the gate scored them, no retry."""
+    latency = time.perf_counter() - start
+    record = core.judge(
+        Attempt(number=1),
+        obs,
+        results,
+        (),
+        latency,
+        tuple(gate.scored),
+        can_retry=False,
+    )
+    return core.streamed(record, stopped)
+
+
+async def _ascore_claims(
+    core: GuardCore, obs: Observation, workers: Workers
+) -> tuple[ScoredClaim, ...] | None:
+    # Claim signals may embed or call a model: on the guard's threads, not the loop.
+    if core.claims is None:
+        return None
+    with using(workers):
+        return await run_blocking(core.claims.score, obs)
 
 
 __all__ = [

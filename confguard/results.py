@@ -151,6 +151,124 @@ class Assessment(_Frozen):
         return total
 
 
+ClaimAction = Literal["keep", "flag", "redact", "gate"]
+"""What the policy does with one claim of a long answer (see `confguard.claims`)."""
+
+
+class Claim(_Frozen):
+    """One checkable statement of an answer: its text, characters and tokens.
+
+    `start`/`end` index the answer's characters (`answer[start:end] == text`);
+    `token_start`/`token_end` index the answer's logprobs (end exclusive), None
+    when the answer carried none.
+
+    Example:
+        >>> Claim(index=0, text="Paris is in France.", start=0, end=19)
+    """
+
+    index: int = Field(ge=0)
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    token_start: int | None = Field(default=None, ge=0)
+    token_end: int | None = Field(default=None, ge=0)
+    essential: bool = False
+    """A claim the answer cannot stand without: its failure gates the answer."""
+
+    @model_validator(mode="after")
+    def _spans_ordered(self) -> Claim:
+        if self.end < self.start:
+            raise ValueError(f"claim {self.index}: end {self.end} < start {self.start}")
+        tokens = (self.token_start, self.token_end)
+        if (tokens[0] is None) != (tokens[1] is None):
+            raise ValueError(f"claim {self.index}: a token span needs both ends")
+        if tokens[0] is not None and tokens[1] is not None and tokens[1] < tokens[0]:
+            raise ValueError(f"claim {self.index}: token_end < token_start")
+        return self
+
+
+class ClaimAssessment(_Frozen):
+    """One claim's combined confidence with its per-signal breakdown."""
+
+    claim: Claim
+    confidence: float | None = Field(ge=0.0, le=1.0)
+    """None when no claim signal produced evidence."""
+    signals: tuple[SignalResult, ...] = ()
+    reasons: tuple[str, ...] = ()
+    combiner: str = "mean"
+
+    @property
+    def missing(self) -> tuple[SignalResult, ...]:
+        return tuple(s for s in self.signals if not s.ok)
+
+    def signal(self, name: str) -> SignalResult:
+        """The result of the claim signal called `name`."""
+        for result in self.signals:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+
+class ClaimDecision(_Frozen):
+    """What the policy did with one claim, and why."""
+
+    index: int = Field(ge=0)
+    action: ClaimAction
+    reason: str
+    caveat: str | None = None
+    """Set when the claim was flagged."""
+
+
+class ClaimReport(_Frozen):
+    """An answer's claims, assessed and decided, and the answer after redaction.
+
+    Example:
+        >>> report.answer          # the claims kept, each removal said in place
+        'Paris is the capital. [removed: a claim that was not supported]'
+        >>> [d.reason for d in report.removed]
+    """
+
+    claims: tuple[ClaimAssessment, ...]
+    decisions: tuple[ClaimDecision, ...]
+    answer: str
+    """The answer as the user may see it: redacted claims replaced by the note."""
+    gated: bool = False
+    """True when a claim's failure (or too few claims left) gates the whole answer."""
+    reason: str = ""
+
+    @property
+    def removed(self) -> tuple[ClaimDecision, ...]:
+        """The decisions that redacted a claim."""
+        return tuple(d for d in self.decisions if d.action == "redact")
+
+    @property
+    def flagged(self) -> tuple[ClaimDecision, ...]:
+        """The decisions that kept a claim with a caveat."""
+        return tuple(d for d in self.decisions if d.action == "flag")
+
+    def audit(self, *, with_text: bool) -> dict[str, Any]:
+        """The report as JSON-safe audit metadata: each claim's span, confidence,
+        action and why; the texts (claims, redacted answer) only `with_text`, as a
+        store keeps answers only when told to."""
+        claims = []
+        for a, d in zip(self.claims, self.decisions, strict=True):
+            entry: dict[str, Any] = {
+                "index": a.claim.index,
+                "span": [a.claim.start, a.claim.end],
+                "essential": a.claim.essential,
+                "confidence": a.confidence,
+                "action": d.action,
+                "why": d.reason,
+            }
+            if with_text:
+                entry["text"] = a.claim.text
+            claims.append(entry)
+        found: dict[str, Any] = {"gated": self.gated, "reason": self.reason}
+        if with_text:
+            found["redacted_answer"] = self.answer
+        return {**found, "claims": claims}
+
+
 GENERATION_PARAMS = ("temperature", "top_p", "max_tokens", "seed")
 """Strategy parameters that change the model request (`GenerationRequest` fields)."""
 
@@ -254,6 +372,8 @@ class AttemptRecord(_Frozen):
     assessment: Assessment
     decision: Decision
     latency_seconds: float = Field(ge=0.0)
+    claims: ClaimReport | None = None
+    """The answer's claims and what the policy did with each (claim-level guards)."""
 
 
 class GuardResult(_Frozen):
@@ -272,6 +392,9 @@ class GuardResult(_Frozen):
     """Set when the case went to the human review queue."""
     route_response: dict[str, Any] | None = None
     """What an escalation route returned (e.g. a webhook's JSON), if anything."""
+    claims: ClaimReport | None = None
+    """The final attempt's claims and their actions (claim-level guards only);
+    `answer` is then the redacted answer, `claims.removed` what was taken out."""
 
     @property
     def accepted(self) -> bool:
@@ -444,6 +567,11 @@ __all__ = [
     "Attempt",
     "AttemptRecord",
     "AttemptSummary",
+    "Claim",
+    "ClaimAction",
+    "ClaimAssessment",
+    "ClaimDecision",
+    "ClaimReport",
     "Cost",
     "Decision",
     "Escalate",

@@ -4,6 +4,7 @@ Escalation routes, retries and the pipeline protocol live in `confguard.routes`.
 """
 
 from confguard.policy.cascade import Cascade
+from confguard.policy.claims import ClaimPolicy
 from confguard.policy.conditions import Condition, signal
 from confguard.policy.decide import decide
 from confguard.policy.model import (
@@ -20,6 +21,7 @@ __all__ = [
     "AbstainPolicy",
     "AnnotatePolicy",
     "Cascade",
+    "ClaimPolicy",
     "Condition",
     "EscalatePolicy",
     "Policy",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from confguard.policy.claims import ClaimPolicy
 from confguard.policy.model import Policy
 from confguard.policy.rules import Rule
 from confguard.results import (
@@ -26,6 +27,7 @@ from confguard.results import (
     Annotate,
     Assessment,
     AttemptRecord,
+    ClaimReport,
     Decision,
     Escalate,
     Retry,
@@ -230,8 +232,25 @@ def _escalate(
     return Escalate(reason=f"{why}: escalate to {route!r}", route=route)
 
 
+def claims_gate(
+    policy: Policy,
+    report: ClaimReport | None,
+    history: History = (),
+    claims: ClaimPolicy | None = None,
+) -> Decision | None:
+    """The abstention or escalation of an answer its claims gate (None: they do
+    not); an escalation happens once per request, as everywhere. `claims` is the
+    claim policy in force (default: the policy's `claims` section)."""
+    claims = claims or policy.claims
+    if report is None or not report.gated or claims is None:
+        return None
+    if claims.on_gate == "escalate":
+        return _escalate(policy, report.reason, past_decisions(history))
+    return _abstain(policy, report.reason)
+
+
 def _abstain(policy: Policy, reason: str) -> Abstain:
     return Abstain(reason=reason, message=policy.abstain.message)
 
 
-__all__ = ["History", "decide", "escalated_to", "past_decisions"]
+__all__ = ["History", "claims_gate", "decide", "escalated_to", "past_decisions"]

@@ -33,6 +33,7 @@ from confguard.exceptions import PolicyError, UnknownComponentError
 from confguard.paths import read_text
 from confguard.policy import _yaml
 from confguard.policy.builtin_strategies import checked_strategy
+from confguard.policy.claims import ClaimPolicy
 from confguard.policy.rules import Rule, parse_rules, rules_data
 from confguard.results import Action, RetryStrategy
 from confguard.scoring.aggregate import LogisticCombiner, combiner_names
@@ -271,6 +272,9 @@ class Policy(_Part):
     """Run signals cheapest first and skip those that can no longer change the band."""
     rules: Rules = ()
     """Conditions on single signals, tried in order before the bands (`Rule`)."""
+    claims: ClaimPolicy | None = None
+    """Claim-level actions (keep, flag, redact, gate) for guards given claim
+    signals (`Guard(..., claims=ClaimScorer(...))`); None: answers are one unit."""
 
     @field_validator("combiner")
     @classmethod
@@ -374,6 +378,7 @@ def _bands_escalate(policy: Policy) -> bool:
         policy.thresholds.escalate is not None
         or policy.on_retries_exhausted == "escalate"
         or policy.fail_closed_action == "escalate"
+        or (policy.claims is not None and policy.claims.on_gate == "escalate")
     )
 
 
