@@ -126,7 +126,7 @@ class SentenceBuffer:
     Example:
         >>> buffer = SentenceBuffer(SentenceSplitter())
         >>> [buffer.push(p) for p in ["He won.", " She", " lost."]]
-        [[], [Segment(release=(0, 8), claim=(0, 7))], []]
+        [[], [Segment(release=(0, 7), claim=(0, 7))], []]
     """
 
     def __init__(self, splitter: Splitter) -> None:
@@ -161,7 +161,10 @@ class SentenceBuffer:
         ready = spans if final else spans[:-1]
         found = []
         for i, claim in enumerate(ready):
-            end = spans[i + 1][0] if i + 1 < len(spans) else len(self.text)
+            # A sentence is released up to its own end; the white space after it
+            # goes with the next one, so a token like " The" stays whole.
+            last = final and i + 1 == len(spans)
+            end = len(self.text) if last else claim[1]
             found.append(Segment((self.done, end), claim))
             self.done = end
         if final and self.done < len(self.text):
