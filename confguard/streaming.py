@@ -94,6 +94,8 @@ class HoldBack:
 
 Piece = str | TokenLogprob
 """What a token stream yields: a text piece, or a token with its logprob."""
+Contexts = Sequence[Context] | Callable[[], Sequence[Context]]
+"""Passages, or a function returning them when asked."""
 _ENDS = frozenset(".!?;:\n\u2026\u3002")
 """Characters after which a sentence may have ended (the splitter is asked then)."""
 
@@ -107,7 +109,9 @@ class TokenStream:
     """
 
     tokens: Iterable[Piece] | AsyncIterable[Piece]
-    contexts: tuple[Context, ...] = ()
+    contexts: Contexts = ()
+    """The passages, or a function giving them as they are known (a framework's
+    retriever callbacks fill them while the stream runs)."""
     samples: tuple[Sample, ...] = ()
 
 
@@ -219,11 +223,11 @@ class SentenceGate:
         scorer: ClaimScorer,
         policy: ClaimPolicy,
         question: str,
-        contexts: Sequence[Context] = (),
+        contexts: Contexts = (),
         samples: Sequence[Sample] = (),
     ) -> None:
         self.scorer, self.policy, self.question = scorer, policy, question
-        self.contexts, self.samples = tuple(contexts), tuple(samples)
+        self.contexts, self.samples = contexts, tuple(samples)
         self.buffer = SentenceBuffer(scorer.splitter)
         self.scored: list[ScoredClaim] = []
         self.decisions: list[ClaimDecision] = []
@@ -244,7 +248,9 @@ class SentenceGate:
         return Observation(
             question=self.question,
             answer=self.buffer.text if answer is None else answer,
-            contexts=self.contexts,
+            contexts=tuple(
+                self.contexts() if callable(self.contexts) else self.contexts
+            ),
             samples=self.samples,
             logprobs=None if tokens is None or not tokens else tuple(tokens),
         )
@@ -476,6 +482,7 @@ class AsyncGatedStream(AsyncIterator[str]):
 
 __all__ = [
     "AsyncGatedStream",
+    "Contexts",
     "GateEvent",
     "GatedStream",
     "HoldBack",

@@ -51,6 +51,7 @@ from langchain_confguard.observability import (
     report_verdict,
     run_verdict,
 )
+from langchain_confguard.sentences import astream_sentences, stream_sentences
 from langchain_confguard.streaming import ATTEMPT_TAG, ATTEMPT_TAGS, text_chunks
 from langchain_confguard.text import (
     AnswerFrom,
@@ -189,6 +190,10 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     """Return the GuardResult instead of the wrapped Runnable's output type."""
     feedback: FeedbackClient | None = None
     """Post each confidence as run feedback through it (e.g. ``langsmith.Client()``)."""
+    by_sentence: bool = False
+    """``stream``/``astream`` release the answer a sentence at a time, each once the
+    guard's claim policy passed it (`Guard.stream`); False holds the whole answer
+    back until the guard decided. One attempt: a released sentence cannot retry."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -254,6 +259,10 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> Iterator[Any]:
         for input in inputs:
+            if self.by_sentence:
+                call = self._call(input, config, kwargs, run_manager)
+                yield from stream_sentences(self, call, run_manager, config)
+                continue
             yield from text_chunks(self._guarded(input, run_manager, config, **kwargs))
 
     async def _astream_guarded(
@@ -264,6 +273,11 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         async for input in inputs:
+            if self.by_sentence:
+                call = self._call(input, config, kwargs, run_manager)
+                async for chunk in astream_sentences(self, call, run_manager, config):
+                    yield chunk
+                continue
             output = await self._aguarded(input, run_manager, config, **kwargs)
             for chunk in text_chunks(output):
                 yield chunk
