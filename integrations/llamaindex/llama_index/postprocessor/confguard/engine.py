@@ -61,6 +61,10 @@ from llama_index.postprocessor.confguard.pipeline import (
     QueryEnginePipeline,
     call_trace,
 )
+from llama_index.postprocessor.confguard.sentences import (
+    astream_by_sentence,
+    stream_by_sentence,
+)
 
 EmptyResponse = Literal["abstain", "keep"]
 
@@ -80,7 +84,9 @@ class GuardedQueryEngine(BaseQueryEngine):
     response is refused (`on_empty_response="abstain"`) even if the guard accepted
     it. A policy with ``abstain.raise_error`` makes a refusal raise
     `LowConfidenceError`. A streaming engine's answer is held back until gated,
-    then the gated text is released as a `StreamingResponse`.
+    then the gated text is released as a `StreamingResponse`; with
+    ``by_sentence=True`` each sentence is released once the guard's claim policy
+    passed it (one run of the engine; the verdict joins the metadata at the end).
 
     Example:
         >>> engine = GuardedQueryEngine.from_signals(
@@ -102,8 +108,10 @@ class GuardedQueryEngine(BaseQueryEngine):
         append_caveat: bool = True,
         empty_markers: Sequence[str] = EMPTY_MARKERS,
         callback_manager: CallbackManager | None = None,
+        by_sentence: bool = False,
     ) -> None:
         self._guard, self._async_guard = _guards(guard, async_guard)
+        self._by_sentence = by_sentence
         if on_empty_response not in ("abstain", "keep"):
             raise ConfigurationError(
                 "on_empty_response must be 'abstain' or 'keep', "
@@ -128,6 +136,7 @@ class GuardedQueryEngine(BaseQueryEngine):
         strategies: Mapping[str, BaseQueryEngine] | None = None,
         on_empty_response: EmptyResponse = "abstain",
         append_caveat: bool = True,
+        by_sentence: bool = False,
         **guard_kwargs: Any,
     ) -> GuardedQueryEngine:
         """Build the Guard and the AsyncGuard from the same signals and policy.
@@ -150,6 +159,7 @@ class GuardedQueryEngine(BaseQueryEngine):
             strategies=strategies,
             on_empty_response=on_empty_response,
             append_caveat=append_caveat,
+            by_sentence=by_sentence,
         )
 
     @property
@@ -229,6 +239,8 @@ class GuardedQueryEngine(BaseQueryEngine):
         return await self._aguarded(query_bundle)
 
     def _guarded(self, query_bundle: QueryBundle) -> Response | StreamingResponse:
+        if self._by_sentence:
+            return self._sentences(query_bundle)
         with call_trace(query_bundle) as trace, _raised_refusal_announced():
             result = self._run(query_bundle.query_str)
         response = self._respond(result, trace)
@@ -240,6 +252,8 @@ class GuardedQueryEngine(BaseQueryEngine):
     async def _aguarded(
         self, query_bundle: QueryBundle
     ) -> Response | AsyncStreamingResponse:
+        if self._by_sentence:
+            return await self._asentences(query_bundle)
         with call_trace(query_bundle) as trace, _raised_refusal_announced():
             result = await self._arun(query_bundle.query_str)
         response = self._respond(result, trace)
@@ -247,6 +261,18 @@ class GuardedQueryEngine(BaseQueryEngine):
             return response
         chunks = _aiter(self._release(result, trace, response))
         return AsyncStreamingResponse(chunks, response.source_nodes, response.metadata)
+
+    def _sentences(self, query_bundle: QueryBundle) -> StreamingResponse:
+        """One run of the engine, its stream gated a sentence at a time."""
+        guard = self._guard or _sync(self._async_guard)
+        raw = self._query_engine.query(query_bundle)
+        return stream_by_sentence(raw, guard, query_bundle, self._append_caveat)
+
+    async def _asentences(self, query_bundle: QueryBundle) -> AsyncStreamingResponse:
+        """Async twin of `_sentences`."""
+        guard = self._async_guard or _async(self._guard)
+        raw = await self._query_engine.aquery(query_bundle)
+        return astream_by_sentence(raw, guard, query_bundle, self._append_caveat)
 
     def _release(
         self, result: GuardResult, trace: CallTrace, response: Response
@@ -339,6 +365,16 @@ def _gen(chunks: Iterable[str]) -> Generator[str, None, None]:
 async def _aiter(chunks: Iterable[str]) -> AsyncGenerator[str, None]:
     for chunk in chunks:
         yield chunk
+
+
+def _sync(guard: AsyncGuard | None) -> Guard:
+    assert guard is not None  # _guards() ensures one of the two is set
+    return guard.as_sync()
+
+
+def _async(guard: Guard | None) -> AsyncGuard:
+    assert guard is not None  # _guards() ensures one of the two is set
+    return guard.as_async()
 
 
 def _guards(
