@@ -255,7 +255,7 @@ class Guard(_Shell):
         opened = open_stream(source, question)
         if isinstance(opened.tokens, AsyncIterable):
             raise InputError("Guard.stream needs sync pieces; use AsyncGuard.astream")
-        gate = _gate(self._core, question, opened)
+        gate = _gate(self._core, question, opened, self._open_workers())
         stopped = yield from drive(gate, opened.tokens)
         obs = gate.observation()
         results = _score(self._core, obs, self._open_workers())
@@ -429,7 +429,8 @@ class AsyncGuard(_Shell):
     ) -> AsyncIterator[str]:
         start, call = time.perf_counter(), Call.new(question)
         opened = open_stream(await _opened(source, question), question)
-        gate, workers = _gate(self._core, question, opened), self._open_workers()
+        workers = self._open_workers()
+        gate = _gate(self._core, question, opened, workers)
 
         async def judge(segment: Segment) -> GateEvent:
             with using(workers):
@@ -627,11 +628,18 @@ async def _ascore(
     return await ascore_cascade(core.cascade, core.signals, obs, core.timeouts, workers)
 
 
-def _gate(core: GuardCore, question: str, opened: TokenStream) -> SentenceGate:
+def _gate(
+    core: GuardCore, question: str, opened: TokenStream, workers: Workers
+) -> SentenceGate:
     # A guard given no claim signals still gates a stream: the cheap defaults.
     scorer = core.claims or ClaimScorer()
+    pending = []
+    if opened.contexts and not callable(opened.contexts):
+        # Embed the passages on a worker while the model writes its first sentence.
+        known = Observation(question=question, answer="", contexts=opened.contexts)
+        pending.append(workers.submit(scorer.prepare, known))
     return SentenceGate(
-        scorer, core.claim_policy, question, opened.contexts, opened.samples
+        scorer, core.claim_policy, question, opened.contexts, opened.samples, pending
     )
 
 

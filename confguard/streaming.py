@@ -20,6 +20,8 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
+from concurrent import futures
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,9 +227,13 @@ class SentenceGate:
         question: str,
         contexts: Contexts = (),
         samples: Sequence[Sample] = (),
+        pending: Sequence[Future[Any]] = (),
     ) -> None:
         self.scorer, self.policy, self.question = scorer, policy, question
         self.contexts, self.samples = contexts, tuple(samples)
+        self.pending = list(pending)
+        """Work started with the stream (e.g. embedding the contexts while the
+        model generates), waited for before the first sentence is scored."""
         self.buffer = SentenceBuffer(scorer.splitter)
         self.scored: list[ScoredClaim] = []
         self.decisions: list[ClaimDecision] = []
@@ -263,6 +269,9 @@ class SentenceGate:
         return event
 
     def _judged(self, segment: Segment) -> GateEvent:
+        for future in self.pending:  # its failure shows in the signal itself
+            futures.wait([future])
+        self.pending.clear()
         start, end = segment.release
         if segment.claim is None:  # white space only
             return Released(tuple(self.buffer.chunks(start, end)))

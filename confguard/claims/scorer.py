@@ -57,6 +57,14 @@ class ClaimScorer:
         """Every claim of the answer, scored by every claim signal."""
         return tuple(self.score_claim(claim, obs) for claim in self.claims(obs))
 
+    def prepare(self, obs: Observation) -> None:
+        """Work the signals can do before any claim is known (e.g. embedding the
+        contexts); a signal without a `prepare` method has none."""
+        for signal in self.signals:
+            prepare = getattr(signal, "prepare", None)
+            if callable(prepare):
+                prepare(obs)
+
     def score_claim(self, claim: Claim, obs: Observation) -> ScoredClaim:
         """One claim scored by every claim signal, in order."""
         return ScoredClaim(

@@ -124,6 +124,11 @@ class ClaimContextSupport(BaseClaimSignal):
         self.embedder = embedder
         self._sentences = _Sentences(embedder, splitter or SentenceSplitter())
 
+    def prepare(self, obs: Observation) -> None:
+        """Split and embed the contexts now (a stream does it while generating)."""
+        if obs.contexts:
+            self._sentences.of([c.text for c in obs.contexts])
+
     def _score_claim(self, claim: Claim, obs: Observation) -> SignalResult:
         if not obs.contexts:
             return SignalResult.skipped(self.name, "no retrieved contexts")
