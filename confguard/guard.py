@@ -7,7 +7,6 @@ signals, write audit rows, call escalation routes. Everything that decides lives
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Generator, Mapping, Sequence
@@ -50,20 +49,19 @@ from confguard.signals.running import (
 )
 from confguard.store.spool import Delivered, DeliveryFailed, SpoolOp
 from confguard.store.spooling import Recorder, spool_for
-from confguard.streaming import (
+from confguard.streaming.drive import (
     AsyncGatedStream,
     GatedStream,
-    GateEvent,
-    Segment,
-    SentenceGate,
-    Stopped,
     StreamSource,
-    TokenStream,
     adrive,
     drive,
     open_stream,
+    opened_source,
+    sentence_gate,
+    stream_record,
     tail,
 )
+from confguard.streaming.gate import GateEvent, Segment, Stopped
 from confguard.telemetry import (
     attempt_span,
     end_attempt,
@@ -255,11 +253,11 @@ class Guard(_Shell):
         opened = open_stream(source, question)
         if isinstance(opened.tokens, AsyncIterable):
             raise InputError("Guard.stream needs sync pieces; use AsyncGuard.astream")
-        gate = _gate(self._core, question, opened, self._open_workers())
+        gate = sentence_gate(self._core, question, opened, self._open_workers())
         stopped = yield from drive(gate, opened.tokens)
         obs = gate.observation()
         results = _score(self._core, obs, self._open_workers())
-        record = _stream_record(self._core, gate, obs, results, stopped, start)
+        record = stream_record(self._core, gate, obs, results, stopped, start)
         self._record(call, record)
         result = self._conclude(call, [record])
         yield from tail(result, gate.released > 0)
@@ -428,9 +426,9 @@ class AsyncGuard(_Shell):
         self, source: Any, question: str, holder: list[GuardResult]
     ) -> AsyncIterator[str]:
         start, call = time.perf_counter(), Call.new(question)
-        opened = open_stream(await _opened(source, question), question)
+        opened = open_stream(await opened_source(source, question), question)
         workers = self._open_workers()
-        gate = _gate(self._core, question, opened, workers)
+        gate = sentence_gate(self._core, question, opened, workers)
 
         async def judge(segment: Segment) -> GateEvent:
             with using(workers):
@@ -444,7 +442,7 @@ class AsyncGuard(_Shell):
                 yield item
         obs = gate.observation()
         results = await _ascore(self._core, obs, workers)
-        record = _stream_record(self._core, gate, obs, results, stopped, start)
+        record = stream_record(self._core, gate, obs, results, stopped, start)
         await self._record(call, record)
         result = await self._conclude(call, [record])
         for chunk in tail(result, gate.released > 0):
@@ -626,50 +624,6 @@ async def _ascore(
     if core.cascade is None:
         return await ascore_all(core.signals, obs, core.timeouts, workers)
     return await ascore_cascade(core.cascade, core.signals, obs, core.timeouts, workers)
-
-
-def _gate(
-    core: GuardCore, question: str, opened: TokenStream, workers: Workers
-) -> SentenceGate:
-    # A guard given no claim signals still gates a stream: the cheap defaults.
-    scorer = core.claims or ClaimScorer()
-    pending = []
-    if opened.contexts and not callable(opened.contexts):
-        # Embed the passages on a worker while the model writes its first sentence.
-        known = Observation(question=question, answer="", contexts=opened.contexts)
-        pending.append(workers.submit(scorer.prepare, known))
-    return SentenceGate(
-        scorer, core.claim_policy, question, opened.contexts, opened.samples, pending
-    )
-
-
-async def _opened(source: Any, question: str) -> Any:
-    # An async pipeline returns its TokenStream through a coroutine.
-    if callable(source) and not isinstance(source, TokenStream):
-        source = source(question, Attempt(number=1))
-    return await source if inspect.isawaitable(source) else source
-
-
-def _stream_record(
-    core: GuardCore,
-    gate: SentenceGate,
-    obs: Observation,
-    results: Sequence[SignalResult],
-    stopped: bool,
-    start: float,
-) -> AttemptRecord:
-    """The streamed attempt's record: claims as the gate scored them, no retry."""
-    latency = time.perf_counter() - start
-    record = core.judge(
-        Attempt(number=1),
-        obs,
-        results,
-        (),
-        latency,
-        tuple(gate.scored),
-        can_retry=False,
-    )
-    return core.streamed(record, stopped)
 
 
 async def _ascore_claims(

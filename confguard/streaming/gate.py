@@ -1,25 +1,16 @@
-"""Stream only gated text: hold an attempt's chunks back, release them once gated.
+"""Sentence-by-sentence gating of a token stream: the pure parts.
 
-A streaming integration never forwards an attempt's chunks as they arrive (the
-gate has not decided yet); it holds them in a `HoldBack` and, once the guard has
-decided, releases the *gated* text: the held chunks when they spell it exactly
-(an accepted answer keeps its token boundaries), otherwise the gated text cut
-into word-sized `pieces` (a refusal, an escalation's answer, a caveat added).
+A stream of tokens is cut into sentences as they complete (the splitter sees the
+next one begin, or the stream ends); each sentence is scored as a claim and
+released only once the claim policy keeps (or flags) it. A redacted sentence is
+replaced by the policy's note; a gating one stops the stream. Everything here is
+pure but for the claim signals `SentenceGate.judge` runs; `confguard.streaming.drive`
+and the guards' `stream` / `astream` drive it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterable,
-    Iterator,
-    Sequence,
-)
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -27,72 +18,15 @@ from typing import Any
 
 from confguard.claims.align import token_span
 from confguard.claims.scorer import ClaimScorer, ScoredClaim
-from confguard.claims.split import SentenceSplitter, Splitter
-from confguard.exceptions import InputError
+from confguard.claims.split import Splitter
 from confguard.observation import Context, Observation, Sample, TokenLogprob
-from confguard.policy.claims import ClaimPolicy, assess_claim, decide_claim, gate_reason
-from confguard.results import (
-    Abstain,
-    Annotate,
-    Attempt,
-    Claim,
-    ClaimDecision,
-    Escalate,
-    GuardResult,
+from confguard.policy.claims import (
+    ClaimPolicy,
+    assess_claim,
+    decide_claim,
+    gate_reason,
 )
-
-_PIECE = re.compile(r"\s*\S+\s*$|\s*\S+|\s+")
-
-
-def pieces(text: str) -> tuple[str, ...]:
-    """`text` cut into word-sized chunks that join back to it exactly.
-
-    Example:
-        >>> pieces("I can't answer that.")
-        ('I', " can't", ' answer', ' that.')
-    """
-    return tuple(_PIECE.findall(text))
-
-
-class HoldBack:
-    """Chunks of an answer held back until the gate decides what may be released.
-
-    Example:
-        >>> held = HoldBack()
-        >>> for chunk in ["Den", "ver"]:
-        ...     held.hold(chunk)
-        >>> list(held.release("Denver"))
-        ['Den', 'ver']
-    """
-
-    def __init__(self) -> None:
-        self._chunks: list[str] = []
-
-    def hold(self, chunk: str) -> None:
-        """Keep `chunk` back (nothing is released before `release`)."""
-        self._chunks.append(chunk)
-
-    @property
-    def text(self) -> str:
-        """Everything held so far, joined: the answer the gate scores."""
-        return "".join(self._chunks)
-
-    def release(self, gated: str) -> Iterator[str]:
-        """The gated text as chunks: the held ones if they spell it, else `pieces`."""
-        if self._chunks and self.text == gated:
-            yield from (chunk for chunk in self._chunks if chunk)
-        else:
-            yield from pieces(gated)
-
-
-# --- sentence-by-sentence gating ---------------------------------------------
-#
-# A stream of tokens is cut into sentences as they complete (the splitter sees the
-# next one begin, or the stream ends); each sentence is scored as a claim and
-# released only once the claim policy keeps (or flags) it. A redacted sentence is
-# replaced by the policy's note; a gating one stops the stream. The pieces below
-# are pure but for the claim signals `SentenceGate.judge` runs; the guards'
-# `stream` / `astream` drive them.
+from confguard.results import Claim, ClaimDecision
 
 Piece = str | TokenLogprob
 """What a token stream yields: a text piece, or a token with its logprob."""
@@ -322,191 +256,14 @@ class SentenceGate:
         )
 
 
-# --- driving a stream through the gate (the guards' stream/astream use these) --
-
-StreamSource = TokenStream | Iterable[Piece] | AsyncIterable[Piece] | Callable[..., Any]
-"""A token stream, an iterable of pieces, or a pipeline `(question, attempt)`
-returning either."""
-
-
-def open_stream(source: StreamSource, question: str) -> TokenStream:
-    """The TokenStream of a source (a pipeline is called for attempt 1)."""
-    if callable(source) and not isinstance(source, TokenStream):
-        source = source(question, Attempt(number=1))
-    if isinstance(source, TokenStream):
-        return source
-    if isinstance(source, Iterable | AsyncIterable) and not isinstance(source, str):
-        return TokenStream(tokens=source)
-    raise InputError(
-        "a stream needs a TokenStream, an iterable of str/TokenLogprob pieces, or a "
-        f"pipeline returning one; got {type(source).__name__}"
-    )
-
-
-def drive(gate: SentenceGate, tokens: Iterable[Piece]) -> Generator[str, None, bool]:
-    """Yield what the gate releases; return True when a sentence stopped it.
-
-    The source is closed when the gate stops (or the caller stops reading), so
-    generation stops too.
-    """
-    iterator = iter(tokens)
-    try:
-        for piece in iterator:
-            for segment in gate.push(piece):
-                if (yield from _released(gate.judge(segment))):
-                    return True
-        for segment in gate.close():
-            if (yield from _released(gate.judge(segment))):
-                return True
-        return False
-    finally:
-        _close(iterator)
-
-
-def _released(event: GateEvent) -> Generator[str, None, bool]:
-    if isinstance(event, Stopped):
-        return True
-    yield from event.chunks
-    return False
-
-
-def _close(iterator: object) -> None:
-    close = getattr(iterator, "close", None)
-    if callable(close):
-        close()
-
-
-async def adrive(
-    gate: SentenceGate,
-    tokens: Iterable[Piece] | AsyncIterable[Piece],
-    judge: Callable[[Segment], Awaitable[GateEvent]],
-) -> AsyncIterator[str | Stopped]:
-    """Async twin of `drive`: `judge` scores off the event loop; a `Stopped` is
-    the last item when a sentence stopped the gate."""
-    iterator = _aiter(tokens)
-    try:
-        async for piece in iterator:
-            for segment in gate.push(piece):
-                event = await judge(segment)
-                if isinstance(event, Stopped):
-                    yield event
-                    return
-                for chunk in event.chunks:
-                    yield chunk
-        for segment in gate.close():
-            event = await judge(segment)
-            if isinstance(event, Stopped):
-                yield event
-                return
-            for chunk in event.chunks:
-                yield chunk
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if callable(aclose):
-            await aclose()
-
-
-async def _aiter(
-    tokens: Iterable[Piece] | AsyncIterable[Piece],
-) -> AsyncIterator[Piece]:
-    if isinstance(tokens, AsyncIterable):
-        async for piece in tokens:
-            yield piece
-        return
-    iterator = iter(tokens)
-    try:
-        for piece in iterator:
-            yield piece
-    finally:
-        _close(iterator)
-
-
-def tail(result: GuardResult, released: bool) -> tuple[str, ...]:
-    """What follows the released sentences: an annotation's caveat, or the text
-    of an abstention or escalation (after a blank line when text went before)."""
-    decision = result.decision
-    if isinstance(decision, Annotate):
-        text: str | None = decision.caveat
-    elif isinstance(decision, Abstain | Escalate):
-        text = result.answer
-    else:
-        text = None
-    if not text:
-        return ()
-    return pieces(("\n\n" if released else "") + text)
-
-
-class GatedStream(Iterator[str]):
-    """The gated text of a stream, chunk by chunk; `result` once it is read out.
-
-    Example:
-        >>> stream = guard.stream(token_pipeline, "Who won Super Bowl 50?")
-        >>> text = "".join(stream)
-        >>> stream.result.decision.action, stream.result.claims.removed
-    """
-
-    def __init__(self, chunks: Generator[str, None, GuardResult]) -> None:
-        self._chunks = chunks
-        self.result: GuardResult | None = None
-        """The GuardResult, set when the stream is exhausted."""
-
-    def __iter__(self) -> GatedStream:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            return next(self._chunks)
-        except StopIteration as done:
-            self.result = done.value
-            raise
-
-    def close(self) -> None:
-        """Stop reading: the source stream is closed too."""
-        self._chunks.close()
-
-
-class AsyncGatedStream(AsyncIterator[str]):
-    """Async twin of `GatedStream`: ``async for chunk in guard.astream(...)``."""
-
-    def __init__(self, chunks: AsyncIterator[str], holder: list[GuardResult]) -> None:
-        self._chunks, self._holder = chunks, holder
-
-    @property
-    def result(self) -> GuardResult | None:
-        """The GuardResult, set when the stream is exhausted."""
-        return self._holder[0] if self._holder else None
-
-    def __aiter__(self) -> AsyncGatedStream:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._chunks.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop reading: the source stream is closed too."""
-        aclose = getattr(self._chunks, "aclose", None)
-        if callable(aclose):
-            await aclose()
-
-
 __all__ = [
-    "AsyncGatedStream",
     "Contexts",
     "GateEvent",
-    "GatedStream",
-    "HoldBack",
     "Piece",
     "Released",
     "Segment",
     "SentenceBuffer",
     "SentenceGate",
-    "SentenceSplitter",
     "Stopped",
-    "StreamSource",
     "TokenStream",
-    "adrive",
-    "drive",
-    "open_stream",
-    "pieces",
-    "tail",
 ]
