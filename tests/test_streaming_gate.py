@@ -315,3 +315,26 @@ def test_the_buffer_waits_for_the_next_sentence_before_cutting() -> None:
     assert buffer.text[slice(*segment.claim)] == "It cost $3.5 million in 2019."  # type: ignore[misc]
     [last] = buffer.close()
     assert buffer.text[slice(*last.claim)] == "Then"  # type: ignore[misc]
+
+
+def test_text_a_splitter_leaves_out_is_scored_with_the_next_claim_never_released() -> (
+    None
+):
+    class SkipsCheese:
+        """Finds only the sentences without BAD, as a careless decomposition might."""
+
+        def spans(self, text: str) -> list[tuple[int, int]]:
+            found = SentenceSplitter().spans(text)
+            return [(s, e) for s, e in found if BAD not in text[s:e]]
+
+    oracle = Oracle()
+    g = Guard(
+        [FunctionSignal(lambda obs: 0.9, name="fixed")],
+        Policy.from_dict({"thresholds": {"accept": 0.5}, "claims": {"min_kept": 0.0}}),
+        claims=ClaimScorer([oracle], splitter=SkipsCheese()),
+    )
+    for text in (f"{GOOD[0]} {FAILING[0]} {GOOD[2]}", f"{GOOD[0]} {FAILING[0]}"):
+        out = "".join(g.stream(Source(fake_tokens(text)), "What happened?"))
+        assert BAD not in out and "moon" not in out
+        assert out.startswith(GOOD[0])
+    assert any(BAD in claim for claim in oracle.scored)  # it was scored, and failed

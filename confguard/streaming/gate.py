@@ -51,6 +51,14 @@ class TokenStream:
     samples: tuple[Sample, ...] = ()
 
 
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
+
+
 @dataclass(frozen=True)
 class Segment:
     """A finished stretch of the stream: characters `release` hold `claim`, a
@@ -98,16 +106,18 @@ class SentenceBuffer:
     def _complete(self, final: bool) -> list[Segment]:
         region = self.text[self.done :]
         spans = [(self.done + s, self.done + e) for s, e in self.splitter.spans(region)]
-        ready = spans if final else spans[:-1]
+        if final and self.text[spans[-1][1] if spans else self.done :].strip():
+            spans.append((spans[-1][1] if spans else self.done, len(self.text)))
         found = []
-        for i, claim in enumerate(ready):
-            # A sentence is released up to its own end; the white space after it
-            # goes with the next one, so a token like " The" stays whole.
-            last = final and i + 1 == len(spans)
-            end = len(self.text) if last else claim[1]
+        for _, end in spans if final else spans[:-1]:
+            # Each sentence is released up to its own end (the white space after
+            # it goes with the next, so a token like " The" stays whole), and its
+            # claim covers every character released with it: text a splitter
+            # left out between sentences is scored with the one after it.
+            claim = _trimmed(self.text, self.done, end)
             found.append(Segment((self.done, end), claim))
             self.done = end
-        if final and self.done < len(self.text):
+        if final and self.done < len(self.text):  # white space only
             found.append(Segment((self.done, len(self.text)), None))
             self.done = len(self.text)
         if found:
