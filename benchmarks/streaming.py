@@ -69,38 +69,86 @@ def prompt(context: str, question: str) -> str:
 
 def local_stream(generator: Any) -> Stream:
     """Token-by-token greedy decoding on the local model (LocalGenerator has no
-    streaming call; this drives its llama.cpp context the way `generate` does)."""
+    streaming call; this drives its llama.cpp context the way `generate` does),
+    cut before the first stop string."""
+
+    def stream(text: str) -> Iterator[TokenLogprob]:
+        return before_stops(_decoded(generator, text), STOPS)
+
+    return stream
+
+
+def _decoded(generator: Any, text: str) -> Iterator[TokenLogprob]:
+    """Every token the model chooses, as it chooses it, until end of generation."""
     from confguard.llm import _logits
     from confguard.llm.base import GenerationRequest
 
-    def stream(text: str) -> Iterator[TokenLogprob]:
-        request = GenerationRequest(prompt=text, max_tokens=MAX_TOKENS, stop=STOPS)
-        with generator._lock:
-            llm = generator._load()
-            ids = generator._tokenize(text, bos=True)
-            generator._check_fits(len(ids), MAX_TOKENS)
-            logits = generator._feed(llm, ids)
-            llm.n_tokens = len(ids)
-            buffer, token = _logits.TextBuffer(STOPS), None
-            for _ in range(MAX_TOKENS):
-                if token is not None:
-                    logits = generator._advance(llm, token)
-                token = generator._choose(logits, request, None)
-                if generator._is_eog(token):
-                    return
-                step = _logits.score_step(logits, token, request.top_k)
-                before = len(buffer.text)
-                stop = buffer.add(generator._piece(token, special=False))
-                piece = buffer.pieces[-1] if stop is None else buffer.text[before:stop]
-                if piece:
-                    alternatives = generator._alternatives(step, piece)
-                    yield TokenLogprob(
-                        token=piece, logprob=step.logprob, top_logprobs=alternatives
-                    )
-                if stop is not None:
-                    return
+    request = GenerationRequest(prompt=text, max_tokens=MAX_TOKENS)
+    with generator._lock:  # held while the stream is read; released on close
+        llm = generator._load()
+        ids = generator._tokenize(text, bos=True)
+        generator._check_fits(len(ids), MAX_TOKENS)
+        logits = generator._feed(llm, ids)
+        llm.n_tokens = len(ids)
+        buffer, token = _logits.TextBuffer(()), None
+        for _ in range(MAX_TOKENS):
+            if token is not None:
+                logits = generator._advance(llm, token)
+            token = generator._choose(logits, request, None)
+            if generator._is_eog(token):
+                return
+            step = _logits.score_step(logits, token, request.top_k)
+            buffer.add(generator._piece(token, special=False))
+            piece = buffer.pieces[-1]
+            alternatives = generator._alternatives(step, piece)
+            yield TokenLogprob(
+                token=piece, logprob=step.logprob, top_logprobs=alternatives
+            )
 
-    return stream
+
+def before_stops(
+    tokens: Iterator[TokenLogprob], stops: Sequence[str]
+) -> Iterator[TokenLogprob]:
+    """The tokens up to the first stop string, cut inside a token if need be; a
+    token that might begin a stop string waits until it is known not to."""
+    held: list[TokenLogprob] = []
+    text = ""
+    try:
+        for token in tokens:
+            held.append(token)
+            text += token.token
+            found = [text.find(s) for s in stops if s in text]
+            if found:
+                yield from _cut(
+                    held, len(text) - sum(len(t.token) for t in held), min(found)
+                )
+                return
+            safe = len(text) - _stop_prefix(text, stops)
+            while held and len(text) - sum(len(t.token) for t in held[1:]) <= safe:
+                yield held.pop(0)
+        yield from held
+    finally:
+        getattr(tokens, "close", lambda: None)()  # stop decoding
+
+
+def _stop_prefix(text: str, stops: Sequence[str]) -> int:
+    """The longest end of `text` that begins some stop string."""
+    return max(
+        (k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0
+    )
+
+
+def _cut(held: list[TokenLogprob], start: int, at: int) -> Iterator[TokenLogprob]:
+    """The held tokens (the first at character `start`) cut before character `at`."""
+    for token in held:
+        end = start + len(token.token)
+        if start >= at:
+            return
+        piece = token.token[: at - start] if end > at else token.token
+        yield (
+            token if piece == token.token else token.model_copy(update={"token": piece})
+        )
+        start = end
 
 
 def fake_stream(delay: float) -> Stream:

@@ -96,3 +96,31 @@ def test_the_streaming_benchmark_releases_no_failing_sentence(tmp_path: Path) ->
     assert set(headline) == STREAMING
     assert headline["failed_sentences_released"] == 0
     assert headline["first_sentence_gated_s"] > 0 and headline["ratio"] > 0
+
+
+def _streaming_module() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_streaming", ROOT / "benchmarks" / "streaming.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_local_stream_stops_before_a_stop_string_and_never_shows_it() -> None:
+    from confguard.observation import TokenLogprob
+
+    bench = _streaming_module()
+    cases = {
+        ("A", " b.", "\n", "Question", ":", " x"): ["A", " b."],
+        ("A.", "\n\n", "More"): ["A."],
+        ("A", " b.\n\nQ"): ["A", " b."],
+        ("Hi", "\n", "there"): ["Hi", "\n", "there"],  # "\n" alone is no stop
+    }
+    for pieces, expected in cases.items():
+        tokens = iter([TokenLogprob(token=p, logprob=-0.1) for p in pieces])
+        kept = bench.before_stops(tokens, bench.STOPS)  # type: ignore[attr-defined]
+        assert [t.token for t in kept] == expected
