@@ -239,31 +239,22 @@ class SentenceGate:
             return ()
         return tuple(p for p in (text[start:first], note, text[last:end]) if p)
 
-    def final_gate(self) -> str | None:
-        """Why the claims gate the answer now that the stream has ended, or None."""
-        return gate_reason(self.policy, self.decisions, final=True)
-
     def _claim(self, span: tuple[int, int]) -> Claim:
         start, end = span
-        tokens = token_span(self.buffer.offsets, start, end)
+        known = self.buffer.tokens is not None  # all pieces carried logprobs
+        tokens = token_span(self.buffer.offsets, start, end) if known else None
         claim = Claim(
             index=len(self.scored),
             text=self.buffer.text[start:end],
             start=start,
             end=end,
-            token_start=None
-            if tokens is None or self.buffer.tokens is None
-            else tokens[0],
-            token_end=None
-            if tokens is None or self.buffer.tokens is None
-            else tokens[1],
+            token_start=tokens[0] if tokens else None,
+            token_end=tokens[1] if tokens else None,
         )
         essential = self.scorer.essential
-        return (
-            claim.model_copy(update={"essential": True})
-            if essential and essential(claim)
-            else claim
-        )
+        if essential is not None and essential(claim):
+            return claim.model_copy(update={"essential": True})
+        return claim
 
 
 __all__ = [
