@@ -154,6 +154,11 @@ def test_table_lists_costs_missing_and_what_could_not_run(
     assert "missing on 1 answers (ranked lowest): uqlm: sampled" in out
     assert "missing on 1 answers (ranked lowest): confguard: skips" in out
     assert "not run: noncontradiction: needs an NLI model" in out
+    # A perfect scorer is never behind in a resample, and ahead in some.
+    gap = next(line for line in out.splitlines() if "best-vs-best" in line)
+    low, high = (float(v) for v in gap.split("[")[1].rstrip("]").split(","))
+    assert "(perfect - sampled)" in gap and low == 0.0 and high > 0
+    assert "- at <= 3.00 calls/q: confguard none; uqlm backwards 0.0000" in out
 
 
 def test_limit_takes_the_first_rows(

@@ -254,11 +254,13 @@ FAMILY = {
     "gini": "white-box",
     "self_certainty": "white-box",
     "distributional_perplexity": "white-box",
-    "retrieval_support": "retrieval",
-    "answer_support": "context",
+    "perplexity_consistency": "white-box",  # reads the samples' logprobs too
+    "retrieval": "retrieval",
     "multi_embedding_agreement": "retrieval",
-    "situated_rcr": "model calls",
+    "answer_support": "context",
+    "situated_rcr": "situated (model calls)",
 }
+"""Families as the table shows them; the other consistency signals are black-box."""
 
 
 def family_of(name: str) -> str:

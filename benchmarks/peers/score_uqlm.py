@@ -122,15 +122,19 @@ def black_box(name: str, given: dict[str, Any]) -> list[float]:
     return list(result.data[name])
 
 
-def timed(run: Callable[[], list[float]], n: int) -> tuple[list[float], float]:
-    """The scores and the seconds per answer they took (after a warm-up call).
+def timed(
+    run: Callable[[dict[str, Any]], list[float]], given: dict[str, Any]
+) -> tuple[list[float], float]:
+    """The scores of every answer, and the seconds per answer they took.
 
-    The warm-up loads what a long-running service loads once (imports, MiniLM);
-    confguard's side is timed the same way (`export.py` warms up too).
+    A warm-up call on one answer first loads what a long-running service loads
+    once (imports, MiniLM); confguard's side is timed the same way (`export.py`
+    warms up too).
     """
-    run()
+    run({k: v[:1] for k, v in given.items()})
     start = time.perf_counter()
-    scores = run()
+    scores = run(given)
+    n = len(given["responses"])
     return scores, (time.perf_counter() - start) / max(n, 1)
 
 
@@ -183,7 +187,8 @@ def score_all(
     seconds: dict[str, float] = {}
     runs = [(n, white_box) for n in WHITE_BOX] + [(n, black_box) for n in BLACK_BOX]
     for name, scorer in runs:
-        scores[name], seconds[name] = timed(partial(scorer, name, given), len(rows))
+        scores[name], seconds[name] = timed(partial(scorer, name), given)
+        print(f"{name}: {seconds[name]:.4f} s/answer", file=sys.stderr, flush=True)
     return scores, seconds
 
 

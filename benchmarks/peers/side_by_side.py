@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from confguard.evaluation.metrics import aurc, auroc, ece
 from confguard.scoring.calibration import fit_platt
 
@@ -303,6 +305,82 @@ def _best(aurocs: dict[str, float | None]) -> float | None:
     return max(found) if found else None
 
 
+def budget_lines(measured: Sequence[Measured]) -> list[str]:
+    """At each peer scorer's cost in calls: each side's best AUROC within it.
+
+    The goal is confguard ahead at no more model calls, so each budget compares
+    only the scorers that spend at most that many calls per question.
+    """
+    lines = []
+    for budget in sorted({round(m.calls, 2) for m in measured if m.side == "uqlm"}):
+        best = {
+            side: max(
+                (m for m in measured if m.side == side and _within(m, budget)),
+                key=lambda m: m.auroc or 0.0,
+                default=None,
+            )
+            for side in ("confguard", "uqlm")
+        }
+        cells = [_best_cell(side, m) for side, m in best.items()]
+        lines.append(f"- at <= {budget:.2f} calls/q: " + "; ".join(cells))
+    return lines
+
+
+def _within(m: Measured, budget: float) -> bool:
+    return m.auroc is not None and round(m.calls, 2) <= budget
+
+
+def _best_cell(side: str, m: Measured | None) -> str:
+    return f"{side} none" if m is None else f"{side} {m.name} {m.auroc:.4f}"
+
+
+def best_gap_line(
+    measured: Sequence[Measured],
+    scorers: Sequence[Scorer],
+    train: Sequence[bool],
+    correct: Sequence[bool],
+    seed: int,
+    rounds: int = 1000,
+) -> str:
+    """A paired bootstrap of best confguard minus best UQLM AUROC (95% interval).
+
+    Held-out sets are small (tens of questions), so the gap is shown with its
+    spread: the same resampled questions score both sides in each round.
+    """
+    ours, theirs = _best_of(measured, "confguard"), _best_of(measured, "uqlm")
+    if ours is None or theirs is None:
+        return "- best-vs-best bootstrap: a side has no AUROC"
+    by_name = {(s.side, s.name): s for s in scorers}
+    held = [i for i, t in enumerate(train) if not t]
+    a, b = (
+        np.array([filled(by_name[(m.side, m.name)].scores)[0][i] for i in held])
+        for m in (ours, theirs)
+    )
+    y = np.array([correct[i] for i in held])
+    gaps = _bootstrap_gaps(a, b, y, seed, rounds)
+    lo, hi = np.percentile(gaps, [2.5, 97.5]) if gaps else (math.nan, math.nan)
+    return (
+        f"- best-vs-best AUROC gap ({ours.name} - {theirs.name}), paired bootstrap "
+        f"x{rounds}, seed {seed}: 95% interval [{lo:+.4f}, {hi:+.4f}]"
+    )
+
+
+def _best_of(measured: Sequence[Measured], side: str) -> Measured | None:
+    found = [m for m in measured if m.side == side and m.auroc is not None]
+    return max(found, key=lambda m: m.auroc or 0.0, default=None)
+
+
+def _bootstrap_gaps(a: Any, b: Any, y: Any, seed: int, rounds: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(rounds):
+        pick = rng.integers(0, y.size, y.size)
+        first, second = auroc(a[pick], y[pick]), auroc(b[pick], y[pick])
+        if first is not None and second is not None:
+            gaps.append(first - second)
+    return gaps
+
+
 def unavailable_lines(head: dict[str, Any]) -> list[str]:
     """What of UQLM could not run here, and why (from stage 2's meta line)."""
     return [f"- not run: {name}: {why}" for name, why in head["unavailable"].items()]
@@ -328,7 +406,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     measured = [measure(s, train, correct) for s in scorers]
     held = [c for c, t in zip(correct, train, strict=True) if not t]
     print(table(measured))
-    print("\n".join(missing_lines(measured) + unavailable_lines(head)))
+    gap = best_gap_line(measured, scorers, train, correct, args.seed)
+    notes = [*budget_lines(measured), gap, *missing_lines(measured)]
+    print("\n".join(notes + unavailable_lines(head)))
     out = summary(measured, held)
     print(json.dumps(out))
     return out
@@ -343,7 +423,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="score_uqlm.py's JSONL (default: DATA with suffix .uqlm.jsonl)",
     )
     parser.add_argument("--limit", type=int, default=None, help="first N rows only")
-    parser.add_argument("--seed", type=int, default=0, help="the ensemble tuner's seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the ensemble tuner and bootstrap"
+    )
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
     parser.add_argument(
         "--skip-ensemble",
