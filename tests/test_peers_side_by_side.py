@@ -158,7 +158,7 @@ def test_table_lists_costs_missing_and_what_could_not_run(
     gap = next(line for line in out.splitlines() if "best-vs-best" in line)
     low, high = (float(v) for v in gap.split("[")[1].rstrip("]").split(","))
     assert "(perfect - sampled)" in gap and low == 0.0 and high > 0
-    assert "- at <= 3.00 calls/q: confguard none; uqlm backwards 0.0000" in out
+    assert "- at <= 3.00 calls/q: confguard skips 0.5833; uqlm backwards 0.0000" in out
 
 
 def test_limit_takes_the_first_rows(
