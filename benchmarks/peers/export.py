@@ -360,20 +360,54 @@ def chosen_items(args: argparse.Namespace) -> list[EvalItem]:
     return items if args.max_items is None else items[: args.max_items]
 
 
-def export(source: Source, items: Sequence[EvalItem], out: Path) -> Iterator[int]:
+def done_ids(out: Path) -> set[str]:
+    """Ids already written to `out` (complete lines only), for `--resume`."""
+    if not out.exists():
+        return set()
+    found = set()
+    for line in out.read_text("utf-8").splitlines():
+        try:
+            found.add(json.loads(line)["id"])
+        except (ValueError, KeyError):
+            continue  # a line cut short by a stopped run: that item is redone
+    return found
+
+
+def export(
+    source: Source, items: Sequence[EvalItem], out: Path, *, resume: bool = False
+) -> Iterator[int]:
     """Write one JSON line per item; yields the count written so far.
 
     The first item is replayed once before, unrecorded: loading the embedders is
     a one-time cost, not any question's (`score_uqlm.py` warms up the same way).
+    With `resume`, items already in `out` are kept and the rest appended, so a
+    run can go on as the call record grows.
     """
-    if items:
-        row(source, items[0])
+    skip = done_ids(out) if resume else set()
+    if resume and out.exists():
+        _drop_partial(out)
+    todo = [i for i in items if i.id not in skip]
+    if todo:
+        row(source, todo[0])
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as sink:
-        for n, item in enumerate(items, 1):
+    with out.open("a" if resume else "w", encoding="utf-8") as sink:
+        for n, item in enumerate(todo, 1):
             sink.write(json.dumps(row(source, item)) + "\n")
             sink.flush()
             yield n
+
+
+def _drop_partial(out: Path) -> None:
+    lines = out.read_text("utf-8").splitlines()
+    kept = [line for line in lines if _complete(line)]
+    out.write_text("".join(line + "\n" for line in kept), "utf-8")
+
+
+def _complete(line: str) -> bool:
+    try:
+        return "id" in json.loads(line)
+    except ValueError:
+        return False
 
 
 def main() -> None:
@@ -387,11 +421,14 @@ def main() -> None:
     parser.add_argument("--splits", default="fit,holdout")
     parser.add_argument("--max-items", type=int, default=None)
     parser.add_argument("--stand-in", action="store_true")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep items already in --out"
+    )
     args = parser.parse_args()
     items = chosen_items(args)
     source = open_source(args)
     start = time.perf_counter()
-    for n in export(source, items, args.out):
+    for n in export(source, items, args.out, resume=args.resume):
         if n % 10 == 0 or n == len(items):
             took = time.perf_counter() - start
             print(f"{n}/{len(items)} items, {took:.0f}s", file=sys.stderr, flush=True)
