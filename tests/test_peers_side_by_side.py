@@ -80,6 +80,7 @@ def peer_lines(nan_at: int | None = 14) -> list[dict[str, Any]]:
         {
             "kind": "item",
             "id": f"q{i}",
+            "answer": f"a{i}",
             "uqlm": {
                 "backwards": 0.2 if CORRECT[i] else 0.8,
                 "sampled": None if i == nan_at else (0.6 if CORRECT[i] else 0.4),
@@ -174,6 +175,17 @@ def test_an_answer_the_peer_did_not_score_stops_the_comparison(
     path = write(tmp_path / "d.jsonl", [export_row(i) for i in range(len(CORRECT))])
     write(sbs.peer_path(path), peer_lines()[:-1])
     with pytest.raises(ValueError, match="1 answers lack UQLM scores"):
+        sbs.main(["--data", str(path), "--skip-ensemble"])
+
+
+def test_a_different_answer_under_the_same_id_stops_the_comparison(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "d.jsonl", [export_row(i) for i in range(len(CORRECT))])
+    lines = peer_lines()
+    lines[3]["answer"] = "another answer"
+    write(sbs.peer_path(path), lines)
+    with pytest.raises(ValueError, match="1 answers differ between the stages"):
         sbs.main(["--data", str(path), "--skip-ensemble"])
 
 

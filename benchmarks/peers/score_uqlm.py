@@ -223,7 +223,8 @@ def write(
         sink.write(json.dumps(head) + "\n")
         for i, r in enumerate(rows):
             item = {n: clean(v[i]) for n, v in scores.items()}
-            sink.write(json.dumps({"kind": "item", "id": r["id"], "uqlm": item}) + "\n")
+            line = {"kind": "item", "id": r["id"], "answer": r["answer"], "uqlm": item}
+            sink.write(json.dumps(line) + "\n")
 
 
 def tune(request: dict[str, Any], seed: int) -> dict[str, Any]:

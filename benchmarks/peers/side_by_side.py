@@ -89,17 +89,22 @@ def join(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Stage 1's rows, each with its UQLM scores; and the peer's meta line.
 
-    Every row must have been scored by the peer: a missing one means the two
-    stages ran on different answers, and nothing is compared then.
+    Every row must have been scored by the peer, on the same answer text: else
+    the two stages ran on different answers, and nothing is compared then.
     """
     head = next((p for p in peer if p.get("kind") == "meta"), None)
     if head is None:
         raise ValueError("the peer's file has no meta line (not from score_uqlm.py)")
-    by_id = {p["id"]: p["uqlm"] for p in peer if p.get("kind") == "item"}
+    by_id = {p["id"]: p for p in peer if p.get("kind") == "item"}
     missing = [r["id"] for r in rows if r["id"] not in by_id]
     if missing:
         raise ValueError(f"{len(missing)} answers lack UQLM scores, e.g. {missing[:3]}")
-    return [{**r, "uqlm": by_id[r["id"]]} for r in rows], head
+    changed = [r["id"] for r in rows if by_id[r["id"]].get("answer") != r["answer"]]
+    if changed:
+        raise ValueError(
+            f"{len(changed)} answers differ between the stages: {changed[:3]}"
+        )
+    return [{**r, "uqlm": by_id[r["id"]]["uqlm"]} for r in rows], head
 
 
 def confguard_scorers(rows: Sequence[dict[str, Any]]) -> list[Scorer]:
