@@ -234,6 +234,13 @@ class GuardCore:
             claims=report,
         )
 
+    def wants_claims(self, record: AttemptRecord) -> bool:
+        """Whether the attempt's claims are worth scoring: only an answer about to
+        be given (accept, annotate) can be redacted or gated by them."""
+        return self.claims is not None and isinstance(
+            record.decision, Accept | Annotate
+        )
+
     def claim_report(
         self, answer: str, scored: Sequence[ScoredClaim] | None
     ) -> ClaimReport | None:

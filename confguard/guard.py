@@ -292,11 +292,15 @@ class Guard(_Shell):
     ) -> AttemptRecord:
         with attempt_span(attempt) as span:
             results = _score(self._core, obs, self._open_workers())
-            scored = None if self._core.claims is None else self._core.claims.score(obs)
-            latency = time.perf_counter() - start
             record = self._core.judge(
-                attempt, obs, results, tuple(history), latency, scored
+                attempt, obs, results, tuple(history), time.perf_counter() - start
             )
+            if self._core.wants_claims(record):
+                scored = self._core.claims.score(obs) if self._core.claims else None
+                latency = time.perf_counter() - start
+                record = self._core.judge(
+                    attempt, obs, results, tuple(history), latency, scored
+                )
             end_attempt(span, record)
         return record
 
@@ -479,11 +483,15 @@ class AsyncGuard(_Shell):
         with attempt_span(attempt) as span:
             workers = self._open_workers()
             results = await _ascore(self._core, obs, workers)
-            scored = await _ascore_claims(self._core, obs, workers)
-            latency = time.perf_counter() - start
             record = self._core.judge(
-                attempt, obs, results, tuple(history), latency, scored
+                attempt, obs, results, tuple(history), time.perf_counter() - start
             )
+            if self._core.wants_claims(record):
+                scored = await _ascore_claims(self._core, obs, workers)
+                latency = time.perf_counter() - start
+                record = self._core.judge(
+                    attempt, obs, results, tuple(history), latency, scored
+                )
             end_attempt(span, record)
         return record
 

@@ -81,11 +81,19 @@ def test_a_gate_may_escalate_with_the_whole_answer() -> None:
     assert checked.answer == "A person will check this."
 
 
-def test_an_answer_level_refusal_is_not_loosened_by_good_claims() -> None:
-    answer = "Nothing here is in the passage."
-    result = guard().check(obs(answer))
+def test_an_answer_the_guard_refuses_is_not_split_into_claims_at_all() -> None:
+    calls: list[str] = []
+
+    class Counting(ClaimLexicalSupport):
+        def _score_claim(self, claim, obs):  # type: ignore[no-untyped-def]
+            calls.append(claim.text)
+            return super()._score_claim(claim, obs)
+
+    policy = Policy.from_dict({"thresholds": {"accept": 0.5}})
+    g = Guard([AnswerSupport()], policy, claims=ClaimScorer([Counting()]))
+    result = g.check(obs("Nothing here is in the passage."))
     assert result.decision.action == "abstain"
-    assert result.claims is not None and result.claims.gated  # 0 of 1 kept
+    assert result.claims is None and calls == []  # no claim signal ran
 
 
 def test_the_audit_record_says_what_was_removed_and_why() -> None:
@@ -154,12 +162,13 @@ def test_run_retries_and_the_final_attempt_carries_its_claims() -> None:
     g = Guard([AnswerSupport()], policy, claims=ClaimScorer([ClaimLexicalSupport()]))
     result = g.run(lambda q, attempt: obs(next(answers)), "Who won Super Bowl 50?")
     assert [r.decision.action for r in result.attempts] == ["retry", "accept"]
+    assert result.attempts[0].claims is None  # retried: its claims were not scored
     assert result.claims is result.attempts[-1].claims
     assert result.claims is not None and len(result.claims.removed) == 1
 
 
 @pytest.mark.parametrize("shell", ["sync", "async"])
-def test_claim_scoring_runs_for_every_check(shell: str) -> None:
+def test_claim_scoring_runs_once_per_claim_of_an_accepted_check(shell: str) -> None:
     calls: list[str] = []
 
     class Counting(ClaimLexicalSupport):
@@ -167,7 +176,8 @@ def test_claim_scoring_runs_for_every_check(shell: str) -> None:
             calls.append(claim.text)
             return super()._score_claim(claim, obs)
 
-    g = Guard([AnswerSupport()], Policy(), claims=ClaimScorer([Counting()]))
+    policy = Policy.from_dict({"thresholds": {"accept": 0.5}})
+    g = Guard([AnswerSupport()], policy, claims=ClaimScorer([Counting()]))
     if shell == "sync":
         g.check(obs())
     else:
