@@ -3,8 +3,8 @@
 Seeded and replayable: the model calls come from the record `preset_calls.py` made
 (run it first with the same --limit/--seed). The questions of each dev file are
 split once by a hash of the question id: 30% are held out for
-`benchmarks/presets.py` and never read here. Of the rest, a seeded 70% fits and
-30% certifies. Every tuned choice is made by 5-fold cross-validation on the fitting
+`benchmarks/presets.py` and never read here. Of the rest, a seeded half fits and
+half certifies. Every tuned choice is made by 5-fold cross-validation on the fitting
 part, grouped by question:
 - Confident RAG's selector (features and regularisation; SQuAD, retrieval),
 - RCR's plausibility centre and scale and its trust floor,
@@ -72,7 +72,8 @@ from confguard.scoring.thresholds import choose_threshold
 
 FOLDS = 5
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
-ALPHAS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+ALPHAS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+CERT_FRACTION = 0.5
 DELTA = 0.1
 MIN_COVERAGE = 0.3
 RCR_CENTERS = (-2.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0)
@@ -86,6 +87,10 @@ POOLS: dict[str, tuple[str, ...]] = {
     "balanced": (*CHEAP, "multi_embedding_agreement", RCR_NAME),
     "thorough": (*CHEAP, "multi_embedding_agreement", RCR_NAME, *CONSISTENCY),
 }
+
+
+START: dict[str, tuple[str, ...]] = {"thorough": ("perplexity_consistency",)}
+"""Signals a preset always weighs (its defining evidence); the rest are selected."""
 
 
 # --- folds ----------------------------------------------------------------------
@@ -308,7 +313,10 @@ def fast_cv_auc(x: np.ndarray, y: np.ndarray, folds: np.ndarray, c: float) -> fl
 
 
 def forward_select(
-    samples: Sequence[LabelledSample], folds: Sequence[int], pool: Sequence[str]
+    samples: Sequence[LabelledSample],
+    folds: Sequence[int],
+    pool: Sequence[str],
+    start: Sequence[str] = (),
 ) -> tuple[list[str], float, float]:
     """Greedy forward selection of signals by CV AUROC; C re-chosen at each step.
 
@@ -317,8 +325,12 @@ def forward_select(
     x_all = matrix_of(samples, pool)
     y = np.array([s.correct for s in samples], dtype=int)
     f = np.asarray(folds)
-    chosen: list[int] = []
+    chosen: list[int] = [pool.index(n) for n in start if n in pool]
     best_auc, best_c = -1.0, 1.0
+    if chosen:
+        best_auc, best_c = max(
+            (fast_cv_auc(x_all[:, chosen], y, f, c), c) for c in C_GRID
+        )
     while True:
         trials = [
             (fast_cv_auc(x_all[:, [*chosen, j]], y, f, c), c, j)
@@ -360,7 +372,7 @@ def certify(conf: list[float], correct: list[bool], alpha: float, seed: int) -> 
             )
         except CalibrationError as exc:
             print(f"  alpha {target} not certified: {exc}", flush=True)
-    raise SystemExit("no alpha on the grid certifies: more labels are needed")
+    return None
 
 
 def fit_preset(
@@ -373,7 +385,7 @@ def fit_preset(
     pool = [n for n in POOLS[name] if any(n in a.results for a in fit)]
     samples = samples_of(fit, pool, rcr)
     folds = folds_of([a.group for a in fit], seed)
-    chosen, cv_auroc, c = forward_select(samples, folds, pool)
+    chosen, cv_auroc, c = forward_select(samples, folds, pool, START.get(name, ()))
     picked = restricted(samples, chosen)
     out_of_fold = oof(picked, folds, c)
     labels = [s.correct for s in picked]
@@ -396,6 +408,8 @@ def fit_preset(
     cert_samples = restricted(samples_of(cert, pool, rcr), chosen)
     cert_conf = [calibrator.calibrate(_combine(combiner, s)) for s in cert_samples]
     control = certify(cert_conf, [s.correct for s in cert_samples], alpha, seed)
+    if control is None:
+        raise SystemExit(f"{name}: no alpha on the grid certifies; more labels needed")
     policy = preset_policy(name, combiner, calibrator, control)
     report = {
         "signals": chosen,
@@ -443,10 +457,10 @@ def preset_policy(name: str, combiner: Any, calibrator: Any, control: Any) -> Po
 def split_fit_cert(
     answers: Sequence[Answer], seed: int
 ) -> tuple[list[Answer], list[Answer]]:
-    """70% of the non-held-out questions fit, 30% certify (by question, seeded)."""
+    """Half the non-held-out questions fit, half certify (by question, seeded)."""
     groups = sorted({a.group for a in answers})
     random.Random(seed + 1).shuffle(groups)
-    cert = set(groups[: int(len(groups) * 0.3)])
+    cert = set(groups[: int(len(groups) * CERT_FRACTION)])
     return [a for a in answers if a.group not in cert], [
         a for a in answers if a.group in cert
     ]
@@ -551,6 +565,8 @@ def write_preset(
         ]
     config["policy"] = data
     config["routes"] = {"review": {"type": "review_queue"}}
+    # In memory unless the caller gives a store (preset_guard(store=...)).
+    config["store"] = {"url": "memory://"}
     header = HEADER.format(name=name, report=json.dumps(report, sort_keys=True))
     path = PRESET_DIR / f"{name}.yaml"
     import yaml
@@ -616,6 +632,7 @@ def main() -> None:
     parser.add_argument("--embedders", default=",".join(DEFAULT_EMBEDDERS))
     parser.add_argument("--work", type=Path, default=Path(".confguard/presets"))
     parser.add_argument("--no-write", action="store_true", help="report only")
+    parser.add_argument("--presets", default="fast,balanced,thorough")
     parser.add_argument(
         "--dump-answers",
         type=Path,
@@ -632,7 +649,7 @@ def main() -> None:
     rcr, rcr_report = choose_rcr(full_fit, args.seed)
     print("rcr:", json.dumps(rcr_report), flush=True)
     reports: dict[str, Any] = {"selector": got["selector_report"], "rcr": rcr_report}
-    for name in ("fast", "balanced", "thorough"):
+    for name in args.presets.split(","):
         fit, cert = (fast_fit, fast_cert) if name == "fast" else (full_fit, full_cert)
         policy, report = fit_preset(name, fit, cert, rcr, args.seed)
         reports[name] = report

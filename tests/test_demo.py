@@ -72,10 +72,14 @@ def test_demo_prints_answers_confidences_and_decisions(
     out = capsys.readouterr().out
     assert code == 0
     assert "Denver Broncos" in out
-    assert "avg_logprob" in out and "retrieval" in out
-    assert "accept" in out and "abstain" in out
+    assert "preset balanced" in out
+    assert "situated faithfulness" in out and "situated_rcr" in out  # its families
+    assert "answer_support" in out
     rows = SQLStore(f"sqlite:///{tmp_path / 'audit.sqlite'}").decisions()
     assert len({r.request_id for r in rows}) == 10
+    surest = max(rows, key=lambda r: r.confidence or 0.0)
+    assert "Super Bowl" in surest.question  # the one answer the fake model knows
+    assert len({r.action for r in rows}) >= 2, "the guard tells the answers apart"
 
 
 def test_demo_asks_one_question(
