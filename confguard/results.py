@@ -474,6 +474,9 @@ class Verdict(_Frozen):
     request_id: str | None = None
     """The guard's request id: the key of the decision's rows in the audit store and
     of its trace (`confguard.request_id`)."""
+    claims: tuple[ClaimDecision, ...] = ()
+    """What a claim-level guard did with each claim of the final answer (kept,
+    flagged with its caveat, redacted or gating, and why)."""
 
     @property
     def accepted(self) -> bool:
@@ -513,6 +516,7 @@ class Verdict(_Frozen):
             attempts=tuple(AttemptSummary.of(r) for r in result.attempts),
             latency_seconds=result.latency_seconds,
             request_id=result.request_id,
+            claims=result.claims.decisions if result.claims else (),
         )
 
     def to_metadata(self) -> dict[str, Any]:

@@ -183,3 +183,14 @@ def test_claim_scoring_runs_once_per_claim_of_an_accepted_check(shell: str) -> N
     else:
         asyncio.run(g.as_async().acheck(obs()))
     assert len(calls) == 3
+
+
+def test_the_verdict_integrations_attach_says_what_each_claim_got() -> None:
+    from confguard.results import Verdict
+
+    verdict = Verdict.from_result(guard().check(obs()))
+    assert [d.action for d in verdict.claims] == ["keep", "redact", "keep"]
+    again = Verdict.model_validate(verdict.to_metadata())  # JSON-safe, round trip
+    assert again.claims == verdict.claims
+    refused = Verdict.from_result(guard().check(obs("Paris.")))
+    assert refused.action == "abstain" and refused.claims == ()  # never split
