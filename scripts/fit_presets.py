@@ -17,7 +17,7 @@ The threshold is then certified by Learn-then-Test on the certification part.
 
     python scripts/fit_presets.py --squad ../shared/data/squad_dev_v1.1.json \\
         --conflicts ../shared/data/knowledge_conflicts_dev.jsonl \\
-        --squad-limit 500 --conflicts-limit 200 --seed 0 --work .confguard/presets
+        --squad-limit 140 --conflicts-limit 150 --seed 0 --work .confguard/presets
 """
 
 from __future__ import annotations
