@@ -255,11 +255,16 @@ class Guard(_Shell):
             raise InputError("Guard.stream needs sync pieces; use AsyncGuard.astream")
         gate = sentence_gate(self._core, question, opened, self._open_workers())
         stopped = yield from drive(gate, opened.tokens)
-        obs = gate.observation()
-        results = _score(self._core, obs, self._open_workers())
-        record = stream_record(self._core, gate, obs, results, stopped, start)
-        self._record(call, record)
-        result = self._conclude(call, [record])
+        # The span covers the stream's decision only: a span kept current across
+        # the yields would be current in the caller's code between chunks.
+        with request_span("stream") as span:
+            obs = gate.observation()
+            with attempt_span(Attempt(number=1)) as attempt:
+                results = _score(self._core, obs, self._open_workers())
+                record = stream_record(self._core, gate, obs, results, stopped, start)
+                end_attempt(attempt, record)
+            self._record(call, record)
+            result = observe(self._conclude(call, [record]), span, self._core.inline)
         yield from tail(result, gate.released > 0)
         return result
 
@@ -444,11 +449,15 @@ class AsyncGuard(_Shell):
                 stopped = True
             else:
                 yield item
-        obs = gate.observation()
-        results = await _ascore(self._core, obs, workers)
-        record = stream_record(self._core, gate, obs, results, stopped, start)
-        await self._record(call, record)
-        result = await self._conclude(call, [record])
+        with request_span("stream") as span:  # the decision only, as in Guard
+            obs = gate.observation()
+            with attempt_span(Attempt(number=1)) as attempt:
+                results = await _ascore(self._core, obs, workers)
+                record = stream_record(self._core, gate, obs, results, stopped, start)
+                end_attempt(attempt, record)
+            await self._record(call, record)
+            concluded = await self._conclude(call, [record])
+            result = observe(concluded, span, self._core.inline)
         for chunk in tail(result, gate.released > 0):
             yield chunk
         holder.append(result)
