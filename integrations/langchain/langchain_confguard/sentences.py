@@ -20,7 +20,7 @@ from langchain_core.callbacks import (
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from confguard.exceptions import LogprobFormatError
+from confguard.exceptions import LogprobFormatError, LowConfidenceError
 from confguard.observation import Context
 from confguard.results import VERDICT_KEY, Attempt, GuardResult, Verdict
 from confguard.streaming import Piece, TokenStream
@@ -29,6 +29,7 @@ from langchain_confguard.callbacks import ConfidenceCallbackHandler
 from langchain_confguard.logprobs import message_logprobs
 from langchain_confguard.observability import (
     areport_verdict,
+    refusal_verdict,
     report_verdict,
     run_verdict,
 )
@@ -127,8 +128,13 @@ def stream_sentences(
     chunks = runnable.bound.stream(value, child, **call.kwargs)
     source = TokenStream(_pieces(chunks, shapes), contexts=live_contexts(handler))
     stream = sync_guard(runnable.guard).stream(source, call.question)
-    for text in stream:
-        yield _shaped(text, bool(shapes) and shapes[0])
+    try:
+        for text in stream:
+            yield _shaped(text, bool(shapes) and shapes[0])
+    except LowConfidenceError as exc:  # abstain.raise_error: reported, then raised
+        refused = refusal_verdict(run_manager.run_id, exc)
+        report_verdict(config, refused, runnable.feedback, run_manager.handlers)
+        raise
     assert stream.result is not None  # the stream was read out
     last, verdict = _last(stream.result, bool(shapes) and shapes[0], runnable)
     found = run_verdict(run_manager.run_id, stream.result, verdict)
@@ -149,8 +155,13 @@ async def astream_sentences(
     chunks = runnable.bound.astream(value, child, **call.kwargs)
     source = TokenStream(_apieces(chunks, shapes), contexts=live_contexts(handler))
     stream = async_guard(runnable.guard).astream(source, call.question)
-    async for text in stream:
-        yield _shaped(text, bool(shapes) and shapes[0])
+    try:
+        async for text in stream:
+            yield _shaped(text, bool(shapes) and shapes[0])
+    except LowConfidenceError as exc:  # abstain.raise_error: reported, then raised
+        refused = refusal_verdict(run_manager.run_id, exc)
+        await areport_verdict(config, refused, runnable.feedback, run_manager.handlers)
+        raise
     assert stream.result is not None  # the stream was read out
     last, verdict = _last(stream.result, bool(shapes) and shapes[0], runnable)
     found = run_verdict(run_manager.run_id, stream.result, verdict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_confguard import GuardedRunnable, agated_stream, verdict_of
 from langchain_confguard.sentences import piece_of
 from langchain_confguard.testing import (
@@ -152,3 +153,27 @@ def test_without_by_sentence_the_whole_answer_is_still_held_back() -> None:
     out = text_of(list(plain.stream("What is the capital of France?")))
     assert "cheese" not in out  # redacted by the claim policy, whole answer at once
     assert out.startswith("Paris is the capital of France. [removed:")
+
+
+def test_a_raising_policy_raises_after_the_released_sentences() -> None:
+    from confguard.exceptions import LowConfidenceError
+
+    model = FakeLogprobChatModel(responses=[FakeResponse(text=ANSWER, prob=0.95)])
+    chain = rag_chain(model, FakeRetriever(documents=[PASSAGE]))
+    policy = Policy.from_dict(
+        {
+            "thresholds": {"accept": 0.8},
+            "claims": {"keep": 0.8, "flag": None, "essential": "all"},
+            "abstain": {"raise_error": True},
+        }
+    )
+    guard = Guard(
+        [AverageLogprob()], policy, claims=ClaimScorer([ClaimLexicalSupport()])
+    )
+    runnable = GuardedRunnable(bound=chain, guard=guard, by_sentence=True)
+    seen: list[Any] = []
+    with pytest.raises(LowConfidenceError) as raised:
+        for chunk in runnable.stream("What is the capital of France?"):
+            seen.append(chunk)
+    assert raised.value.decision.action == "abstain"
+    assert text_of(seen) == "Paris is the capital of France."
