@@ -144,7 +144,8 @@ def test_demo_runs_a_config_file_and_groups_evidence_by_family(
     config.write_text(
         "signals: [min_token_prob, avg_logprob, retrieval, answer_support]\n"
         "pipeline: {retrieval: single, embedders: [minilm]}\n"
-        "policy: {thresholds: {accept: 0.7, escalate: 0.3}, escalate: {route: review}}\n"
+        "policy: {thresholds: {accept: 0.7, escalate: 0.3},\n"
+        "         escalate: {route: review}}\n"
         "routes: {review: {type: review_queue}}\n"
     )
     code = cli.main(

@@ -250,7 +250,7 @@ def test_draw_without_a_sampler_is_refused() -> None:
         SelfConsistency(draw=True)
 
 
-# --- RCR's tuned parameters from a config ----------------------------------------------
+# --- RCR's tuned parameters from a config ---------------------------------------
 
 
 def test_rcr_takes_its_plausibility_centre_scale_and_trust_floor_as_numbers() -> None:
