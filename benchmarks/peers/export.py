@@ -169,6 +169,8 @@ class Source:
     scorers: dict[str, tuple[str, Callable[[Observation], float | None]]] = field(
         default_factory=dict
     )
+    fresh: Callable[[], dict[str, Any]] | None = None
+    """Builds the scorers anew (after the warm-up, whose seeded draws they keep)."""
 
 
 def replaying(data: Path, work: Path, scratch: Path) -> Metered:
@@ -290,7 +292,8 @@ def open_source(args: argparse.Namespace) -> Source:
     gen = replaying(args.data, args.work, scratch)
     answer = answerer(dataset, args.contexts, gen, args.work, args.stand_in)
     source = Source(dataset, args.contexts, gen, answer)
-    source.scorers = scorers(gen, args.contexts == "retrieve", args.stand_in)
+    source.fresh = partial(scorers, gen, args.contexts == "retrieve", args.stand_in)
+    source.scorers = source.fresh()
     return source
 
 
@@ -389,6 +392,10 @@ def export(
     todo = [i for i in items if i.id not in skip]
     if todo:
         row(source, todo[0])
+        # A sampler keeps its seeded draws: the warm-up's would make the first
+        # item's samples look free. Fresh scorers; the loaded models stay.
+        if source.fresh is not None:
+            source.scorers = source.fresh()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a" if resume else "w", encoding="utf-8") as sink:
         for n, item in enumerate(todo, 1):
