@@ -293,14 +293,23 @@ class GuardCore:
             signals=record.assessment.signals,
             latency_seconds=record.latency_seconds,
             cost=record.assessment.cost,
-            metadata=self._claims_metadata(record),
+            metadata=self._metadata(record),
         )
 
-    def _claims_metadata(self, record: AttemptRecord) -> dict[str, Any]:
-        if record.claims is None:
-            return {}
+    def _metadata(self, record: AttemptRecord) -> dict[str, Any]:
+        # Texts (claims, passages) only where the store keeps answers: a reviewer
+        # needs the passages beside the answer, a store that hashes answers does not.
         with_text = bool(getattr(self.store, "store_answers", False))
-        return {"claims": record.claims.audit(with_text=with_text)}
+        out: dict[str, Any] = {}
+        if record.claims is not None:
+            out["claims"] = record.claims.audit(with_text=with_text)
+        contexts = record.observation.contexts
+        if with_text and contexts:
+            out["contexts"] = [
+                {"text": c.text, "source": c.source, "score": c.score}
+                for c in contexts
+            ]
+        return out
 
     def write_of(self, call: Call, record: AttemptRecord) -> Record | None:
         """The store write that records one attempt (None: no store)."""

@@ -53,3 +53,24 @@ def test_the_store_alone_decides_whether_answer_texts_are_kept(tmp_path: Path) -
             [row] = store.decisions(request_id=result.request_id)
             assert row.answer == ("Paris" if keep else None)
             assert row.answer_digest == digest("Paris")
+
+
+def test_a_store_that_keeps_answers_keeps_the_passages_for_reviewers() -> None:
+    from confguard.observation import Context, Observation
+    from confguard.signals.base import FunctionSignal
+    from confguard.store import InMemoryStore
+
+    passages = (Context(text="Denver won.", source="doc-1", score=0.9),)
+    obs = Observation(question="Who won?", answer="Denver", contexts=passages)
+    for keeps in (True, False):
+        store = InMemoryStore(store_answers=keeps)
+        Guard([FunctionSignal(lambda o: 0.9, name="s")], Policy(), store=store).check(
+            obs
+        )
+        [row] = store.decisions()
+        kept = row.metadata.get("contexts")
+        assert kept == (
+            [{"text": "Denver won.", "source": "doc-1", "score": 0.9}]
+            if keeps
+            else None
+        )
