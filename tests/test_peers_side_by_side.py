@@ -236,3 +236,13 @@ def test_stage_one_replays_a_record_and_a_miss_fails_without_writing(
         gen.generate(request.with_(seed=1))
     assert not scratch.exists()
     assert export.tokens(done[0].logprobs)[0]["top_logprobs"][0]["token"] == "4"
+
+
+def test_pooled_training_takes_the_other_exports_training_rows(
+    data: Path, tmp_path: Path
+) -> None:
+    other = write(tmp_path / "o.jsonl", [export_row(i) for i in range(len(CORRECT))])
+    write(sbs.peer_path(other), peer_lines(nan_at=None))
+    pooled = sbs.pooled_training([other], ["backwards"])
+    assert pooled.correct == CORRECT[:TRAIN]
+    assert pooled.scores["backwards"] == [0.2, 0.8] * (TRAIN // 2)

@@ -185,21 +185,50 @@ def _base_seconds(part: Scorer, rows: Sequence[dict[str, Any]]) -> list[float]:
     return [_seconds(r, sampled) for r in rows]
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """Training rows of other datasets: UQLM's scores of them, and their labels."""
+
+    scores: dict[str, list[float | None]]
+    correct: list[bool]
+
+
+def pooled_training(paths: Sequence[Path], names: Sequence[str]) -> Pooled:
+    """The 'fit' rows of other exports (each joined with its peer file).
+
+    The presets' combiners were fitted on the dev sets' training splits pooled;
+    so that UQLM's ensemble is tuned on the same rows, theirs join its training.
+    """
+    scores: dict[str, list[float | None]] = {n: [] for n in names}
+    correct: list[bool] = []
+    for path in paths:
+        rows, _ = join(read_jsonl(path), read_jsonl(peer_path(path)))
+        for r in (r for r in rows if r["split"] == "fit"):
+            correct.append(bool(r["correct"]))
+            for n in names:
+                scores[n].append(r["uqlm"][n])
+    return Pooled(scores, correct)
+
+
 def tune_ensemble(
     parts: Sequence[Scorer],
     train: Sequence[bool],
     correct: Sequence[bool],
     seed: int,
     peer_python: Path,
+    pooled: Pooled | None = None,
 ) -> list[float | None]:
-    """UQLM's Tuner (run in the peer's venv) fitted on the training rows; the
-    ensemble's score on every row."""
+    """UQLM's Tuner (run in the peer's venv) fitted on the training rows (and the
+    pooled datasets' training rows); the ensemble's score on every row."""
+    extra = pooled or Pooled({p.name: [] for p in parts}, [])
     request = {
         "train": {
             p.name: [s for s, t in zip(p.scores, train, strict=True) if t]
+            + extra.scores[p.name]
             for p in parts
         },
-        "correct": [c for c, t in zip(correct, train, strict=True) if t],
+        "correct": [c for c, t in zip(correct, train, strict=True) if t]
+        + extra.correct,
         "apply": {p.name: list(p.scores) for p in parts},
     }
     script = HERE / "score_uqlm.py"
@@ -406,7 +435,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.skip_ensemble:
         print("- not run: uqlm_ensemble: --skip-ensemble", file=sys.stderr)
     else:
-        tuned = tune_ensemble(peers, train, correct, args.seed, args.peer_python)
+        pooled = pooled_training(args.pool, [p.name for p in peers])
+        tuned = tune_ensemble(
+            peers, train, correct, args.seed, args.peer_python, pooled
+        )
         scorers.append(ensemble_scorer(peers, rows, tuned))
     measured = [measure(s, train, correct) for s in scorers]
     held = [c for c, t in zip(correct, train, strict=True) if not t]
@@ -432,6 +464,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--seed", type=int, default=0, help="seed of the ensemble tuner and bootstrap"
     )
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
+    parser.add_argument(
+        "--pool",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="other exports whose training rows join the ensemble's (the presets "
+        "were fitted on the dev sets pooled)",
+    )
     parser.add_argument(
         "--skip-ensemble",
         action="store_true",
