@@ -25,6 +25,7 @@ from pydantic import (
 
 from confguard.claims.scorer import ScoredClaim
 from confguard.exceptions import PolicyError
+from confguard.policy.templates import checked_caveat
 from confguard.results import (
     Accept,
     Annotate,
@@ -91,13 +92,7 @@ class ClaimPolicy(BaseModel):
     @field_validator("caveat")
     @classmethod
     def _template(cls, value: str) -> str:
-        try:
-            value.format(confidence=0.5)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"invalid template ({exc!r}); only {{confidence}} is available"
-            ) from None
-        return value
+        return checked_caveat(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> ClaimPolicy:

@@ -35,6 +35,7 @@ from confguard.policy import _yaml
 from confguard.policy.builtin_strategies import checked_strategy
 from confguard.policy.claims import ClaimPolicy
 from confguard.policy.rules import Rule, parse_rules, rules_data
+from confguard.policy.templates import checked_caveat
 from confguard.results import Action, RetryStrategy
 from confguard.scoring.aggregate import LogisticCombiner, combiner_names
 from confguard.scoring.calibration import FittedCalibrator
@@ -124,13 +125,7 @@ class AnnotatePolicy(_Part):
     @field_validator("caveat")
     @classmethod
     def _template(cls, value: str) -> str:
-        try:
-            value.format(confidence=0.5)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"invalid template ({exc!r}); only {{confidence}} is available"
-            ) from None
-        return value
+        return checked_caveat(value)
 
 
 def _strategy(value: object) -> object:
