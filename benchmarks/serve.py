@@ -31,41 +31,20 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
+from throughput import fresh_schema  # the same throwaway schema, one helper
 
 from confguard.serve.demo import seed_random
 from confguard.serve.security import hash_password, new_token
 from confguard.store import SQLStore
 from confguard.store.accounts import Accounts
 from confguard.store.schema import REVIEW_EVENTS, REVIEWS
-
-
-@contextmanager
-def fresh_schema(url: str) -> Iterator[str]:
-    """`url` pointed at a new empty schema (search_path), dropped on exit."""
-    schema = f"confguard_bench_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        options = f"-csearch_path={schema}"
-        yield (
-            make_url(url)
-            .update_query_dict({"options": options})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def prepare(url: str, clients: int, cases: int) -> list[str]:
