@@ -265,11 +265,6 @@ def _combine(model: Any, sample: LabelledSample) -> float:
     return 0.5 if value is None else float(value)
 
 
-def cv_auc(samples: Sequence[LabelledSample], folds: Sequence[int], c: float) -> float:
-    got = auroc(oof(samples, folds, c), [s.correct for s in samples])
-    return -1.0 if got is None else got
-
-
 def restricted(
     samples: Sequence[LabelledSample], names: Sequence[str]
 ) -> list[LabelledSample]:
