@@ -4,7 +4,11 @@ from the context (built by scripts/build_claims.py, labels known by construction
 Each claim is scored by the claim signals on the embedded defaults: the
 teacher-forced likelihood of the claim after the context, the question and the
 answer before it (Gemma 3 270M), the context lift (with against without the
-context), and the best-matching context sentence by MiniLM cosine. Reported:
+context), the best-matching context sentence by MiniLM cosine, and the two
+signals that ask whether the claim answers the question: the question lift (the
+claim's log-likelihood under the part of the question it answers minus under a
+generic question) and the question relevance (the context sentence stating the
+claim against the sentence closest to the question, by MiniLM cosine). Reported:
 the claim-level AUROC of each signal, of their combination (a logistic
 regression fitted out of fold, 5 folds grouped by record, so no record's claims
 are scored by a fit that read them), and of the string-overlap baseline (the
@@ -39,6 +43,8 @@ from confguard.claims import (
     ClaimContextSupport,
     ClaimForcedLikelihood,
     ClaimLexicalSupport,
+    ClaimQuestionLift,
+    ClaimQuestionRelevance,
     ClaimSignal,
 )
 from confguard.embeddings.base import Embedder
@@ -54,7 +60,13 @@ from confguard.policy.claims import decide_claim
 from confguard.results import Claim, ClaimAssessment
 from confguard.testing.generators import fake_tokens
 
-SIGNALS = ("claim_forced_likelihood", "claim_context_lift", "claim_context_support")
+SIGNALS = (
+    "claim_forced_likelihood",
+    "claim_context_lift",
+    "claim_context_support",
+    "claim_question_lift",
+    "claim_question_relevance",
+)
 BASELINE = "claim_lexical"
 KEEP = 0.5
 """Claims whose combined confidence is below this are redacted."""
@@ -112,6 +124,8 @@ def signals(scorer: ContinuationScorer, embedder: Embedder) -> list[ClaimSignal]
         ClaimForcedLikelihood(scorer),
         ClaimContextLift(scorer),
         ClaimContextSupport(embedder),
+        ClaimQuestionLift(scorer),
+        ClaimQuestionRelevance(embedder),
         ClaimLexicalSupport(),
     ]
 

@@ -22,6 +22,21 @@ def answer_tokens(text: str) -> list[str]:
     return normalize_answer(text).split()
 
 
+_FUNCTION = (
+    "who whom whose what which when where why how is are was were be been being "
+    "do does did has have had it its this that these those there here of in on at "
+    "to for from by with as and or but not no can could would should will shall "
+    "may might i you he she we they them his her their our your me us"
+)
+FUNCTION_WORDS = frozenset(_FUNCTION.split())
+"""English words that carry no topic: matching on them pairs unrelated sentences."""
+
+
+def content_tokens(text: str) -> list[str]:
+    """`answer_tokens` without `FUNCTION_WORDS`."""
+    return [t for t in answer_tokens(text) if t not in FUNCTION_WORDS]
+
+
 def exact_match(prediction: str, golds: Iterable[str]) -> bool:
     """True when the normalised prediction equals any normalised gold answer."""
     pred = normalize_answer(prediction)

@@ -24,6 +24,8 @@ from confguard.claims import (
     ClaimContextLift,
     ClaimContextSupport,
     ClaimLexicalSupport,
+    ClaimQuestionLift,
+    ClaimQuestionRelevance,
     ClaimScorer,
     ClaimSignal,
 )
@@ -55,9 +57,12 @@ def claim_signals(embedded: bool) -> list[ClaimSignal]:
     from confguard.embeddings.local import get_embedder
     from confguard.llm.local import LocalGenerator
 
+    model, minilm = LocalGenerator(), get_embedder("minilm")
     return [
-        ClaimContextLift(LocalGenerator()),
-        ClaimContextSupport(get_embedder("minilm")),
+        ClaimContextLift(model),
+        ClaimContextSupport(minilm),
+        ClaimQuestionLift(model),
+        ClaimQuestionRelevance(minilm),
     ]
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from confguard.text import exact_match, normalize_answer, token_f1
+from confguard.text import content_tokens, exact_match, normalize_answer, token_f1
 
 
 def test_normalisation_drops_case_punctuation_and_articles() -> None:
@@ -29,3 +29,12 @@ def test_token_f1_is_the_best_over_golds(
     prediction: str, golds: list[str], expected: float
 ) -> None:
     assert token_f1(prediction, golds) == pytest.approx(expected)
+
+
+def test_content_tokens_leave_out_the_words_that_carry_no_topic() -> None:
+    assert content_tokens("Who was the first to land on the Moon?") == [
+        "first",
+        "land",
+        "moon",
+    ]
+    assert content_tokens("Where is it?") == []

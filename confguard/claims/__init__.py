@@ -10,6 +10,12 @@ both on every attempt, and `Guard.stream` sentence by sentence.
 
 from confguard.claims.align import token_offsets, token_span
 from confguard.claims.base import BaseClaimSignal, ClaimSignal
+from confguard.claims.relevance import (
+    GENERIC_QUESTION,
+    ClaimQuestionLift,
+    ClaimQuestionRelevance,
+    question_part,
+)
 from confguard.claims.scorer import ClaimScorer, ScoredClaim
 from confguard.claims.signals import (
     ClaimContextLift,
@@ -29,11 +35,14 @@ from confguard.claims.split import (
 )
 
 __all__ = [
+    "GENERIC_QUESTION",
     "BaseClaimSignal",
     "ClaimContextLift",
     "ClaimContextSupport",
     "ClaimForcedLikelihood",
     "ClaimLexicalSupport",
+    "ClaimQuestionLift",
+    "ClaimQuestionRelevance",
     "ClaimSampleAgreement",
     "ClaimScorer",
     "ClaimSignal",
@@ -44,6 +53,7 @@ __all__ = [
     "SentenceSplitter",
     "Splitter",
     "forced_prompt",
+    "question_part",
     "split_claims",
     "token_offsets",
     "token_span",
