@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from confguard.claims.base import BaseClaimSignal, with_calls
-from confguard.claims.signals import _lexical_share, _Sentences, _sigmoid
+from confguard.claims.signals import SentenceSignal, _lexical_share, _sigmoid
 from confguard.claims.split import SentenceSplitter, Splitter
 from confguard.embeddings.base import Embedder
 from confguard.llm.base import ContinuationScorer, ScoringRequest
@@ -129,7 +129,7 @@ class ClaimQuestionLift(BaseClaimSignal):
         return with_calls(result, 2, 0)
 
 
-class ClaimQuestionRelevance(BaseClaimSignal):
+class ClaimQuestionRelevance(SentenceSignal):
     """How close the context sentence stating the claim is to the question, against
     the closest sentence of all: cosine(its sentence, question) minus the best
     cosine of any context sentence (0 when the claim comes from the sentence the
@@ -138,8 +138,6 @@ class ClaimQuestionRelevance(BaseClaimSignal):
     The claim's sentence is the one sharing most of its words; with none shared
     (a paraphrase), the closest to the claim by embedding.
     """
-
-    cost = DeclaredCost(relative=0.5)
 
     def __init__(
         self,
@@ -150,20 +148,12 @@ class ClaimQuestionRelevance(BaseClaimSignal):
         splitter: Splitter | None = None,
         name: str = "claim_question_relevance",
     ) -> None:
-        ramp(low, low, high)  # validates the bounds at construction
-        self.embedder, self.low, self.high, self.name = embedder, low, high, name
-        self.splitter = splitter or SentenceSplitter()
-        self._sentences = _Sentences(embedder, self.splitter)
-
-    def prepare(self, obs: Observation) -> None:
-        """Split and embed the contexts now (a stream does it while generating)."""
-        if obs.contexts:
-            self._sentences.of([c.text for c in obs.contexts])
+        super().__init__(embedder, low=low, high=high, splitter=splitter, name=name)
 
     def _score_claim(self, claim: Claim, obs: Observation) -> SignalResult:
         if not obs.contexts:
             return SignalResult.skipped(self.name, "no retrieved contexts")
-        sentences, vectors = self._sentences.of([c.text for c in obs.contexts])
+        sentences, vectors = self.context_sentences(obs)
         if not sentences:
             return SignalResult.skipped(self.name, "the contexts have no sentences")
         question = question_part(obs, claim, self.splitter)

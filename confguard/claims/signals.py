@@ -101,14 +101,43 @@ def _best(
     return float(cosines[at]), sentences[at] if sentences else ""
 
 
-class ClaimContextSupport(BaseClaimSignal):
+class SentenceSignal(BaseClaimSignal):
+    """Base of the claim signals that read the contexts sentence by sentence: the
+    embedder, a ramp from `low` (0) to `high` (1), and the contexts split and
+    embedded once per answer (`prepare`, or on the first claim)."""
+
+    cost = DeclaredCost(relative=0.5)
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        low: float,
+        high: float,
+        splitter: Splitter | None,
+        name: str,
+    ) -> None:
+        ramp(low, low, high)  # validates the bounds at construction
+        self.embedder, self.low, self.high, self.name = embedder, low, high, name
+        self.splitter = splitter or SentenceSplitter()
+        self._sentences = _Sentences(embedder, self.splitter)
+
+    def prepare(self, obs: Observation) -> None:
+        """Split and embed the contexts now (a stream does it while generating)."""
+        if obs.contexts:
+            self._sentences.of([c.text for c in obs.contexts])
+
+    def context_sentences(self, obs: Observation) -> tuple[list[str], np.ndarray]:
+        """The contexts' sentences and their embeddings."""
+        return self._sentences.of([c.text for c in obs.contexts])
+
+
+class ClaimContextSupport(SentenceSignal):
     """The best-matching context sentence's cosine to the claim, on a ramp.
 
     `low`/`high` bound the ramp (0 at or below `low`, 1 at or above `high`); the
     best sentence is in `details["sentence"]`.
     """
-
-    cost = DeclaredCost(relative=0.5)
 
     def __init__(
         self,
@@ -119,20 +148,12 @@ class ClaimContextSupport(BaseClaimSignal):
         splitter: Splitter | None = None,
         name: str = "claim_context_support",
     ) -> None:
-        ramp(low, low, high)  # validates the bounds at construction
-        self.low, self.high, self.name = low, high, name
-        self.embedder = embedder
-        self._sentences = _Sentences(embedder, splitter or SentenceSplitter())
-
-    def prepare(self, obs: Observation) -> None:
-        """Split and embed the contexts now (a stream does it while generating)."""
-        if obs.contexts:
-            self._sentences.of([c.text for c in obs.contexts])
+        super().__init__(embedder, low=low, high=high, splitter=splitter, name=name)
 
     def _score_claim(self, claim: Claim, obs: Observation) -> SignalResult:
         if not obs.contexts:
             return SignalResult.skipped(self.name, "no retrieved contexts")
-        sentences, vectors = self._sentences.of([c.text for c in obs.contexts])
+        sentences, vectors = self.context_sentences(obs)
         cosine, sentence = _best(self.embedder, claim.text, sentences, vectors)
         return SignalResult(
             name=self.name,
