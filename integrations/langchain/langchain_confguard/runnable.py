@@ -193,7 +193,9 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
     by_sentence: bool = False
     """``stream``/``astream`` release the answer a sentence at a time, each once the
     guard's claim policy passed it (`Guard.stream`); False holds the whole answer
-    back until the guard decided. One attempt: a released sentence cannot retry."""
+    back until the guard decided. One attempt: a released sentence cannot retry.
+    A sentence stream yields text chunks whatever `return_result` says (the
+    verdict is on the last chunk)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
