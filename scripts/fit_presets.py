@@ -194,7 +194,8 @@ def choose_rcr(answers: Sequence[Answer], seed: int) -> tuple[dict[str, float], 
     table = {p: conf(p) for p in grid}
 
     def auc_on(idx: Sequence[int], values: list[float | None]) -> float:
-        got = auroc([values[i] for i in idx], [bool(labels[i]) for i in idx])
+        ran = [i for i in idx if values[i] is not None]  # RCR not ok: no evidence
+        got = auroc([values[i] for i in ran], [bool(labels[i]) for i in ran])
         return -1.0 if got is None else got
 
     cv = []
@@ -539,6 +540,28 @@ def collect(args: argparse.Namespace, embedders: Sequence[str]) -> dict[str, Any
     }
 
 
+def collected(args: argparse.Namespace, embedders: Sequence[str]) -> dict[str, Any]:
+    """`collect`, or what an earlier run with the same arguments collected (`--keep`:
+    the answers and their signals take most of a fit's time; the choices do not)."""
+    import pickle
+
+    if args.keep is None:
+        return collect(args, embedders)
+    key = (str(args.squad), str(args.conflicts), args.squad_limit)
+    key += (args.conflicts_limit, args.seed, tuple(embedders))
+    if args.keep.exists():
+        kept_key, got = pickle.loads(args.keep.read_bytes())
+        if kept_key == key:
+            print(f"collected answers reused from {args.keep}", flush=True)
+            return got
+    got = collect(args, embedders)
+    try:
+        args.keep.write_bytes(pickle.dumps((key, got)))
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        print(f"could not keep the answers in {args.keep}: {exc}", flush=True)
+    return got
+
+
 def write_preset(
     name: str,
     policy: Policy,
@@ -658,6 +681,12 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="report only")
     parser.add_argument("--presets", default="fast,balanced,thorough")
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the collected answers in this file, and reuse them when the data "
+        "arguments are the same (a refit then takes seconds)",
+    )
+    parser.add_argument(
         "--dump-answers",
         type=Path,
         help="also write the fitting split's answers (question, answer, signals, "
@@ -665,7 +694,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     embedders = tuple(args.embedders.split(","))
-    got = collect(args, embedders)
+    got = collected(args, embedders)
     if args.dump_answers:
         dump(got["full"], args.dump_answers)
     fast_fit, fast_cert = split_fit_cert(got["fast"], args.seed)
