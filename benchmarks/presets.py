@@ -14,7 +14,7 @@ run costs. Calls per question count every model call, the answer's own included.
         --contexts retrieve --limit 400 --seed 0
     python benchmarks/presets.py \\
         --data ../shared/data/knowledge_conflicts_dev.jsonl --contexts given \\
-        --limit 200 --seed 0
+        --limit 350 --seed 0
 
 The last line is one JSON object: n, accuracy, and per preset auroc, ece,
 coverage, realised_risk, alpha, calls_per_q, s_per_q.

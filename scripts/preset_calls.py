@@ -9,10 +9,10 @@ calls and K temperature samples — so any selector fitted later finds its calls
 recorded.
 
     python scripts/preset_calls.py --data ../shared/data/squad_dev_v1.1.json \\
-        --contexts retrieve --limit 140 --seed 0 --out .confguard/presets
+        --contexts retrieve --limit 400 --seed 0 --out .confguard/presets
     python scripts/preset_calls.py \\
         --data ../shared/data/knowledge_conflicts_dev.jsonl \\
-        --contexts given --limit 150 --seed 0 --out .confguard/presets
+        --contexts given --limit 350 --seed 0 --out .confguard/presets
 """
 
 from __future__ import annotations
