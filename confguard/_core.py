@@ -306,8 +306,7 @@ class GuardCore:
         contexts = record.observation.contexts
         if with_text and contexts:
             out["contexts"] = [
-                {"text": c.text, "source": c.source, "score": c.score}
-                for c in contexts
+                {"text": c.text, "source": c.source, "score": c.score} for c in contexts
             ]
         return out
 

@@ -46,5 +46,7 @@ def build(source: Path) -> dict[str, object]:
 
 if __name__ == "__main__":
     corpus = build(Path(sys.argv[1]))
-    OUT.write_text(json.dumps(corpus, ensure_ascii=False, indent=None), encoding="utf-8")
+    OUT.write_text(
+        json.dumps(corpus, ensure_ascii=False, indent=None), encoding="utf-8"
+    )
     print(f"wrote {len(corpus['paragraphs'])} paragraphs to {OUT}")  # type: ignore[arg-type]
