@@ -310,6 +310,10 @@ def test_every_shipped_preset_builds_and_carries_its_certified_threshold(
         preset_path(name).read_text().splitlines()[2].split("Fit: ", 1)[1]
     )
     assert header["signals"], "the fit chose its signals"
+    assert header["alpha"] == control.target_risk, "the header says what is certified"
+    by_kind = header["threshold_by_kind"]
+    assert set(by_kind) == {"squad", "conflicts"}
+    assert control.threshold == max(by_kind.values()), "it holds on each kind"
 
 
 def test_a_candidate_whose_metrics_cannot_run_counts_as_no_evidence() -> None:
