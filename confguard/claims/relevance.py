@@ -150,10 +150,9 @@ class ClaimQuestionRelevance(SentenceSignal):
     ) -> None:
         super().__init__(embedder, low=low, high=high, splitter=splitter, name=name)
 
-    def _score_claim(self, claim: Claim, obs: Observation) -> SignalResult:
-        if not obs.contexts:
-            return SignalResult.skipped(self.name, "no retrieved contexts")
-        sentences, vectors = self.context_sentences(obs)
+    def _score_sentences(
+        self, claim: Claim, obs: Observation, sentences: list[str], vectors: np.ndarray
+    ) -> SignalResult:
         if not sentences:
             return SignalResult.skipped(self.name, "the contexts have no sentences")
         question = question_part(obs, claim, self.splitter)

@@ -104,7 +104,8 @@ def _best(
 class SentenceSignal(BaseClaimSignal):
     """Base of the claim signals that read the contexts sentence by sentence: the
     embedder, a ramp from `low` (0) to `high` (1), and the contexts split and
-    embedded once per answer (`prepare`, or on the first claim)."""
+    embedded once per answer (`prepare`, or on the first claim); a subclass
+    implements `_score_sentences`."""
 
     cost = DeclaredCost(relative=0.5)
 
@@ -127,9 +128,16 @@ class SentenceSignal(BaseClaimSignal):
         if obs.contexts:
             self._sentences.of([c.text for c in obs.contexts])
 
-    def context_sentences(self, obs: Observation) -> tuple[list[str], np.ndarray]:
-        """The contexts' sentences and their embeddings."""
-        return self._sentences.of([c.text for c in obs.contexts])
+    def _score_claim(self, claim: Claim, obs: Observation) -> SignalResult:
+        if not obs.contexts:
+            return SignalResult.skipped(self.name, "no retrieved contexts")
+        sentences, vectors = self._sentences.of([c.text for c in obs.contexts])
+        return self._score_sentences(claim, obs, sentences, vectors)
+
+    def _score_sentences(
+        self, claim: Claim, obs: Observation, sentences: list[str], vectors: np.ndarray
+    ) -> SignalResult:
+        raise NotImplementedError(f"{type(self).__name__} must implement it")
 
 
 class ClaimContextSupport(SentenceSignal):
@@ -150,10 +158,9 @@ class ClaimContextSupport(SentenceSignal):
     ) -> None:
         super().__init__(embedder, low=low, high=high, splitter=splitter, name=name)
 
-    def _score_claim(self, claim: Claim, obs: Observation) -> SignalResult:
-        if not obs.contexts:
-            return SignalResult.skipped(self.name, "no retrieved contexts")
-        sentences, vectors = self.context_sentences(obs)
+    def _score_sentences(
+        self, claim: Claim, obs: Observation, sentences: list[str], vectors: np.ndarray
+    ) -> SignalResult:
         cosine, sentence = _best(self.embedder, claim.text, sentences, vectors)
         return SignalResult(
             name=self.name,
