@@ -13,6 +13,9 @@ from sqlalchemy import create_engine, text
 
 from confguard.store import SQLStore
 from confguard.store.schema import VERSION_TABLE, Base
+from tests.otel import telemetry
+
+__all__ = ["telemetry"]  # the in-memory OpenTelemetry fixture, for every test
 
 POSTGRES_URL_VARIABLE = "CONFGUARD_TEST_POSTGRES_URL"
 

@@ -8,18 +8,11 @@ test utilities do), so other tests run untraced, as users without a provider do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.util._once import Once
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 
 from confguard import FunctionSignal, Guard, Observation, Policy
 from confguard.exceptions import EscalationError
@@ -30,6 +23,7 @@ from confguard.store import InMemoryStore, SQLStore
 from confguard.telemetry import DECISIONS_LOGGER
 from confguard.testing import FakeGenerator
 from confguard.tracing import metering, tracing
+from tests.otel import Telemetry
 
 FIXED = FunctionSignal(lambda obs: 0.9, name="fixed")
 POLICY = Policy.from_dict(
@@ -39,47 +33,6 @@ POLICY = Policy.from_dict(
         "escalate": {"route": "oncall", "pending_message": "queued"},
     }
 )
-
-
-@dataclass
-class Telemetry:
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
-
-    def points(self, name: str) -> list[Any]:
-        data = self.metrics.get_metrics_data()
-        assert data is not None
-        return [
-            point
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        ]
-
-
-def _reset_globals() -> None:
-    trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
-    metrics_internal = metrics._internal  # type: ignore[attr-defined]
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-
-
-@pytest.fixture
-def telemetry() -> Iterator[Telemetry]:
-    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    _reset_globals()
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-    yield Telemetry(exporter, reader)
-    _reset_globals()
 
 
 def _children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableSpan]:
