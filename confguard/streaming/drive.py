@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -73,16 +74,19 @@ def drive(gate: SentenceGate, tokens: Iterable[Piece]) -> Generator[str, None, b
     """
     iterator = iter(tokens)
     try:
-        for piece in iterator:
-            for segment in gate.push(piece):
-                if (yield from _released(gate.judge(segment))):
-                    return True
-        for segment in gate.close():
+        for segment in _segments(gate, iterator):
             if (yield from _released(gate.judge(segment))):
                 return True
         return False
     finally:
         _close(iterator)
+
+
+def _segments(gate: SentenceGate, source: Iterator[Piece]) -> Iterator[Segment]:
+    """Every segment the gate cuts: while the source runs, then at its end."""
+    for piece in source:
+        yield from gate.push(piece)
+    yield from gate.close()
 
 
 def _released(event: GateEvent) -> Generator[str, None, bool]:
@@ -106,16 +110,9 @@ async def adrive(
     """Async twin of `drive`: `judge` scores off the event loop; a `Stopped` is
     the last item when a sentence stopped the gate."""
     iterator = _aiter(tokens)
+    segments = _asegments(gate, iterator)
     try:
-        async for piece in iterator:
-            for segment in gate.push(piece):
-                event = await judge(segment)
-                if isinstance(event, Stopped):
-                    yield event
-                    return
-                for chunk in event.chunks:
-                    yield chunk
-        for segment in gate.close():
+        async for segment in segments:
             event = await judge(segment)
             if isinstance(event, Stopped):
                 yield event
@@ -123,9 +120,21 @@ async def adrive(
             for chunk in event.chunks:
                 yield chunk
     finally:
+        await segments.aclose()
         aclose = getattr(iterator, "aclose", None)
         if callable(aclose):
             await aclose()
+
+
+async def _asegments(
+    gate: SentenceGate, source: AsyncIterator[Piece]
+) -> AsyncGenerator[Segment, None]:
+    """Async twin of `_segments`."""
+    async for piece in source:
+        for segment in gate.push(piece):
+            yield segment
+    for segment in gate.close():
+        yield segment
 
 
 async def _aiter(
