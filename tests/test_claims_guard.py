@@ -81,8 +81,8 @@ def test_a_gate_may_escalate_with_the_whole_answer() -> None:
     assert checked.answer == "A person will check this."
 
 
-def test_an_answer_the_guard_refuses_is_not_split_into_claims_at_all() -> None:
-    calls: list[str] = []
+def counting_guard(calls: list[str]) -> Guard:
+    """A guard whose one claim signal appends each claim it scores to `calls`."""
 
     class Counting(ClaimLexicalSupport):
         def _score_claim(self, claim, obs):  # type: ignore[no-untyped-def]
@@ -90,7 +90,12 @@ def test_an_answer_the_guard_refuses_is_not_split_into_claims_at_all() -> None:
             return super()._score_claim(claim, obs)
 
     policy = Policy.from_dict({"thresholds": {"accept": 0.5}})
-    g = Guard([AnswerSupport()], policy, claims=ClaimScorer([Counting()]))
+    return Guard([AnswerSupport()], policy, claims=ClaimScorer([Counting()]))
+
+
+def test_an_answer_the_guard_refuses_is_not_split_into_claims_at_all() -> None:
+    calls: list[str] = []
+    g = counting_guard(calls)
     result = g.check(obs("Nothing here is in the passage."))
     assert result.decision.action == "abstain"
     assert result.claims is None and calls == []  # no claim signal ran
@@ -170,14 +175,7 @@ def test_run_retries_and_the_final_attempt_carries_its_claims() -> None:
 @pytest.mark.parametrize("shell", ["sync", "async"])
 def test_claim_scoring_runs_once_per_claim_of_an_accepted_check(shell: str) -> None:
     calls: list[str] = []
-
-    class Counting(ClaimLexicalSupport):
-        def _score_claim(self, claim, obs):  # type: ignore[no-untyped-def]
-            calls.append(claim.text)
-            return super()._score_claim(claim, obs)
-
-    policy = Policy.from_dict({"thresholds": {"accept": 0.5}})
-    g = Guard([AnswerSupport()], policy, claims=ClaimScorer([Counting()]))
+    g = counting_guard(calls)
     if shell == "sync":
         g.check(obs())
     else:
