@@ -58,7 +58,6 @@ from confguard.routes.base import EscalationRequest, Route, RouteOutcome
 from confguard.routes.retrying import Retries, RetryRule, checked
 from confguard.scoring.aggregate import (
     Combiner,
-    LogisticCombiner,
     assess,
     combiner_from_name,
 )
@@ -487,8 +486,8 @@ def _combiner(policy: Policy, signals: Sequence[Signal]) -> Combiner:
     for name in policy.rule_signals():
         if name not in known:
             raise UnknownComponentError("signal (in policy rules)", name, known)
-    if isinstance(policy.combiner, LogisticCombiner):  # fitted, carried by the policy
-        for name in policy.combiner.coefficients:
+    if not isinstance(policy.combiner, str):  # fitted, carried by the policy
+        for name in policy.combiner.signal_names():
             if name not in known:
                 raise UnknownComponentError("signal (in policy combiner)", name, known)
         return policy.combiner

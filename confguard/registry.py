@@ -214,6 +214,7 @@ _BUILTIN_TABLE: dict[str, dict[str, dict[str, str]]] = {
             "minimum": "minimum",
             "logistic": "LogisticCombiner",
         },
+        "confguard.scoring.stratified": {"stratified": "StratifiedCombiner"},
     },
     "calibrator": {
         "confguard.scoring.calibration": {

@@ -31,6 +31,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ from confguard.scoring.calibration import (
     fit_calibrator,
     fit_logistic,
 )
+from confguard.scoring.stratified import StratifiedCombiner
 from confguard.scoring.thresholds import choose_threshold
 
 FOLDS = 5
@@ -413,23 +415,118 @@ def certify(
     return None, {}
 
 
-def fit_preset(
-    name: str,
-    fit: Sequence[Answer],
-    cert: Sequence[Answer],
-    rcr: dict[str, float],
-    seed: int,
-) -> tuple[Policy, dict[str, Any]]:
-    pool = [n for n in POOLS[name] if any(n in a.results for a in fit)]
-    samples = samples_of(fit, pool, rcr)
-    folds = folds_of([a.group for a in fit], seed)
-    chosen, cv_auroc, c = forward_select(samples, folds, pool, START.get(name, ()))
+STRATUM_BY = "retrieval"
+"""The signal a stratified combination picks its fit by: ok exactly when the
+contexts carry retrieval scores (SQuAD here), not ok for supplied ones (the
+conflicts)."""
+
+
+@dataclass
+class Combination:
+    """A chosen combination: the combiner, the signals it reads, its out-of-fold
+    confidences on the fitting answers and what the header reports of it."""
+
+    combiner: Any
+    signals: list[str]
+    out_of_fold: list[float]
+    report: dict[str, Any]
+
+
+def strata_of(answers: Sequence[Answer]) -> list[str]:
+    """Each answer's stratum, by the rule the stratified combiner applies."""
+    return [
+        "ok" if (r := a.results.get(STRATUM_BY)) is not None and r.ok else "not ok"
+        for a in answers
+    ]
+
+
+def within_auroc(
+    conf: Sequence[float], correct: Sequence[bool], strata: Sequence[str]
+) -> dict[str, float]:
+    """AUROC inside each stratum: how well answers of one kind are ranked (a pooled
+    AUROC also rewards telling the kinds apart, which no threshold needs)."""
+    out = {}
+    for name in sorted(set(strata)):
+        rows = [i for i, k in enumerate(strata) if k == name]
+        got = auroc([conf[i] for i in rows], [correct[i] for i in rows])
+        out[name] = -1.0 if got is None else round(got, 4)
+    return out
+
+
+def pooled_combination(
+    samples: Sequence[LabelledSample],
+    folds: Sequence[int],
+    pool: Sequence[str],
+    start: Sequence[str],
+) -> Combination:
+    """One logistic fit over every kind of answer."""
+    chosen, cv_auroc, c = forward_select(samples, folds, pool, start)
     picked = restricted(samples, chosen)
-    out_of_fold = oof(picked, folds, c)
-    labels = [s.correct for s in picked]
+    report = {"signals": chosen, "C": c, "cv_auroc": round(cv_auroc, 4)}
+    return Combination(
+        fit_logistic(picked, regularization=c), chosen, oof(picked, folds, c), report
+    )
+
+
+def stratified_combination(
+    samples: Sequence[LabelledSample],
+    folds: Sequence[int],
+    pool: Sequence[str],
+    start: Sequence[str],
+    strata: Sequence[str],
+) -> Combination | None:
+    """One logistic fit per stratum, each with its own signals and C."""
+    if set(strata) != {"ok", "not ok"}:
+        return None
+    fits: dict[str, Combination] = {}
+    out = [0.0] * len(samples)
+    for name in ("ok", "not ok"):
+        rows = [i for i, k in enumerate(strata) if k == name]
+        part = pooled_combination(
+            [samples[i] for i in rows], [folds[i] for i in rows], pool, start
+        )
+        for i, value in zip(rows, part.out_of_fold, strict=True):
+            out[i] = value
+        fits[name] = part
+    combiner = StratifiedCombiner(
+        by=STRATUM_BY, when_ok=fits["ok"].combiner, otherwise=fits["not ok"].combiner
+    )
+    signals = [n for n in pool if n in combiner.signal_names()]
+    report = {name: fit.report for name, fit in fits.items()}
+    return Combination(combiner, signals, out, {"by": STRATUM_BY, **report})
+
+
+def choose_combination(
+    samples: Sequence[LabelledSample],
+    folds: Sequence[int],
+    pool: Sequence[str],
+    start: Sequence[str],
+    strata: Sequence[str],
+) -> tuple[Combination, dict[str, Any]]:
+    """Pooled or stratified, whichever ranks better inside the strata (mean of
+    their out-of-fold AUROCs; the pooled one on a tie: fewer parameters)."""
+    labels = [s.correct for s in samples]
+    found = {"pooled": pooled_combination(samples, folds, pool, start)}
+    stratified = stratified_combination(samples, folds, pool, start, strata)
+    if stratified is not None:
+        found["stratified"] = stratified
+    scores = {
+        name: within_auroc(c.out_of_fold, labels, strata) for name, c in found.items()
+    }
+    means = {name: float(np.mean(list(v.values()))) for name, v in scores.items()}
+    best = max(means, key=lambda name: (means[name], name == "pooled"))
+    within = {n: {**v, "mean": round(means[n], 4)} for n, v in scores.items()}
+    report = {"combination": best, "cv_auroc_within": within}
+    return found[best], report
+
+
+def calibrator_of(
+    out_of_fold: Sequence[float], labels: Sequence[bool], folds: Sequence[int]
+) -> tuple[Any, str, dict[str, float]]:
+    """Platt or isotonic, by the out-of-fold ECE of each fitted on the other folds."""
     kinds = {}
     for kind in ("platt", "isotonic"):
-        cal_oof = [0.0] * len(picked)
+        cal_oof = [0.0] * len(labels)
         for k in range(FOLDS):
             tr = [i for i, g in enumerate(folds) if g != k]
             cal = fit_calibrator(
@@ -440,12 +537,27 @@ def fit_preset(
                     cal_oof[i] = cal.calibrate(out_of_fold[i])
         kinds[kind] = ece(cal_oof, labels)
     kind = min(kinds, key=kinds.__getitem__)
-    calibrator = fit_calibrator(kind, out_of_fold, labels)
-    combiner = fit_logistic(picked, regularization=c)
-    fit_kinds = [a.dataset for a in fit]
-    calibrated = [calibrator.calibrate(v) for v in out_of_fold]
-    alpha = choose_alpha(calibrated, labels, fit_kinds)
-    cert_samples = restricted(samples_of(cert, pool, rcr), chosen)
+    return fit_calibrator(kind, out_of_fold, labels), kind, kinds
+
+
+def fit_preset(
+    name: str,
+    fit: Sequence[Answer],
+    cert: Sequence[Answer],
+    rcr: dict[str, float],
+    seed: int,
+) -> tuple[Policy, dict[str, Any]]:
+    pool = [n for n in POOLS[name] if any(n in a.results for a in fit)]
+    samples = samples_of(fit, pool, rcr)
+    folds = folds_of([a.group for a in fit], seed)
+    start = START.get(name, ())
+    chosen, choice = choose_combination(samples, folds, pool, start, strata_of(fit))
+    labels = [s.correct for s in samples]
+    calibrator, kind, kinds = calibrator_of(chosen.out_of_fold, labels, folds)
+    calibrated = [calibrator.calibrate(v) for v in chosen.out_of_fold]
+    alpha = choose_alpha(calibrated, labels, [a.dataset for a in fit])
+    combiner = chosen.combiner
+    cert_samples = samples_of(cert, pool, rcr)
     cert_conf = [calibrator.calibrate(_combine(combiner, s)) for s in cert_samples]
     cert_correct = [s.correct for s in cert_samples]
     data_kinds = [a.dataset for a in cert]
@@ -454,9 +566,9 @@ def fit_preset(
         raise SystemExit(f"{name}: no alpha on the grid certifies; more labels needed")
     policy = preset_policy(name, combiner, calibrator, control)
     report = {
-        "signals": chosen,
-        "C": c,
-        "cv_auroc": round(cv_auroc, 4),
+        "signals": chosen.signals,
+        **chosen.report,
+        **choice,
         "calibrator": kind,
         "cv_ece": {k: round(v, 4) for k, v in kinds.items()},
         "alpha": control.target_risk,

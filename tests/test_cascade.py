@@ -22,6 +22,7 @@ from confguard.results import SignalResult
 from confguard.scoring import assess, mean, minimum, weighted
 from confguard.scoring.aggregate import Combiner, LinearImputer, LogisticCombiner
 from confguard.scoring.calibration import IsotonicCalibrator, PlattCalibrator
+from confguard.scoring.stratified import StratifiedCombiner
 from confguard.signals.base import DeclaredCost, FunctionSignal
 
 OBS = Observation(question="Capital of France?", answer="Paris")
@@ -259,10 +260,30 @@ COMBINERS: list[Combiner] = [
             "s3": LinearImputer(intercept=-0.2, coefficients={"s1": 0.5, "s2": 0.9}),
         },
     ),
+    # One fit per stratum, picked by a cheap signal (s0) or by a dearer one (s2),
+    # which leaves both fits open until it reports.
+    *(
+        StratifiedCombiner(
+            by=by,
+            when_ok=LogisticCombiner(
+                intercept=-1.0,
+                coefficients={"s1": 2.0, "s3": 1.0},
+                fill={"s1": 0.5, "s3": 0.5},
+            ),
+            otherwise=LogisticCombiner(
+                intercept=0.5,
+                coefficients={"s1": -1.0, "s2": 1.5, "s3": -2.0},
+                fill={"s1": 0.5, "s2": 0.5, "s3": 0.5},
+            ),
+        )
+        for by in ("s0", "s2")
+    ),
 ]
 
 
-@pytest.mark.parametrize("combiner", COMBINERS, ids=lambda c: f"{c.name}")
+@pytest.mark.parametrize(
+    "combiner", COMBINERS, ids=lambda c: f"{c.name}-{getattr(c, 'by', '')}"
+)
 @pytest.mark.parametrize("policy", [ACCEPT_ONLY, BANDS], ids=["accept", "bands"])
 def test_the_cascade_never_changes_the_decision(
     combiner: Combiner, policy: Policy

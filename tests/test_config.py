@@ -553,6 +553,15 @@ def test_validate_prints_one_line_and_exits_0(
     assert not (tmp_path / "audit.sqlite").exists()  # validate opens no store
 
 
+def test_validate_names_a_fitted_combiner_by_its_kind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["config", "validate", "balanced"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert any(f"combiner {k} (fitted)" in line for k in ("logistic", "stratified"))
+    assert "coefficients" not in line  # one line, not the fitted parameters
+
+
 def test_validate_reports_one_error_line_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,9 +26,10 @@ def run_example(name: str) -> str:
 
 def test_the_registry_example_guards_with_components_of_its_own() -> None:
     out = run_example("registry.py")
-    assert "unknown combiner 'median'; known: logistic, mean, minimum, weighted" in out
+    known = "logistic, mean, minimum, stratified, weighted"
+    assert f"unknown combiner 'median'; known: {known}" in out
     assert "unknown signal 'answer_lenght'; known: answer_support," in out
-    assert "combiners: logistic, mean, median, minimum, weighted" in out
+    assert "combiners: logistic, mean, median, minimum, stratified, weighted" in out
     assert "a built-in by name: name='more_context' params={'top_k': 8}" in out
     assert "Capital of France?   accept    0.82" in out
     assert "Who wrote Hamlet?    abstain   0.33" in out
@@ -54,3 +55,9 @@ def test_the_observability_example_prints_the_span_tree_and_the_counts() -> None
     assert tree in out
     assert "    confguard.signal retrieval" in out
     assert "confguard.decisions{action=abstain} = 1" in out
+
+
+def test_the_stratified_example_weighs_each_kind_of_request_by_its_own_fit() -> None:
+    out = run_example("stratified.py")
+    assert "retrieved passage  accept    0.65  stratum: 'retrieval' ok" in out
+    assert "supplied passage   abstain   0.04  stratum: 'retrieval' not ok" in out

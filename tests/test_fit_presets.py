@@ -1,4 +1,5 @@
-"""scripts/fit_presets.py certifies a preset's threshold on each kind of data apart."""
+"""scripts/fit_presets.py certifies a preset's threshold on each kind of data apart,
+and fits a combination per stratum where the strata's signals differ."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from fit_presets import DELTA, certify
+from fit_presets import DELTA, certify, choose_combination, folds_of
+
+from confguard.scoring.calibration import LabelledSample
+from confguard.scoring.stratified import StratifiedCombiner
 
 
 def kind(name: str, cut: float, n: int, seed: int) -> list[tuple[float, bool, str]]:
@@ -58,3 +62,41 @@ def test_a_kind_with_no_right_answer_certifies_nothing() -> None:
     rows = kind("squad", 0.2, 300, 6) + never
     conf, correct, kinds = (list(v) for v in zip(*rows, strict=True))
     assert certify(conf, correct, kinds, 0.1, seed=0) == (None, {})
+
+
+def opposite_strata(n: int, seed: int) -> tuple[list[LabelledSample], list[str]]:
+    """Answers where signal `a` tells right from wrong in one stratum and `b` in
+    the other, and each is noise where the other counts."""
+    rng = random.Random(seed)
+    samples, strata = [], []
+    for i in range(n):
+        stratum = "ok" if i % 2 else "not ok"
+        right = rng.random() < 0.5
+        telling = min(1.0, max(0.0, (0.7 if right else 0.3) + rng.gauss(0, 0.15)))
+        noise = rng.random()
+        a, b = (telling, noise) if stratum == "ok" else (noise, telling)
+        samples.append(
+            LabelledSample(signals={"a": a, "b": b, "retrieval": None}, correct=right)
+        )
+        strata.append(stratum)
+    return samples, strata
+
+
+def test_strata_whose_signals_differ_get_a_fit_each() -> None:
+    samples, strata = opposite_strata(400, seed=7)
+    folds = folds_of([str(i) for i in range(len(samples))], seed=0)
+    chosen, report = choose_combination(samples, folds, ["a", "b"], (), strata)
+    assert report["combination"] == "stratified"
+    within = report["cv_auroc_within"]
+    assert within["stratified"]["mean"] > within["pooled"]["mean"] + 0.05
+    combiner = chosen.combiner
+    assert isinstance(combiner, StratifiedCombiner) and combiner.by == "retrieval"
+    assert combiner.when_ok.coefficients["a"] > 0 < combiner.otherwise.coefficients["b"]
+
+
+def test_one_stratum_only_is_fitted_pooled() -> None:
+    samples, _ = opposite_strata(200, seed=8)
+    folds = folds_of([str(i) for i in range(len(samples))], seed=0)
+    chosen, report = choose_combination(samples, folds, ["a", "b"], (), ["ok"] * 200)
+    assert report["combination"] == "pooled"
+    assert not isinstance(chosen.combiner, StratifiedCombiner)

@@ -205,7 +205,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     (
         {"retry": {"strategies": [{"params": {"k": 1}}]}},
         "retry.strategies.0.name",
-        "retry.strategies.0.name: Field required, got {'params': {'k': 1}}",
+        "retry.strategies.0.name: required",
     ),
     (
         {"retry": {"strategies": ["more_context"]}},

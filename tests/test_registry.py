@@ -25,8 +25,9 @@ def test_unknown_name_names_the_kind_and_the_known_names() -> None:
     with pytest.raises(UnknownComponentError) as caught:
         registry.get("combiner", "median")
     assert caught.value.kind == "combiner"
-    assert caught.value.known == ["logistic", "mean", "minimum", "weighted"]
-    assert "known: logistic, mean, minimum, weighted" in str(caught.value)
+    known = ["logistic", "mean", "minimum", "stratified", "weighted"]
+    assert caught.value.known == known
+    assert "known: logistic, mean, minimum, stratified, weighted" in str(caught.value)
 
 
 def test_unknown_kind_is_refused() -> None:

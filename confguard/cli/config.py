@@ -57,13 +57,15 @@ def run(args: argparse.Namespace) -> int:
 def _summary(source: str, parts: GuardParts, store: StoreSection | None) -> str:
     names = ", ".join(s.name for s in parts.signals)
     combiner = getattr(parts.options.get("combiner"), "name", None)
+    fitted = parts.policy.combiner
+    carried = fitted if isinstance(fitted, str) else f"{fitted.name} (fitted)"
     routes = list(parts.options["routes"])
     listed = f"{_count(len(routes), 'route')} ({', '.join(routes)})" if routes else ""
     backend = store.url.partition(":")[0] if store is not None else "none"
     needs = f"; needs {', '.join(parts.needs)}" if parts.needs else ""
     return (
         f"{source}: ok: {_count(len(parts.signals), 'signal')} ({names}), combiner "
-        f"{combiner or parts.policy.combiner}, {listed or 'no routes'}, "
+        f"{combiner or carried}, {listed or 'no routes'}, "
         f"store {backend}{needs}"
     )
 

@@ -38,6 +38,7 @@ from confguard.scoring.calibration import (
     fit_calibrator,
     fit_logistic,
 )
+from confguard.scoring.stratified import StratifiedCombiner
 from confguard.scoring.thresholds import (
     PLAN_FRACTION,
     RiskControl,
@@ -202,7 +203,7 @@ def _with_fits(
 
 
 def _write_fits(data: dict[str, Any], kept: _Pair, fell_back: Fallback | None) -> None:
-    if isinstance(kept.combiner, LogisticCombiner):
+    if isinstance(kept.combiner, LogisticCombiner | StratifiedCombiner):
         data["combiner"] = kept.combiner.model_dump(mode="json")
         data.pop("weights", None)
     elif fell_back is not None and fell_back.weights:

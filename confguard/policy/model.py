@@ -22,6 +22,7 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -37,8 +38,9 @@ from confguard.policy.claims import ClaimPolicy
 from confguard.policy.rules import Rule, parse_rules, rules_data
 from confguard.policy.templates import checked_caveat
 from confguard.results import Action, RetryStrategy
-from confguard.scoring.aggregate import LogisticCombiner, combiner_names
+from confguard.scoring.aggregate import combiner_names
 from confguard.scoring.calibration import FittedCalibrator
+from confguard.scoring.stratified import FITTED_KINDS, FittedCombiner
 from confguard.scoring.thresholds import RiskControl
 
 Band = Literal["accept", "annotate", "retry", "escalate"]
@@ -255,8 +257,9 @@ class Policy(_Part):
     on_missing_evidence: MissingEvidence = "fail_closed"
     fail_closed_action: Literal["abstain", "escalate"] = "abstain"
     """What fail_closed does when a signal is not ok."""
-    combiner: str | LogisticCombiner = "mean"
-    """A registered combiner name (`combiner_names()`), or a fitted logistic one."""
+    combiner: str | FittedCombiner = "mean"
+    """A registered combiner name (`combiner_names()`), or a fitted one (logistic,
+    or stratified: one logistic fit per kind of request)."""
     weights: dict[str, StrictFloat] = Field(default_factory=dict)
     """Per-signal weights, for the `weighted` combiner."""
     calibrator: FittedCalibrator | None = None
@@ -271,9 +274,29 @@ class Policy(_Part):
     """Claim-level actions (keep, flag, redact, gate) for guards given claim
     signals (`Guard(..., claims=ClaimScorer(...))`); None: answers are one unit."""
 
+    @field_validator("combiner", mode="before")
+    @classmethod
+    def _fitted_combiner(cls, value: Any) -> Any:
+        # Validated here so an error names the fitted combiner's own fields, not
+        # each member of the str-or-fitted union.
+        if not isinstance(value, dict):
+            return value
+        kind = value.get("kind", "logistic")  # the first fitted kind, kept implicit
+        if kind not in FITTED_KINDS:
+            known = " or ".join(repr(k) for k in FITTED_KINDS)
+            raise ValueError(f"unknown fitted combiner kind {kind!r}; expected {known}")
+        try:
+            return _FITTED_COMBINER.validate_python({"kind": kind, **value})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'][1:]) or 'kind'}: {_what(e)}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"fitted {kind} combiner: {problems}") from None
+
     @field_validator("combiner")
     @classmethod
-    def _known_combiner(cls, value: str | LogisticCombiner) -> str | LogisticCombiner:
+    def _known_combiner(cls, value: str | FittedCombiner) -> str | FittedCombiner:
         known = combiner_names()
         if isinstance(value, str) and value not in known:
             raise ValueError(str(UnknownComponentError("combiner", value, known)))
@@ -409,6 +432,9 @@ def _check_certified(policy: Policy) -> None:
         )
 
 
+_FITTED_COMBINER: TypeAdapter[FittedCombiner] = TypeAdapter(FittedCombiner)
+
+
 def _read(source: str | Path) -> tuple[str, str]:
     """The policy text, and how errors name where it came from."""
     if not isinstance(source, Path) and not _looks_like_path(source):
@@ -454,6 +480,8 @@ def _what(error: ErrorDetails) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
         return "unknown field"
+    if kind == "missing":
+        return "required"
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}, got {error['input']!r}"
     bound = _BOUNDS.get(kind)

@@ -249,6 +249,10 @@ class LogisticCombiner(BaseModel):
         """The name shown in assessments."""
         return "logistic"
 
+    def signal_names(self) -> list[str]:
+        """The signals the fit reads."""
+        return list(self.coefficients)
+
     def combine(self, results: Sequence[SignalResult]) -> Combined:
         """sigmoid(intercept + sum coef * confidence), filling signals not ok."""
         if not self._evidence(results):
