@@ -502,9 +502,11 @@ def choose_combination(
     pool: Sequence[str],
     start: Sequence[str],
     strata: Sequence[str],
+    force: str | None = None,
 ) -> tuple[Combination, dict[str, Any]]:
     """Pooled or stratified, whichever ranks better inside the strata (mean of
-    their out-of-fold AUROCs; the pooled one on a tie: fewer parameters)."""
+    their out-of-fold AUROCs; the pooled one on a tie: fewer parameters), or the
+    one `force` names (an ablation: `--combination`)."""
     labels = [s.correct for s in samples]
     found = {"pooled": pooled_combination(samples, folds, pool, start)}
     stratified = stratified_combination(samples, folds, pool, start, strata)
@@ -515,6 +517,8 @@ def choose_combination(
     }
     means = {name: float(np.mean(list(v.values()))) for name, v in scores.items()}
     best = max(means, key=lambda name: (means[name], name == "pooled"))
+    if force is not None:
+        best = force
     within = {n: {**v, "mean": round(means[n], 4)} for n, v in scores.items()}
     report = {"combination": best, "cv_auroc_within": within}
     return found[best], report
@@ -546,12 +550,14 @@ def fit_preset(
     cert: Sequence[Answer],
     rcr: dict[str, float],
     seed: int,
+    force: str | None = None,
 ) -> tuple[Policy, dict[str, Any]]:
     pool = [n for n in POOLS[name] if any(n in a.results for a in fit)]
     samples = samples_of(fit, pool, rcr)
     folds = folds_of([a.group for a in fit], seed)
     start = START.get(name, ())
-    chosen, choice = choose_combination(samples, folds, pool, start, strata_of(fit))
+    strata = strata_of(fit)
+    chosen, choice = choose_combination(samples, folds, pool, start, strata, force)
     labels = [s.correct for s in samples]
     calibrator, kind, kinds = calibrator_of(chosen.out_of_fold, labels, folds)
     calibrated = [calibrator.calibrate(v) for v in chosen.out_of_fold]
@@ -818,6 +824,11 @@ def main() -> None:
         "arguments are the same (a refit then takes seconds)",
     )
     parser.add_argument(
+        "--combination",
+        choices=["pooled", "stratified"],
+        help="an ablation: ship this combination whatever cross-validation prefers",
+    )
+    parser.add_argument(
         "--dump-answers",
         type=Path,
         help="also write the fitting split's answers (question, answer, signals, "
@@ -835,7 +846,7 @@ def main() -> None:
     reports: dict[str, Any] = {"selector": got["selector_report"], "rcr": rcr_report}
     for name in args.presets.split(","):
         fit, cert = (fast_fit, fast_cert) if name == "fast" else (full_fit, full_cert)
-        policy, report = fit_preset(name, fit, cert, rcr, args.seed)
+        policy, report = fit_preset(name, fit, cert, rcr, args.seed, args.combination)
         reports[name] = report
         print(f"{name}:", json.dumps(report), flush=True)
         if not args.no_write:

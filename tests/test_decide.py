@@ -84,6 +84,16 @@ CASES: list[tuple[str, Policy, Assessment, tuple[Decision, ...], Decision]] = [
         ),
     ),
     (
+        "just below accept shows the digits that tell them apart",
+        policy(),
+        conf(0.7995),
+        (),
+        Annotate(
+            reason="confidence 0.799 < accept 0.800, ≥ annotate 0.600: annotate",
+            caveat="check this (80%)",
+        ),
+    ),
+    (
         "first retry uses the first strategy",
         policy(thresholds={"annotate": None}),
         conf(0.42),

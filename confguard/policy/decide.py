@@ -155,12 +155,24 @@ def _band(policy: Policy, confidence: float) -> tuple[Action, str]:
     band, bands = policy.thresholds.band(confidence), policy.thresholds.set_bands()
     names = [name for name, _ in bands]
     at = names.index(band) if band in names else len(bands)
+    near = [bands[i] for i in (at - 1, at) if 0 <= i < len(bands)]
+    d = _digits(confidence, [value for _, value in near])
     sides = []
     if at > 0:
-        sides.append("< {} {:.2f}".format(*bands[at - 1]))
+        sides.append(f"< {bands[at - 1][0]} {bands[at - 1][1]:.{d}f}")
     if at < len(bands):
-        sides.append("≥ {} {:.2f}".format(*bands[at]))
-    return band, f"confidence {confidence:.2f} " + ", ".join(sides)
+        sides.append(f"≥ {bands[at][0]} {bands[at][1]:.{d}f}")
+    return band, f"confidence {confidence:.{d}f} " + ", ".join(sides)
+
+
+def _digits(confidence: float, thresholds: Sequence[float]) -> int:
+    """Two decimals, or more where two would show a confidence below a threshold
+    as equal to it ("0.03 < accept 0.03")."""
+    for d in (2, 3, 4):
+        shown = f"{confidence:.{d}f}"
+        if all(shown != f"{t:.{d}f}" or confidence == t for t in thresholds):
+            return d
+    return 4
 
 
 def _retry(
