@@ -71,7 +71,7 @@ from confguard.scoring.calibration import (
     fit_calibrator,
     fit_logistic,
 )
-from confguard.scoring.stratified import StratifiedCombiner
+from confguard.scoring.stratified import StratifiedCombiner, signal_ok
 from confguard.scoring.thresholds import choose_threshold
 
 FOLDS = 5
@@ -435,8 +435,7 @@ class Combination:
 def strata_of(answers: Sequence[Answer]) -> list[str]:
     """Each answer's stratum, by the rule the stratified combiner applies."""
     return [
-        "ok" if (r := a.results.get(STRATUM_BY)) is not None and r.ok else "not ok"
-        for a in answers
+        "ok" if signal_ok(a.results.values(), STRATUM_BY) else "not ok" for a in answers
     ]
 
 
@@ -518,6 +517,8 @@ def choose_combination(
     means = {name: float(np.mean(list(v.values()))) for name, v in scores.items()}
     best = max(means, key=lambda name: (means[name], name == "pooled"))
     if force is not None:
+        if force not in found:
+            raise SystemExit(f"--combination {force}: the answers form one stratum")
         best = force
     within = {n: {**v, "mean": round(means[n], 4)} for n, v in scores.items()}
     report = {"combination": best, "cv_auroc_within": within}

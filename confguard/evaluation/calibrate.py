@@ -25,7 +25,6 @@ from confguard.policy.model import BANDS
 from confguard.scoring.aggregate import (
     Calibrator,
     Combiner,
-    LogisticCombiner,
     combiner_from_name,
 )
 from confguard.scoring.calibration import (
@@ -38,7 +37,7 @@ from confguard.scoring.calibration import (
     fit_calibrator,
     fit_logistic,
 )
-from confguard.scoring.stratified import StratifiedCombiner
+from confguard.scoring.stratified import FITTED_TYPES
 from confguard.scoring.thresholds import (
     PLAN_FRACTION,
     RiskControl,
@@ -203,7 +202,7 @@ def _with_fits(
 
 
 def _write_fits(data: dict[str, Any], kept: _Pair, fell_back: Fallback | None) -> None:
-    if isinstance(kept.combiner, LogisticCombiner | StratifiedCombiner):
+    if isinstance(kept.combiner, FITTED_TYPES):
         data["combiner"] = kept.combiner.model_dump(mode="json")
         data.pop("weights", None)
     elif fell_back is not None and fell_back.weights:

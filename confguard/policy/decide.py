@@ -155,14 +155,12 @@ def _band(policy: Policy, confidence: float) -> tuple[Action, str]:
     band, bands = policy.thresholds.band(confidence), policy.thresholds.set_bands()
     names = [name for name, _ in bands]
     at = names.index(band) if band in names else len(bands)
-    near = [bands[i] for i in (at - 1, at) if 0 <= i < len(bands)]
-    d = _digits(confidence, [value for _, value in near])
-    sides = []
-    if at > 0:
-        sides.append(f"< {bands[at - 1][0]} {bands[at - 1][1]:.{d}f}")
-    if at < len(bands):
-        sides.append(f"≥ {bands[at][0]} {bands[at][1]:.{d}f}")
-    return band, f"confidence {confidence:.{d}f} " + ", ".join(sides)
+    sides = [
+        (op, *bands[i]) for op, i in (("<", at - 1), ("≥", at)) if 0 <= i < len(bands)
+    ]
+    d = _digits(confidence, [value for _, _, value in sides])
+    shown = ", ".join(f"{op} {name} {value:.{d}f}" for op, name, value in sides)
+    return band, f"confidence {confidence:.{d}f} {shown}"
 
 
 def _digits(confidence: float, thresholds: Sequence[float]) -> int:

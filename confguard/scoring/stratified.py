@@ -11,7 +11,7 @@ ok (the `retrieval` signal is ok exactly when the contexts carry retrieval score
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,8 +50,10 @@ class StratifiedCombiner(BaseModel):
 
     def signal_names(self) -> list[str]:
         """Every signal either fit reads, and `by` itself."""
-        names = [*self.when_ok.coefficients, *self.otherwise.coefficients, self.by]
-        return list(dict.fromkeys(names))
+        fits = (self.when_ok, self.otherwise)
+        return list(
+            dict.fromkeys([n for f in fits for n in f.signal_names()] + [self.by])
+        )
 
     def combine(self, results: Sequence[SignalResult]) -> Combined:
         """The chosen fit's combination, its reasons led by which fit and why."""
@@ -69,16 +71,29 @@ class StratifiedCombiner(BaseModel):
         return self._chosen(results)[0].span(results, pending)
 
     def _chosen(self, results: Sequence[SignalResult]) -> tuple[LogisticCombiner, str]:
-        if any(r.name == self.by and r.ok for r in results):
+        if signal_ok(results, self.by):
             return self.when_ok, f"stratum: {self.by!r} ok"
         return self.otherwise, f"stratum: {self.by!r} not ok"
+
+
+def signal_ok(results: Iterable[SignalResult], name: str) -> bool:
+    """Whether the signal `name` is among `results` and ok: the rule that picks a
+    stratum (fitting scripts split their answers by it too)."""
+    return any(r.name == name and r.ok for r in results)
 
 
 FittedCombiner = Annotated[
     LogisticCombiner | StratifiedCombiner, Field(discriminator="kind")
 ]
 """A combiner with fitted parameters, as a policy carries it (`kind` tells which)."""
-FITTED_KINDS = ("logistic", "stratified")
+FITTED_TYPES = (LogisticCombiner, StratifiedCombiner)
+FITTED_KINDS = tuple(t.model_fields["kind"].default for t in FITTED_TYPES)
 
 
-__all__ = ["FITTED_KINDS", "FittedCombiner", "StratifiedCombiner"]
+__all__ = [
+    "FITTED_KINDS",
+    "FITTED_TYPES",
+    "FittedCombiner",
+    "StratifiedCombiner",
+    "signal_ok",
+]
