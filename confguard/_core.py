@@ -176,6 +176,7 @@ class GuardCore:
             (*self.policy.retry.strategies, *self.policy.rule_strategies()),
             options.get("strategies", ()),
         )
+        _check_conditions(self.policy, self.signals)  # whatever the combiner
         self.combiner = options.get("combiner") or _combiner(self.policy, self.signals)
         calibrator = options.get("calibrator")
         self.calibrator = checked_calibrator(
@@ -478,14 +479,24 @@ def _signals(signals: Sequence[SignalLike]) -> tuple[Signal, ...]:
     return converted
 
 
+def _check_conditions(policy: Policy, signals: Sequence[Signal]) -> None:
+    """Refuse a rule or stratum on a signal the guard does not run: its condition
+    would never hold, silently."""
+    known = [s.name for s in signals]
+    for where, names in (
+        ("rules", policy.rule_signals()),
+        ("strata", policy.stratum_signals()),
+    ):
+        for name in names:
+            if name not in known:
+                raise UnknownComponentError(f"signal (in policy {where})", name, known)
+
+
 def _combiner(policy: Policy, signals: Sequence[Signal]) -> Combiner:
     known = [s.name for s in signals]
     for name in policy.weights:
         if name not in known:
             raise UnknownComponentError("signal (in policy weights)", name, known)
-    for name in policy.rule_signals():
-        if name not in known:
-            raise UnknownComponentError("signal (in policy rules)", name, known)
     if not isinstance(policy.combiner, str):  # fitted, carried by the policy
         for name in policy.combiner.signal_names():
             if name not in known:

@@ -560,6 +560,7 @@ def test_validate_names_a_fitted_combiner_by_its_kind(
     line = capsys.readouterr().out.strip()
     assert any(f"combiner {k} (fitted)" in line for k in ("logistic", "stratified"))
     assert "coefficients" not in line  # one line, not the fitted parameters
+    assert "1 stratum ('retrieved')" in line
 
 
 def test_validate_reports_one_error_line_and_exits_2(

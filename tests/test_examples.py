@@ -61,3 +61,17 @@ def test_the_stratified_example_weighs_each_kind_of_request_by_its_own_fit() -> 
     out = run_example("stratified.py")
     assert "retrieved passage  accept    0.65  stratum: 'retrieval' ok" in out
     assert "supplied passage   abstain   0.04  stratum: 'retrieval' not ok" in out
+
+
+def test_the_strata_example_bands_each_kind_of_request_by_its_own_thresholds() -> None:
+    out = run_example("strata.py")
+    assert "the YAML and the Python policy are equal: True" in out
+    assert (
+        "retrieved judge 0.60  accept    stratum 'retrieved': confidence 0.60 ≥ "
+        "accept 0.55: accept"
+    ) in out
+    assert (
+        "supplied  judge 0.60  annotate  confidence 0.60 < accept 0.80, ≥ annotate "
+        "0.50: annotate"
+    ) in out
+    assert "supplied  judge 0.45  abstain   confidence 0.45 < annotate 0.50" in out

@@ -180,7 +180,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         {"thresholds": {"accept": 0.8, "escalate": 0.2}},
         "escalate.route",
         "escalate.route: required, since the policy can escalate "
-        "(thresholds.escalate, on_retries_exhausted or fail_closed_action)",
+        "(thresholds.escalate, a stratum's, on_retries_exhausted or "
+        "fail_closed_action)",
     ),
     (
         {"combiner": "median"},

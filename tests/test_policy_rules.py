@@ -838,3 +838,12 @@ def test_a_guard_refuses_a_retry_rule_with_an_unknown_strategy() -> None:
     )
     with pytest.raises(UnknownComponentError, match="retry strategy"):
         Guard([FunctionSignal(lambda obs: 0.9, name="fixed")], policy)
+
+
+def test_a_rule_on_an_unknown_signal_is_refused_even_with_a_combiner_given() -> None:
+    policy = Policy.from_dict(
+        {"rules": [{"when": {"signal": "nope", "status": "failed"}, "then": "abstain"}]}
+    )
+    signal_a = FunctionSignal(lambda o: 0.9, name="a")
+    with pytest.raises(UnknownComponentError, match=r"signal \(in policy rules\)"):
+        Guard([signal_a], policy, combiner=mean())

@@ -63,15 +63,20 @@ def _summary(source: str, parts: GuardParts, store: StoreSection | None) -> str:
     listed = f"{_count(len(routes), 'route')} ({', '.join(routes)})" if routes else ""
     backend = store.url.partition(":")[0] if store is not None else "none"
     needs = f"; needs {', '.join(parts.needs)}" if parts.needs else ""
+    strata = [s.label for s in parts.policy.strata]
+    banded = (
+        f"{_count(len(strata), 'stratum')} ({', '.join(strata)}), " if strata else ""
+    )
     return (
         f"{source}: ok: {_count(len(parts.signals), 'signal')} ({names}), combiner "
-        f"{combiner or carried}, {listed or 'no routes'}, "
+        f"{combiner or carried}, {banded}{listed or 'no routes'}, "
         f"store {backend}{needs}"
     )
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    plural = noun[:-2] + "a" if noun.endswith("um") else noun + "s"
+    return f"{n} {noun}" if n == 1 else f"{n} {plural}"
 
 
 def _show(loaded: LoadedConfig) -> None:

@@ -16,6 +16,7 @@ from confguard.policy.model import (
     Thresholds,
 )
 from confguard.policy.rules import Rule
+from confguard.policy.strata import Stratum
 
 __all__ = [
     "AbstainPolicy",
@@ -27,6 +28,7 @@ __all__ = [
     "Policy",
     "RetryPolicy",
     "Rule",
+    "Stratum",
     "Thresholds",
     "decide",
     "signal",

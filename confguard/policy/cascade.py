@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 
 from confguard.policy.model import Policy
 from confguard.policy.rules import Rule
+from confguard.policy.strata import settled_stratum
 from confguard.results import SignalResult, SignalStatus
 from confguard.scoring.aggregate import Calibrator, Combiner, Span
 from confguard.signals.base import Signal
@@ -158,10 +159,16 @@ class Cascade:
     ) -> str | None:
         if not isinstance(self.combiner, Spanning) or not any(r.ok for r in results):
             return None
+        settled, stratum = settled_stratum(
+            self.policy.strata, {r.name: r for r in results}
+        )
+        if not settled:  # which thresholds apply still depends on the pending ones
+            return None
+        thresholds = self.policy.thresholds if stratum is None else stratum.thresholds
         names = [s.name for s in pending]
         low, high = calibrated_span(self.combiner.span(results, names), self.calibrator)
-        band = self.policy.thresholds.band(low)
-        if band != self.policy.thresholds.band(high):
+        band = thresholds.band(low)
+        if band != thresholds.band(high):
             return None
         listed = ", ".join(repr(n) for n in names)
         return (

@@ -4,7 +4,8 @@ Nothing here does I/O, reads a clock or keeps state: the guard's sync and async
 shells only execute what `decide` returns.
 
 The order: the policy's rules first, then missing evidence (fail_closed), then the
-confidence bands. The first rule whose condition holds decides, except that an
+confidence bands (a stratum's, when one picks the request out; the policy's own
+otherwise). The first rule whose condition holds decides, except that an
 accept or annotate rule is passed over when evidence is missing under fail_closed, or
 when no signal produced a confidence: a rule can make a decision stricter than
 fail_closed, never looser. A retry rule retries like the retry band (max_attempts, a
@@ -18,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from confguard.policy.claims import ClaimPolicy
-from confguard.policy.model import Policy
+from confguard.policy.conditions import Results
+from confguard.policy.model import Policy, Thresholds
 from confguard.policy.rules import Rule
 from confguard.results import (
     Abstain,
@@ -66,7 +68,8 @@ def decide(
     confidence = assessment.confidence
     if confidence is None:  # unreachable: _missing_evidence handles it
         return _abstain(policy, "no evidence")
-    return _by_band(policy, confidence, past, can_retry)
+    results = {s.name: s for s in assessment.signals}
+    return _by_band(policy, confidence, past, can_retry, results)
 
 
 def past_decisions(history: History) -> tuple[Decision, ...]:
@@ -136,9 +139,16 @@ def _describe(result: SignalResult) -> str:
 
 
 def _by_band(
-    policy: Policy, confidence: float, past: Sequence[Decision], can_retry: bool
+    policy: Policy,
+    confidence: float,
+    past: Sequence[Decision],
+    can_retry: bool,
+    results: Results,
 ) -> Decision:
-    band, prefix = _band(policy, confidence)
+    thresholds, stratum = policy.thresholds_for(results)
+    band, prefix = _band(thresholds, confidence)
+    if stratum is not None:
+        prefix = f"stratum {stratum.label}: {prefix}"
     if band == "accept":
         return Accept(reason=f"{prefix}: accept")
     if band == "annotate":
@@ -150,9 +160,9 @@ def _by_band(
     return _abstain(policy, f"{prefix}: abstain")
 
 
-def _band(policy: Policy, confidence: float) -> tuple[Action, str]:
+def _band(thresholds: Thresholds, confidence: float) -> tuple[Action, str]:
     """The band, and the thresholds either side of the confidence as the reason."""
-    band, bands = policy.thresholds.band(confidence), policy.thresholds.set_bands()
+    band, bands = thresholds.band(confidence), thresholds.set_bands()
     names = [name for name, _ in bands]
     at = names.index(band) if band in names else len(bands)
     sides = [

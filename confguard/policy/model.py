@@ -35,7 +35,9 @@ from confguard.paths import read_text
 from confguard.policy import _yaml
 from confguard.policy.builtin_strategies import checked_strategy
 from confguard.policy.claims import ClaimPolicy
+from confguard.policy.conditions import Results
 from confguard.policy.rules import Rule, parse_rules, rules_data
+from confguard.policy.strata import Stratum, parse_strata, strata_data, stratum_for
 from confguard.policy.templates import checked_caveat
 from confguard.results import Action, RetryStrategy
 from confguard.scoring.aggregate import combiner_names
@@ -63,12 +65,14 @@ class _Part(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _as_policy_error(cls, data: Any, handler: Any) -> Any:
-        # PolicyError is no ValueError, so pydantic lets it through unwrapped.
+    def _as_policy_error(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        # PolicyError is no ValueError, so pydantic lets it through unwrapped. A
+        # section validated elsewhere (a stratum's thresholds) names its own path.
         try:
             return handler(data)
         except ValidationError as exc:
-            raise _policy_error(exc, cls.section) from None
+            section = (info.context or {}).get("section", cls.section)
+            raise _policy_error(exc, section) from None
 
 
 class Thresholds(_Part):
@@ -91,10 +95,11 @@ class Thresholds(_Part):
         above = [
             (n, info.data.get(n)) for n in BANDS[: BANDS.index(str(info.field_name))]
         ]
+        section = (info.context or {}).get("section", cls.section)
         for name, bound in reversed(above):
             if bound is not None and value > bound:
                 raise ValueError(
-                    f"must be <= thresholds.{name} ({bound}), got {value} "
+                    f"must be <= {section}.{name} ({bound}), got {value} "
                     "(bands run accept >= annotate >= retry >= escalate)"
                 )
         return value
@@ -232,6 +237,13 @@ Rules = Annotated[
 ]
 """Rules parse by hand (`confguard.policy.rules`), so errors name rules[i].when…"""
 
+Strata = Annotated[
+    tuple[Stratum, ...],
+    PlainValidator(parse_strata),
+    PlainSerializer(strata_data),
+]
+"""Strata parse by hand too (`confguard.policy.strata`): errors name strata[i]…"""
+
 ExhaustedAction = Literal["escalate", "abstain", "annotate"]
 MissingEvidence = Literal["fail_closed", "ignore"]
 
@@ -270,6 +282,9 @@ class Policy(_Part):
     """Run signals cheapest first and skip those that can no longer change the band."""
     rules: Rules = ()
     """Conditions on single signals, tried in order before the bands (`Rule`)."""
+    strata: Strata = ()
+    """Thresholds (and their certificate) for the requests a condition picks out,
+    in place of `thresholds` (`Stratum`); the first that holds applies."""
     claims: ClaimPolicy | None = None
     """Claim-level actions (keep, flag, redact, gate) for guards given claim
     signals (`Guard(..., claims=ClaimScorer(...))`); None: answers are one unit."""
@@ -336,6 +351,22 @@ class Policy(_Part):
         names = (name for rule in self.rules for name in rule.when.signals())
         return tuple(dict.fromkeys(names))
 
+    def stratum_signals(self) -> tuple[str, ...]:
+        """The signals the strata's conditions read (checked like `rule_signals`)."""
+        names = (name for s in self.strata for name in s.when.signals())
+        return tuple(dict.fromkeys(names))
+
+    def thresholds_for(self, results: Results) -> tuple[Thresholds, Stratum | None]:
+        """The thresholds that band a request with these (final) signal results,
+        and the stratum they come from (None: the policy's own).
+
+        Example:
+            >>> policy.thresholds_for({"retrieval": retrieval_ok})[1].name
+            'retrieved'
+        """
+        stratum = stratum_for(self.strata, results)
+        return (self.thresholds if stratum is None else stratum.thresholds), stratum
+
     def rule_routes(self) -> tuple[str, ...]:
         """The routes escalate rules send to (their own or escalate.route)."""
         routes = (
@@ -394,6 +425,7 @@ class Policy(_Part):
 def _bands_escalate(policy: Policy) -> bool:
     return (
         policy.thresholds.escalate is not None
+        or any(s.thresholds.escalate is not None for s in policy.strata)
         or policy.on_retries_exhausted == "escalate"
         or policy.fail_closed_action == "escalate"
         or (policy.claims is not None and policy.claims.on_gate == "escalate")
@@ -406,7 +438,8 @@ def _check_route(policy: Policy) -> None:
     if _bands_escalate(policy):
         raise PolicyError(
             "escalate.route: required, since the policy can escalate "
-            "(thresholds.escalate, on_retries_exhausted or fail_closed_action)",
+            "(thresholds.escalate, a stratum's, on_retries_exhausted or "
+            "fail_closed_action)",
             field="escalate.route",
         )
     for i, rule in enumerate(policy.rules):
@@ -418,17 +451,30 @@ def _check_route(policy: Policy) -> None:
 
 
 def _check_certified(policy: Policy) -> None:
-    control, accept = policy.risk_control, policy.thresholds.accept
+    check_certified(policy.risk_control, policy.thresholds.accept, "thresholds.accept")
+
+
+def check_certified(
+    control: RiskControl | None, accept: float | None, field: str
+) -> None:
+    """Refuse an accept threshold outside the range `control` certified (the
+    policy's own, or a stratum's)."""
     if control is None:
         return
     # Fixed-sequence testing certified every candidate from its start down to the
     # threshold it returned: an accept threshold in that range keeps the guarantee.
-    if accept is None or not control.threshold <= accept <= control.start:
+    if accept is None:
         raise PolicyError(
-            f"thresholds.accept: {accept} is outside the certified range "
-            f"[{control.threshold}, {control.start}] of risk_control; the guarantee "
-            "would not hold",
-            field="thresholds.accept",
+            f"{field}: required, since risk_control certifies an accept threshold "
+            f"in [{control.threshold}, {control.start}]",
+            field=field,
+        )
+    if not control.threshold <= accept <= control.start:
+        raise PolicyError(
+            f"{field}: {accept} is outside the certified range "
+            f"[{control.threshold}, {control.start}] of its risk_control; the "
+            "guarantee would not hold",
+            field=field,
         )
 
 
@@ -476,6 +522,11 @@ _BOUNDS = {
 }
 
 
+def error_text(error: ErrorDetails) -> str:
+    """What one pydantic error says, in the policy's words (no field path)."""
+    return _what(error)
+
+
 def _what(error: ErrorDetails) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
@@ -507,5 +558,8 @@ __all__ = [
     "EscalatePolicy",
     "Policy",
     "RetryPolicy",
+    "Stratum",
     "Thresholds",
+    "check_certified",
+    "error_text",
 ]

@@ -12,7 +12,7 @@ naming the field path, e.g. ``rules[1].when.any[0].confidence.lt: must be a numb
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,14 +116,19 @@ def parse_rules(value: object, path: str = "rules") -> tuple[Rule, ...]:
     if not isinstance(value, list | tuple):
         raise _error(path, f"expected a list of rules, got {_kind(value)}")
     rules = tuple(parse_rule(item, f"{path}[{i}]") for i, item in enumerate(value))
-    seen: dict[str, int] = {}
-    for i, rule in enumerate(rules):
-        if rule.name is not None and rule.name in seen:
-            first = f"{path}[{seen[rule.name]}]"
-            raise _error(f"{path}[{i}].name", f"{rule.name!r} is also {first}'s name")
-        if rule.name is not None:
-            seen.setdefault(rule.name, i)
+    unique_names([rule.name for rule in rules], path)
     return rules
+
+
+def unique_names(names: Sequence[str | None], path: str) -> None:
+    """Refuse a name given twice in the list at `path` (None: unnamed)."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name is not None and name in seen:
+            first = f"{path}[{seen[name]}]"
+            raise _error(f"{path}[{i}].name", f"{name!r} is also {first}'s name")
+        if name is not None:
+            seen.setdefault(name, i)
 
 
 def parse_rule(value: object, path: str) -> Rule:
@@ -320,4 +325,5 @@ __all__ = [
     "parse_rule",
     "parse_rules",
     "rules_data",
+    "unique_names",
 ]
