@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if done.comparison is not None:
         say(done.comparison.summary())
     say(_guarantee(done))
+    dropped = done.strata_note()
+    if dropped is not None:
+        say(dropped)
     say(
         f"fitted on {done.fitted_on} samples, certified on {done.certified_on}; "
         f"policy written to {args.out}"

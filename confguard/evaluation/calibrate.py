@@ -67,6 +67,20 @@ class Calibrated(BaseModel):
     """The fitted pair against the policy's own; None when nothing was fitted."""
     fallback: Fallback | None = None
     """Why a weighted mean stood in for the logistic fit, if it did."""
+    dropped_strata: tuple[str, ...] = ()
+    """The base policy's strata, by label, which the written policy no longer has:
+    one threshold is certified for every request, so theirs would be stale."""
+
+    def strata_note(self) -> str | None:
+        """What the CLI says of dropped strata (None: there were none)."""
+        if not self.dropped_strata:
+            return None
+        names = ", ".join(self.dropped_strata)
+        return (
+            f"dropped the policy's strata ({names}): calibrate certifies one "
+            "threshold for every request; scripts/fit_presets.py certifies one per "
+            "stratum"
+        )
 
     @property
     def delta(self) -> float:
@@ -193,6 +207,7 @@ def _with_fits(
         bands[name] = None if value is None else min(value, accept)
     data = policy_data(base)
     data["thresholds"] = bands
+    data.pop("strata", None)  # certified for other fits; see Calibrated.dropped_strata
     if kept is not None:
         _write_fits(data, kept, fell_back)
     data["risk_control"] = control.model_dump()
@@ -251,7 +266,11 @@ def calibrate_policy(
             control = _certify(pair, hold, base, levels)
             policy = _with_fits(base, None, None, control, cascade)
             return Calibrated(
-                policy=policy, control=control, fitted_on=0, certified_on=len(hold)
+                policy=policy,
+                control=control,
+                fitted_on=0,
+                certified_on=len(hold),
+                dropped_strata=_labels(base),
             )
         fitted, fell_back = _fitted(combiner, calibrator, base, fit)
         comparison, control = _compare(fitted, _current(base), hold, base, levels)
@@ -265,7 +284,12 @@ def calibrate_policy(
         certified_on=len(hold),
         comparison=comparison,
         fallback=fell_back,
+        dropped_strata=_labels(base),
     )
+
+
+def _labels(policy: Policy) -> tuple[str, ...]:
+    return tuple(stratum.label for stratum in policy.strata)
 
 
 Levels = tuple[float, float, int]
