@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from confguard.observation import Observation  # noqa: E402
 from confguard.presets import PRESETS, preset_guard  # noqa: E402
 from confguard.presets.build import build_pipeline  # noqa: E402
 from confguard.results import SignalResult  # noqa: E402
+from confguard.scoring.thresholds import RiskControl  # noqa: E402
 from confguard.store import InMemoryStore  # noqa: E402
 
 
@@ -75,9 +77,30 @@ def evaluate(name: str, run: Any, items: list[EvalItem], work: Path) -> dict[str
                 "calls": after.calls - before.calls,
                 "seconds": wall + after.replayed_seconds - before.replayed_seconds,
                 "signals": {s.name: _conf(s) for s in result.assessment.signals},
+                "stratum": _stratum(guard, result.assessment.signals),
             }
         )
     return summary(guard, rows)
+
+
+def _stratum(guard: Guard, signals: Sequence[SignalResult]) -> str:
+    """The name of the policy stratum that banded the answer ("default": none)."""
+    _, stratum = guard.policy.thresholds_for({s.name: s for s in signals})
+    return "default" if stratum is None else stratum.name or stratum.label
+
+
+def _controls(guard: Guard) -> dict[str, tuple[float | None, float | None]]:
+    """(alpha, accept threshold) of the policy and of each stratum, by name."""
+    policy = guard.policy
+    out = {"default": (_alpha(policy.risk_control), policy.thresholds.accept)}
+    for stratum in policy.strata:
+        name = stratum.name or stratum.label
+        out[name] = (_alpha(stratum.risk_control), stratum.thresholds.accept)
+    return out
+
+
+def _alpha(control: RiskControl | None) -> float | None:
+    return None if control is None else control.target_risk
 
 
 def _conf(result: SignalResult) -> float | None:
@@ -87,8 +110,6 @@ def _conf(result: SignalResult) -> float | None:
 def summary(guard: Guard, rows: list[dict[str, Any]]) -> dict[str, Any]:
     conf = [r["confidence"] for r in rows]
     correct = [r["correct"] for r in rows]
-    accepted = [r for r in rows if r["action"] == "accept"]
-    control = guard.policy.risk_control
     parts = {}
     for name in sorted({n for r in rows for n in r["signals"]}):
         values = [r["signals"].get(name) for r in rows]
@@ -96,24 +117,42 @@ def summary(guard: Guard, rows: list[dict[str, Any]]) -> dict[str, Any]:
             got = auroc(values, correct)
             if got is not None:
                 parts[name] = round(got, 4)
+    controls = _controls(guard)
+    strata = {}
+    for name in sorted({r["stratum"] for r in rows}):
+        inside = [r for r in rows if r["stratum"] == name]
+        alpha, threshold = controls[name]
+        strata[name] = {
+            "n": len(inside),
+            **_gate(inside),
+            "alpha": alpha,
+            "threshold": threshold,
+        }
+    alphas = [s["alpha"] for s in strata.values() if s["alpha"] is not None]
     return {
         "n": len(rows),
         "accuracy": round(sum(correct) / len(rows), 4),
         "auroc": _round(auroc(conf, correct)),
         "ece": round(ece([0.0 if c is None else c for c in conf], correct), 4),
-        "coverage": round(len(accepted) / len(rows), 4),
-        "realised_risk": round(
-            sum(not r["correct"] for r in accepted) / len(accepted), 4
-        )
-        if accepted
-        else None,
-        "alpha": None if control is None else control.target_risk,
-        "threshold": guard.policy.thresholds.accept,
+        **_gate(rows),
+        # The weakest guarantee in force on these answers (one per stratum).
+        "alpha": max(alphas) if alphas else None,
+        "strata": strata,
         "calls_per_q": round(sum(r["calls"] for r in rows) / len(rows), 3),
         "s_per_q": round(sum(r["seconds"] for r in rows) / len(rows), 3),
         "actions": {a: sum(r["action"] == a for r in rows) for a in _actions(rows)},
         "best_part": max(parts.items(), key=lambda kv: kv[1]) if parts else None,
         "parts": parts,
+    }
+
+
+def _gate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Coverage, and the realised risk among the accepted answers."""
+    accepted = [r for r in rows if r["action"] == "accept"]
+    risk = sum(not r["correct"] for r in accepted) / len(accepted) if accepted else None
+    return {
+        "coverage": round(len(accepted) / len(rows), 4),
+        "realised_risk": _round(risk),
     }
 
 

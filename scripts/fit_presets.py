@@ -11,11 +11,13 @@ part, grouped by question:
 - each preset's signals (greedy forward selection by cross-validated AUROC) and the
   logistic combiner's regularisation,
 - the calibrator (Platt or isotonic, fitted on out-of-fold combined confidences),
-- the target risk alpha (the smallest on the grid whose out-of-fold coverage is at
-  least MIN_COVERAGE).
-The threshold is then certified by Learn-then-Test on the certification part, on
-each kind of data apart (SQuAD with retrieval, the conflicts; delta split between
-them), and the highest of their thresholds ships: the risk bound holds on each.
+- each stratum's target risk alpha (the smallest on the grid whose out-of-fold
+  coverage in that stratum is at least MIN_COVERAGE).
+The target risk is chosen, and the threshold certified by Learn-then-Test on the
+certification part, for each stratum apart (requests with retrieval scores, SQuAD
+here; the rest, the conflicts; delta split between them): the retrieved ones get a
+policy stratum of their own, the rest the policy's thresholds, each with its own
+guarantee.
 
     python scripts/fit_presets.py --squad ../shared/data/squad_dev_v1.1.json \\
         --conflicts ../shared/data/knowledge_conflicts_dev.jsonl \\
@@ -351,21 +353,8 @@ def forward_select(
     return [pool[j] for j in chosen], best_auc, best_c
 
 
-def choose_alpha(
-    conf: Sequence[float], correct: Sequence[bool], kinds: Sequence[str]
-) -> float:
-    """The smallest alpha whose out-of-fold accepted share is >= MIN_COVERAGE on
-    every kind of data (the certificate is made on each kind apart)."""
-    return max(
-        _alpha_of(
-            [c for c, k in zip(conf, kinds, strict=True) if k == name],
-            [y for y, k in zip(correct, kinds, strict=True) if k == name],
-        )
-        for name in set(kinds)
-    )
-
-
-def _alpha_of(conf: Sequence[float], correct: Sequence[bool]) -> float:
+def choose_alpha(conf: Sequence[float], correct: Sequence[bool]) -> float:
+    """The smallest alpha whose out-of-fold accepted share is >= MIN_COVERAGE."""
     c = np.asarray(conf)
     wrong = ~np.asarray(correct, dtype=bool)
     order = np.argsort(-c)
@@ -380,39 +369,64 @@ def _alpha_of(conf: Sequence[float], correct: Sequence[bool]) -> float:
 def certify(
     conf: Sequence[float],
     correct: Sequence[bool],
-    kinds: Sequence[str],
     alpha: float,
+    delta: float,
     seed: int,
 ) -> Any:
-    """Learn-then-Test at `alpha` on each kind of data (SQuAD with retrieval, the
-    conflicts) at delta / kinds, the highest of their thresholds kept — so the
-    guarantee holds on each kind, not only on their mix; else the next alpha up
-    the grid that certifies them all."""
+    """Learn-then-Test at `alpha`, else the next alpha up the grid that certifies;
+    None when none does."""
     from confguard.exceptions import CalibrationError
 
-    names = sorted(set(kinds))
     for target in [a for a in ALPHAS if a >= alpha]:
         try:
-            found = [
-                choose_threshold(
-                    [c for c, k in zip(conf, kinds, strict=True) if k == name],
-                    [y for y, k in zip(correct, kinds, strict=True) if k == name],
-                    target_risk=target,
-                    delta=DELTA / len(names),
-                    seed=seed,
-                )
-                for name in names
-            ]
+            return choose_threshold(
+                conf, correct, target_risk=target, delta=delta, seed=seed
+            )
         except CalibrationError as exc:
-            print(f"  alpha {target} not certified on every kind: {exc}", flush=True)
-            continue
-        top = max(found, key=lambda control: control.threshold)
-        covered = float(np.mean(np.asarray(conf) >= top.threshold))
-        method = f"{top.method}; per data kind ({', '.join(names)}), highest threshold"
-        return top.model_copy(
-            update={"coverage": covered, "delta": DELTA, "method": method}
-        ), {name: f.threshold for name, f in zip(names, found, strict=True)}
-    return None, {}
+            print(f"  alpha {target} not certified: {exc}", flush=True)
+    return None
+
+
+def certify_strata(
+    conf: Sequence[float],
+    correct: Sequence[bool],
+    strata: Sequence[str],
+    alphas: dict[str, float],
+    seed: int,
+) -> dict[str, Any]:
+    """Each stratum's own certificate, at its planned alpha or the next up, on its
+    own answers, at delta / strata (so all of them hold at once with probability
+    1 - delta): one stratum that cannot reach a low risk no longer sets the
+    threshold of the others."""
+    names = sorted(set(strata))
+    out = {}
+    for name in names:
+        out[name] = certify(
+            *_inside(conf, correct, strata, name),
+            alphas.get(name, ALPHAS[-1]),
+            DELTA / len(names),
+            seed,
+        )
+    return out
+
+
+def _inside(
+    conf: Sequence[float], correct: Sequence[bool], strata: Sequence[str], name: str
+) -> tuple[list[float], list[bool]]:
+    rows = [(c, y) for c, y, s in zip(conf, correct, strata, strict=True) if s == name]
+    return [c for c, _ in rows], [y for _, y in rows]
+
+
+def _round4(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def split_by(values: Sequence[Any], strata: Sequence[str]) -> dict[str, list[Any]]:
+    """`values` by stratum, in order."""
+    out: dict[str, list[Any]] = {}
+    for value, stratum in zip(values, strata, strict=True):
+        out.setdefault(stratum, []).append(value)
+    return out
 
 
 STRATUM_BY = "retrieval"
@@ -562,42 +576,66 @@ def fit_preset(
     labels = [s.correct for s in samples]
     calibrator, kind, kinds = calibrator_of(chosen.out_of_fold, labels, folds)
     calibrated = [calibrator.calibrate(v) for v in chosen.out_of_fold]
-    alpha = choose_alpha(calibrated, labels, [a.dataset for a in fit])
+    alphas = {
+        stratum: choose_alpha(conf, split_by(labels, strata)[stratum])
+        for stratum, conf in split_by(calibrated, strata).items()
+    }
     combiner = chosen.combiner
     cert_samples = samples_of(cert, pool, rcr)
     cert_conf = [calibrator.calibrate(_combine(combiner, s)) for s in cert_samples]
     cert_correct = [s.correct for s in cert_samples]
-    data_kinds = [a.dataset for a in cert]
-    control, by_kind = certify(cert_conf, cert_correct, data_kinds, alpha, seed)
-    if control is None:
-        raise SystemExit(f"{name}: no alpha on the grid certifies; more labels needed")
-    policy = preset_policy(name, combiner, calibrator, control)
+    cert_strata = strata_of(cert)
+    controls = certify_strata(cert_conf, cert_correct, cert_strata, alphas, seed)
+    for stratum, control in controls.items():
+        if control is None:
+            raise SystemExit(
+                f"{name}: no alpha on the grid certifies stratum {stratum!r}; "
+                "more labels needed"
+            )
+    policy = preset_policy(name, combiner, calibrator, controls)
+    counts = {k: len(v) for k, v in split_by(cert_strata, cert_strata).items()}
     report = {
         "signals": chosen.signals,
         **chosen.report,
         **choice,
         "calibrator": kind,
         "cv_ece": {k: round(v, 4) for k, v in kinds.items()},
-        "alpha": control.target_risk,
-        "alpha_planned": alpha,
-        "threshold": control.threshold,
-        "certified_bound": round(control.upper_bound, 4),
-        "cert_coverage": round(control.coverage, 4),
-        "threshold_by_kind": by_kind,
+        "strata": {
+            STRATUM_NAMES[stratum]: {
+                "alpha": control.target_risk,
+                "alpha_planned": alphas.get(stratum),
+                "threshold": control.threshold,
+                "certified_bound": round(control.upper_bound, 4),
+                "cert_coverage": round(control.coverage, 4),
+                "n_cert": counts[stratum],
+                # Ranking on answers no choice of the fit read (only the threshold).
+                "cert_auroc": _round4(
+                    auroc(*_inside(cert_conf, cert_correct, cert_strata, stratum))
+                ),
+            }
+            for stratum, control in controls.items()
+        },
         "n_fit": len(fit),
         "n_cert": len(cert),
     }
     return policy, report
 
 
-def preset_policy(name: str, combiner: Any, calibrator: Any, control: Any) -> Policy:
-    accept = control.threshold
+STRATUM_NAMES = {"ok": "retrieved", "not ok": "default"}
+"""How a preset names each stratum: requests whose contexts carry retrieval scores
+get a stratum of their own; the rest (supplied context) the policy's thresholds."""
+
+
+def preset_policy(
+    name: str, combiner: Any, calibrator: Any, controls: dict[str, Any]
+) -> Policy:
+    """The preset's policy: the not-retrieved stratum's certificate as the policy's
+    own thresholds (they band every request no stratum picks out), and the
+    retrieved one's as a stratum; one kind alone sets the policy's thresholds."""
+    default = controls.get("not ok", controls.get("ok"))
     data: dict[str, Any] = {
-        "thresholds": {
-            "accept": accept,
-            "annotate": round(max(0.0, accept - 0.15), 4),
-            "escalate": round(max(0.0, accept - 0.35), 4),
-        },
+        "thresholds": _bands(default.threshold),
+        "risk_control": default.model_dump(mode="json"),
         "escalate": {"route": "review"},
         "annotate": {
             "caveat": "Low confidence: check this answer against the sources."
@@ -608,10 +646,26 @@ def preset_policy(name: str, combiner: Any, calibrator: Any, control: Any) -> Po
         "on_missing_evidence": "ignore",
         "cascade": name != "fast",
     }
+    retrieved = controls.get("ok")
+    if retrieved is not None and "not ok" in controls:
+        data["strata"] = [
+            {
+                "name": STRATUM_NAMES["ok"],
+                "when": {"signal": STRATUM_BY, "status": "ok"},
+                "thresholds": _bands(retrieved.threshold),
+                "risk_control": retrieved.model_dump(mode="json"),
+            }
+        ]
     policy = Policy.from_dict(data)
-    return policy.model_copy(
-        update={"combiner": combiner, "calibrator": calibrator, "risk_control": control}
-    )
+    return policy.model_copy(update={"combiner": combiner, "calibrator": calibrator})
+
+
+def _bands(accept: float) -> dict[str, float]:
+    return {
+        "accept": accept,
+        "annotate": round(max(0.0, accept - 0.15), 4),
+        "escalate": round(max(0.0, accept - 0.35), 4),
+    }
 
 
 # --- the run ----------------------------------------------------------------------
@@ -710,7 +764,7 @@ def write_preset(
     report: dict[str, Any],
 ) -> Path:
     signals: list[Any] = []
-    for n in _with_rule_signals(name, chosen):
+    for n in _with_rule_signals(name, chosen, policy):
         signals.append(_signal_entry(n, rcr))
     config: dict[str, Any] = {"signals": signals}
     if name == "fast":
@@ -766,11 +820,13 @@ HEADER = """# The `{name}` preset, written by scripts/fit_presets.py: do not edi
 """
 
 
-def _with_rule_signals(name: str, chosen: Sequence[str]) -> list[str]:
-    # The conflict rule reads RCR, so balanced and thorough always run it.
+def _with_rule_signals(name: str, chosen: Sequence[str], policy: Policy) -> list[str]:
+    # The conflict rule reads RCR, so balanced and thorough always run it; the
+    # strata read retrieval.
     names = list(chosen)
     if name != "fast" and RCR_NAME not in names:
         names.append(RCR_NAME)
+    names += [n for n in policy.stratum_signals() if n not in names]
     return names
 
 

@@ -1,5 +1,5 @@
-"""scripts/fit_presets.py certifies a preset's threshold on each kind of data apart,
-and fits a combination per stratum where the strata's signals differ."""
+"""scripts/fit_presets.py certifies each stratum's threshold on its own answers, and
+fits a combination per stratum where the strata's signals differ."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from fit_presets import DELTA, certify, choose_combination, folds_of
+from fit_presets import (
+    DELTA,
+    certify_strata,
+    choose_combination,
+    folds_of,
+    preset_policy,
+)
 
 from confguard.scoring.calibration import LabelledSample
 from confguard.scoring.stratified import StratifiedCombiner
@@ -34,34 +40,57 @@ def risk_above(rows: list[tuple[float, bool, str]], threshold: float) -> float:
     return sum(not r[1] for r in accepted) / len(accepted)
 
 
-def test_the_threshold_holds_on_each_kind_not_only_on_their_mix() -> None:
-    easy, hard = kind("squad", 0.2, 600, 1), kind("conflicts", 0.7, 600, 2)
-    rows = easy + hard
-    conf, correct, kinds = (list(v) for v in zip(*rows, strict=True))
-    control, by_kind = certify(conf, correct, kinds, 0.2, seed=0)
-    assert control is not None
-    assert control.threshold == max(by_kind.values())
-    assert by_kind["conflicts"] > by_kind["squad"]
-    assert risk_above(hard, control.threshold) <= 0.2
-    assert control.delta == DELTA and "per data kind" in control.method
-    accepted = sum(c >= control.threshold for c in conf) / len(conf)
-    assert control.coverage == pytest.approx(accepted)
+def columns(rows: list[tuple[float, bool, str]]) -> tuple[list, list, list]:
+    conf, correct, strata = (list(v) for v in zip(*rows, strict=True))
+    return conf, correct, strata
 
 
-def test_an_alpha_one_kind_cannot_reach_moves_up_the_grid() -> None:
-    rare = [(c, r and c > 0.95, k) for c, r, k in kind("conflicts", 0.5, 400, 3)]
-    rows = kind("squad", 0.2, 400, 4) + rare
-    conf, correct, kinds = (list(v) for v in zip(*rows, strict=True))
-    control, by_kind = certify(conf, correct, kinds, 0.1, seed=0)
-    assert control is not None and control.target_risk > 0.1
-    assert control.threshold == by_kind["conflicts"] > by_kind["squad"]
+def test_each_stratum_is_certified_on_its_own_answers() -> None:
+    easy, hard = kind("ok", 0.2, 600, 1), kind("not ok", 0.7, 600, 2)
+    conf, correct, strata = columns(easy + hard)
+    controls = certify_strata(conf, correct, strata, {"ok": 0.2, "not ok": 0.2}, 0)
+    assert controls["not ok"].threshold > controls["ok"].threshold
+    assert risk_above(hard, controls["not ok"].threshold) <= 0.2
+    assert risk_above(easy, controls["ok"].threshold) <= 0.2
+    assert all(c.delta == DELTA / 2 for c in controls.values()), "both hold at once"
+    assert controls["ok"].n + controls["ok"].n_plan == len(easy)
+    accepted = sum(c >= controls["ok"].threshold for c, _, _ in easy) / len(easy)
+    assert controls["ok"].coverage == pytest.approx(accepted, abs=0.05)
 
 
-def test_a_kind_with_no_right_answer_certifies_nothing() -> None:
-    never = [(c, False, k) for c, _, k in kind("conflicts", 0.5, 300, 5)]
-    rows = kind("squad", 0.2, 300, 6) + never
-    conf, correct, kinds = (list(v) for v in zip(*rows, strict=True))
-    assert certify(conf, correct, kinds, 0.1, seed=0) == (None, {})
+def test_an_alpha_one_stratum_cannot_reach_moves_up_for_that_stratum_alone() -> None:
+    rare = [(c, r and c > 0.95, k) for c, r, k in kind("not ok", 0.5, 400, 3)]
+    conf, correct, strata = columns(kind("ok", 0.2, 400, 4) + rare)
+    controls = certify_strata(conf, correct, strata, {"ok": 0.2, "not ok": 0.2}, 0)
+    assert controls["not ok"].target_risk > 0.2
+    assert controls["ok"].target_risk == 0.2
+
+
+def test_a_stratum_with_no_right_answer_certifies_nothing() -> None:
+    never = [(c, False, k) for c, _, k in kind("not ok", 0.5, 300, 5)]
+    conf, correct, strata = columns(kind("ok", 0.2, 300, 6) + never)
+    controls = certify_strata(conf, correct, strata, {"ok": 0.1, "not ok": 0.1}, 0)
+    assert controls["not ok"] is None and controls["ok"] is not None
+
+
+def test_the_retrieved_stratum_gets_its_own_thresholds_and_guarantee() -> None:
+    easy, hard = kind("ok", 0.2, 600, 7), kind("not ok", 0.7, 600, 8)
+    conf, correct, strata = columns(easy + hard)
+    controls = certify_strata(conf, correct, strata, {"ok": 0.2, "not ok": 0.3}, 0)
+    policy = preset_policy("fast", "mean", None, controls)
+    assert policy.risk_control == controls["not ok"]
+    assert policy.thresholds.accept == controls["not ok"].threshold
+    (retrieved,) = policy.strata
+    assert retrieved.name == "retrieved" and retrieved.risk_control == controls["ok"]
+    assert retrieved.thresholds.accept == controls["ok"].threshold
+    assert policy.stratum_signals() == ("retrieval",)
+
+
+def test_one_kind_of_request_alone_sets_the_policy_thresholds() -> None:
+    conf, correct, strata = columns(kind("ok", 0.2, 600, 9))
+    controls = certify_strata(conf, correct, strata, {"ok": 0.2}, 0)
+    policy = preset_policy("fast", "mean", None, controls)
+    assert policy.strata == () and policy.risk_control == controls["ok"]
 
 
 def opposite_strata(n: int, seed: int) -> tuple[list[LabelledSample], list[str]]:

@@ -310,10 +310,17 @@ def test_every_shipped_preset_builds_and_carries_its_certified_threshold(
         preset_path(name).read_text().splitlines()[2].split("Fit: ", 1)[1]
     )
     assert header["signals"], "the fit chose its signals"
-    assert header["alpha"] == control.target_risk, "the header says what is certified"
-    by_kind = header["threshold_by_kind"]
-    assert set(by_kind) == {"squad", "conflicts"}
-    assert control.threshold == max(by_kind.values()), "it holds on each kind"
+    strata = header["strata"]
+    assert set(strata) == {"default", "retrieved"}, "each stratum certified apart"
+    assert strata["default"]["alpha"] == control.target_risk
+    assert strata["default"]["threshold"] == control.threshold
+    (retrieved,) = built.policy.strata
+    assert retrieved.name == "retrieved"
+    assert retrieved.when.to_data() == {"signal": "retrieval", "status": "ok"}
+    own = retrieved.risk_control
+    assert own is not None and retrieved.thresholds.accept == own.threshold
+    assert own.upper_bound <= own.target_risk
+    assert strata["retrieved"]["alpha"] == own.target_risk, "the header says it"
 
 
 def test_a_candidate_whose_metrics_cannot_run_counts_as_no_evidence() -> None:
