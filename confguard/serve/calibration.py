@@ -89,6 +89,8 @@ class Proposal(_Frozen):
     errors: int
     comparison: str | None = None
     fallback: str | None = None
+    strata: str | None = None
+    """That the base policy's strata were dropped (one threshold is certified)."""
     policy_yaml: str
 
     def summary(self) -> dict[str, Any]:
@@ -119,6 +121,7 @@ def _proposal(done: Calibrated, labels: list[bool]) -> Proposal:
         errors=c.errors,
         comparison=done.comparison.summary() if done.comparison else None,
         fallback=done.fallback.summary() if done.fallback else None,
+        strata=done.strata_note(),
         policy_yaml=done.policy.to_yaml(),
     )
 

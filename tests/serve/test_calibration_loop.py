@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from confguard import Guard, Observation, Policy
 from confguard.routes import ReviewQueueRoute
 from confguard.serve import Console
+from confguard.serve.calibration import Proposal, propose
 from confguard.serve.demo import DemoCase, seed_case
 from confguard.store.policy_versions import PolicyFollower, StorePolicySource
 from tests.serve.conftest import log_in
@@ -179,3 +180,26 @@ def test_rolling_back_to_an_unknown_version_is_404(
     answer = client.post("/api/policy/versions/7/rollback", headers=auth(admin_token))
     assert answer.status_code == 404
     assert answer.json()["error"] == "no policy version 7"
+
+
+def test_a_refit_of_a_stratified_policy_says_it_drops_the_strata(
+    client: TestClient, console: Console, api_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    base = Policy.from_dict(
+        {
+            "thresholds": {"accept": 0.8},
+            "strata": [
+                {
+                    "name": "supported",
+                    "when": {"signal": "answer_support", "confidence": {"ge": 0.9}},
+                    "thresholds": {"accept": 0.5},
+                }
+            ],
+        }
+    )
+    found = propose(console.store, base, target_risk=0.1, delta=0.05)
+    assert isinstance(found, Proposal)
+    assert found.strata is not None
+    assert found.strata.startswith("dropped the policy's strata ('supported')")
+    assert Policy.from_yaml(found.policy_yaml).strata == ()
