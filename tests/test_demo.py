@@ -59,7 +59,9 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeGenerator:
         functools.partial(
             defaults.preset_demo,
             generator=generator,
-            embedder_for=lambda name: FakeEmbedder(name=name),
+            # Wide enough that hash collisions don't retrieve the wrong passage:
+            # the known answer is then supported by its passage, as for real.
+            embedder_for=lambda name: FakeEmbedder(dim=1024, name=name),
         ),
     )
     return generator
