@@ -16,6 +16,10 @@ run costs. Calls per question count every model call, the answer's own included.
         --data ../shared/data/knowledge_conflicts_dev.jsonl --contexts given \\
         --limit 350 --seed 0
 
+With `--fitted-on N` (the fit's --squad-limit or --conflicts-limit) and a larger
+--limit whose calls are recorded, it measures on every question the fit did not
+read: the held-out share and all questions past the fit's first N.
+
 The last line is one JSON object: n, accuracy, and per preset auroc, ece,
 coverage, realised_risk, alpha, calls_per_q, s_per_q.
 """
@@ -33,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from preset_data import load_items, open_run, split_of  # noqa: E402
+from preset_data import group_of, load_items, open_run, split_of  # noqa: E402
 
 from confguard.config import load  # noqa: E402
 from confguard.evaluation import grade  # noqa: E402
@@ -204,12 +208,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=ROOT / ".confguard" / "presets")
     parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument(
+        "--fitted-on",
+        type=int,
+        metavar="N",
+        help="the shipped presets were fitted on the first N of the seeded sample "
+        "(fit_presets.py --*-limit N): measure on every question of --limit the fit "
+        "did not read, the held-out ones and those beyond its first N",
+    )
     args = parser.parse_args()
-    items = [
-        i
-        for i in load_items(args.data, args.limit, args.seed)
-        if split_of(i) == "holdout"
-    ]
+    items = unseen(args.data, args.limit, args.seed, args.fitted_on)
     run = open_run(args.data, args.contexts, args.work)
     out: dict[str, Any] = {}
     for name in args.presets.split(","):
@@ -222,6 +230,20 @@ def main() -> None:
     # The default preset's accuracy heads the line; each preset has its own.
     head = out.get("balanced") or out[next(iter(out))]
     print(json.dumps({"n": head["n"], "accuracy": head["accuracy"], **out}))
+
+
+def unseen(path: Path, limit: int, seed: int, fitted_on: int | None) -> list[EvalItem]:
+    """The questions of the seeded sample no fit read: the held-out share, and
+    with `fitted_on`, every question past the fit's own first `fitted_on`."""
+    read = set()
+    if fitted_on is not None:
+        read = {group_of(i) for i in load_items(path, fitted_on, seed)}
+    return [
+        i
+        for i in load_items(path, limit, seed)
+        if split_of(i) == "holdout"
+        or (fitted_on is not None and group_of(i) not in read)
+    ]
 
 
 def print_table(out: dict[str, Any]) -> None:

@@ -421,6 +421,32 @@ def _round4(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+PLAN_SEEDS = 40
+
+
+def plan_seed_stability(
+    conf: Sequence[float], correct: Sequence[bool], alpha: float, delta: float
+) -> dict[str, float]:
+    """How often Learn-then-Test certifies `alpha` on these answers over PLAN_SEEDS
+    draws of its planning split, and the mean coverage (0 where it refuses): how
+    much the shipped certificate owes to the one seed it was made with."""
+    from confguard.exceptions import CalibrationError
+
+    coverage = []
+    for seed in range(PLAN_SEEDS):
+        try:
+            got = choose_threshold(
+                conf, correct, target_risk=alpha, delta=delta, seed=seed
+            )
+            coverage.append(got.coverage)
+        except CalibrationError:
+            coverage.append(0.0)
+    return {
+        "certified": round(sum(c > 0 for c in coverage) / PLAN_SEEDS, 3),
+        "mean_coverage": round(float(np.mean(coverage)), 4),
+    }
+
+
 def split_by(values: Sequence[Any], strata: Sequence[str]) -> dict[str, list[Any]]:
     """`values` by stratum, in order."""
     out: dict[str, list[Any]] = {}
@@ -588,9 +614,14 @@ def fit_preset(
     controls = certify_strata(cert_conf, cert_correct, cert_strata, alphas, seed)
     for stratum, control in controls.items():
         if control is None:
+            inside = _inside(cert_conf, cert_correct, cert_strata, stratum)
+            top = ALPHAS[-1]
+            stable = plan_seed_stability(*inside, top, DELTA / len(controls))
             raise SystemExit(
-                f"{name}: no alpha on the grid certifies stratum {stratum!r}; "
-                "more labels needed"
+                f"{name}: no alpha on the grid certifies stratum {stratum!r} with "
+                f"planning seed {seed} (alpha {top} certifies with "
+                f"{stable['certified']:.0%} of {PLAN_SEEDS} planning seeds); more "
+                "labels needed"
             )
     policy = preset_policy(name, combiner, calibrator, controls)
     counts = {k: len(v) for k, v in split_by(cert_strata, cert_strata).items()}
@@ -608,6 +639,11 @@ def fit_preset(
                 "certified_bound": round(control.upper_bound, 4),
                 "cert_coverage": round(control.coverage, 4),
                 "n_cert": counts[stratum],
+                "plan_seeds": plan_seed_stability(
+                    *_inside(cert_conf, cert_correct, cert_strata, stratum),
+                    control.target_risk,
+                    control.delta,
+                ),
                 # Ranking on answers no choice of the fit read (only the threshold).
                 "cert_auroc": _round4(
                     auroc(*_inside(cert_conf, cert_correct, cert_strata, stratum))

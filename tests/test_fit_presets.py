@@ -13,9 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from fit_presets import (
     DELTA,
+    PLAN_SEEDS,
     certify_strata,
     choose_combination,
     folds_of,
+    plan_seed_stability,
     preset_policy,
 )
 
@@ -71,6 +73,15 @@ def test_a_stratum_with_no_right_answer_certifies_nothing() -> None:
     conf, correct, strata = columns(kind("ok", 0.2, 300, 6) + never)
     controls = certify_strata(conf, correct, strata, {"ok": 0.1, "not ok": 0.1}, 0)
     assert controls["not ok"] is None and controls["ok"] is not None
+
+
+def test_plan_seed_stability_counts_the_planning_splits_that_certify() -> None:
+    conf, correct, _ = columns(kind("ok", 0.2, 600, 10))
+    easy = plan_seed_stability(conf, correct, 0.3, 0.05)
+    assert easy["certified"] == 1.0 and 0.5 < easy["mean_coverage"] <= 1.0
+    never = plan_seed_stability(conf, [False] * len(conf), 0.3, 0.05)
+    assert never == {"certified": 0.0, "mean_coverage": 0.0}
+    assert PLAN_SEEDS >= 20, "enough draws for the share to mean something"
 
 
 def test_the_retrieved_stratum_gets_its_own_thresholds_and_guarantee() -> None:
