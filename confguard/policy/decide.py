@@ -59,7 +59,8 @@ def decide(
     """
     past = past_decisions(history)
     missing = _missing_evidence(policy, assessment, past)
-    ruled = _first_rule(policy, assessment, missing is not None)
+    results = {s.name: s for s in assessment.signals}
+    ruled = _first_rule(policy, results, missing is not None)
     if ruled is not None:
         confidence = assessment.confidence
         return _by_rule(policy, ruled, confidence, past, can_retry, missing)
@@ -68,7 +69,6 @@ def decide(
     confidence = assessment.confidence
     if confidence is None:  # unreachable: _missing_evidence handles it
         return _abstain(policy, "no evidence")
-    results = {s.name: s for s in assessment.signals}
     return _by_band(policy, confidence, past, can_retry, results)
 
 
@@ -100,10 +100,9 @@ def _missing_evidence(
     return None
 
 
-def _first_rule(policy: Policy, assessment: Assessment, blocked: bool) -> Rule | None:
+def _first_rule(policy: Policy, results: Results, blocked: bool) -> Rule | None:
     """The first rule that holds; accept and annotate ones are passed over when
     evidence is missing (`blocked`): a rule never loosens fail_closed."""
-    results = {s.name: s for s in assessment.signals}
     for rule in policy.rules:
         if not (rule.permissive and blocked) and rule.when.holds(results):
             return rule

@@ -71,8 +71,13 @@ class _Part(BaseModel):
         try:
             return handler(data)
         except ValidationError as exc:
-            section = (info.context or {}).get("section", cls.section)
-            raise _policy_error(exc, section) from None
+            raise _policy_error(exc, cls.section_of(info)) from None
+
+    @classmethod
+    def section_of(cls, info: ValidationInfo) -> str:
+        """Where errors say the section is: its own name, or the path a caller
+        validating it elsewhere passed as context (a stratum's thresholds)."""
+        return str((info.context or {}).get("section", cls.section))
 
 
 class Thresholds(_Part):
@@ -95,7 +100,7 @@ class Thresholds(_Part):
         above = [
             (n, info.data.get(n)) for n in BANDS[: BANDS.index(str(info.field_name))]
         ]
-        section = (info.context or {}).get("section", cls.section)
+        section = cls.section_of(info)
         for name, bound in reversed(above):
             if bound is not None and value > bound:
                 raise ValueError(
