@@ -447,14 +447,6 @@ def plan_seed_stability(
     }
 
 
-def split_by(values: Sequence[Any], strata: Sequence[str]) -> dict[str, list[Any]]:
-    """`values` by stratum, in order."""
-    out: dict[str, list[Any]] = {}
-    for value, stratum in zip(values, strata, strict=True):
-        out.setdefault(stratum, []).append(value)
-    return out
-
-
 STRATUM_BY = "retrieval"
 """The signal a stratified combination picks its fit by: ok exactly when the
 contexts carry retrieval scores (SQuAD here), not ok for supplied ones (the
@@ -486,8 +478,7 @@ def within_auroc(
     AUROC also rewards telling the kinds apart, which no threshold needs)."""
     out = {}
     for name in sorted(set(strata)):
-        rows = [i for i, k in enumerate(strata) if k == name]
-        got = auroc([conf[i] for i in rows], [correct[i] for i in rows])
+        got = auroc(*_inside(conf, correct, strata, name))
         out[name] = -1.0 if got is None else round(got, 4)
     return out
 
@@ -603,8 +594,8 @@ def fit_preset(
     calibrator, kind, kinds = calibrator_of(chosen.out_of_fold, labels, folds)
     calibrated = [calibrator.calibrate(v) for v in chosen.out_of_fold]
     alphas = {
-        stratum: choose_alpha(conf, split_by(labels, strata)[stratum])
-        for stratum, conf in split_by(calibrated, strata).items()
+        stratum: choose_alpha(*_inside(calibrated, labels, strata, stratum))
+        for stratum in sorted(set(strata))
     }
     combiner = chosen.combiner
     cert_samples = samples_of(cert, pool, rcr)
@@ -624,7 +615,6 @@ def fit_preset(
                 "labels needed"
             )
     policy = preset_policy(name, combiner, calibrator, controls)
-    counts = {k: len(v) for k, v in split_by(cert_strata, cert_strata).items()}
     report = {
         "signals": chosen.signals,
         **chosen.report,
@@ -632,29 +622,40 @@ def fit_preset(
         "calibrator": kind,
         "cv_ece": {k: round(v, 4) for k, v in kinds.items()},
         "strata": {
-            STRATUM_NAMES[stratum]: {
-                "alpha": control.target_risk,
-                "alpha_planned": alphas.get(stratum),
-                "threshold": control.threshold,
-                "certified_bound": round(control.upper_bound, 4),
-                "cert_coverage": round(control.coverage, 4),
-                "n_cert": counts[stratum],
-                "plan_seeds": plan_seed_stability(
-                    *_inside(cert_conf, cert_correct, cert_strata, stratum),
-                    control.target_risk,
-                    control.delta,
-                ),
-                # Ranking on answers no choice of the fit read (only the threshold).
-                "cert_auroc": _round4(
-                    auroc(*_inside(cert_conf, cert_correct, cert_strata, stratum))
-                ),
-            }
+            STRATUM_NAMES[stratum]: stratum_report(
+                control,
+                alphas.get(stratum),
+                *_inside(cert_conf, cert_correct, cert_strata, stratum),
+            )
             for stratum, control in controls.items()
         },
         "n_fit": len(fit),
         "n_cert": len(cert),
     }
     return policy, report
+
+
+def stratum_report(
+    control: Any,
+    planned: float | None,
+    conf: Sequence[float],
+    correct: Sequence[bool],
+) -> dict[str, Any]:
+    """What a preset's header says of one stratum's certificate, from the
+    certifying answers of that stratum."""
+    return {
+        "alpha": control.target_risk,
+        "alpha_planned": planned,
+        "threshold": control.threshold,
+        "certified_bound": round(control.upper_bound, 4),
+        "cert_coverage": round(control.coverage, 4),
+        "n_cert": len(conf),
+        "plan_seeds": plan_seed_stability(
+            conf, correct, control.target_risk, control.delta
+        ),
+        # Ranking on answers no choice of the fit read (only the threshold).
+        "cert_auroc": _round4(auroc(conf, correct)),
+    }
 
 
 STRATUM_NAMES = {"ok": "retrieved", "not ok": "default"}
