@@ -61,10 +61,29 @@ def drop_confguard_tables(url: str) -> None:
         engine.dispose()
 
 
-def kill_after(target: Callable[[str], None], url: str, delay: float) -> None:
-    """Run `target(url)` in a forked child and SIGKILL it after `delay` seconds."""
+STARTUP_WAIT = 30.0
+"""Seconds a child may take to reach the work a kill should land in."""
+
+
+def kill_after(
+    target: Callable[[str], None],
+    url: str,
+    delay: float,
+    started: Callable[[], bool] | None = None,
+) -> None:
+    """Run `target(url)` in a forked child and SIGKILL it after `delay` seconds.
+
+    With `started`, the delay counts from when `started()` first holds, so a loaded
+    machine's slow start-up cannot swallow the moment the kill was meant to hit.
+    """
     child = multiprocessing.get_context("fork").Process(target=target, args=(url,))
     child.start()
+    if started is not None:
+        deadline = time.monotonic() + STARTUP_WAIT
+        while not started():
+            assert child.is_alive(), "the child died before it started its work"
+            assert time.monotonic() < deadline, "the child never started its work"
+            time.sleep(0.01)
     time.sleep(delay)
     child.kill()
     child.join(timeout=10)

@@ -10,7 +10,9 @@ every case the killed processes left waiting. Measured: escalations lost (goal 0
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from itertools import count
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from confguard.store import SQLStore
 
 KILLS = 20
 LONGEST_DELAY = 0.4
-"""Kills land between 0.05 s and this many seconds after the child starts."""
+"""Kills land up to this many seconds after the child's next escalate decision."""
 
 POLICY = Policy.from_dict(
     {"thresholds": {"accept": 0.8, "escalate": 0.0}, "escalate": {"route": "oncall"}}
@@ -44,6 +46,27 @@ def escalate_forever(url: str) -> None:  # pragma: no cover - runs in the child
         guard.check(Observation(question=f"case {i}", answer="a"))
 
 
+def decided_since(path: Path, before: int) -> Callable[[], bool]:
+    """Whether the child has written a decision past the first `before`.
+
+    Read with plain sqlite3, not the library, so the poll cannot change what the
+    store does; a locked database counts as not yet.
+    """
+
+    def started() -> bool:
+        try:
+            with closing(sqlite3.connect(path, timeout=0.05)) as connection:
+                return decisions_in(connection) > before
+        except sqlite3.OperationalError:
+            return False
+
+    return started
+
+
+def decisions_in(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+
 def unqueued(store: SQLStore) -> tuple[int, int]:
     """(escalate decisions, how many of them have no outbox entry or vice versa)."""
     decided = {
@@ -54,14 +77,18 @@ def unqueued(store: SQLStore) -> tuple[int, int]:
 
 
 def test_every_escalation_survives_twenty_kills(
-    tmp_path: Path, killer: Callable[[Callable[[str], None], str, float], None]
+    tmp_path: Path, killer: Callable[..., None]
 ) -> None:
-    url = f"sqlite:///{tmp_path}/audit.sqlite"
+    path = tmp_path / "audit.sqlite"
+    url = f"sqlite:///{path}"
     SQLStore(url).close()
     rng = random.Random(12)
     lost, escalations = 0, 0
     for _ in range(KILLS):
-        killer(escalate_forever, url, rng.uniform(0.05, LONGEST_DELAY))
+        with closing(sqlite3.connect(path)) as connection:
+            before = decisions_in(connection)
+        delay = rng.uniform(0, LONGEST_DELAY)
+        killer(escalate_forever, url, delay, started=decided_since(path, before))
         with SQLStore(url) as store:  # opens with the library's API
             with store.engine.connect() as connection:
                 check = connection.execute(text("PRAGMA integrity_check")).scalar()
