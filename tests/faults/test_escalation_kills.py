@@ -46,12 +46,14 @@ def escalate_forever(url: str) -> None:  # pragma: no cover - runs in the child
         guard.check(Observation(question=f"case {i}", answer="a"))
 
 
-def decided_since(path: Path, before: int) -> Callable[[], bool]:
-    """Whether the child has written a decision past the first `before`.
+def decided_since_now(path: Path) -> Callable[[], bool]:
+    """Whether the child has written a decision since this call.
 
     Read with plain sqlite3, not the library, so the poll cannot change what the
     store does; a locked database counts as not yet.
     """
+    with closing(sqlite3.connect(path)) as connection:
+        before = decisions_in(connection)
 
     def started() -> bool:
         try:
@@ -85,10 +87,8 @@ def test_every_escalation_survives_twenty_kills(
     rng = random.Random(12)
     lost, escalations = 0, 0
     for _ in range(KILLS):
-        with closing(sqlite3.connect(path)) as connection:
-            before = decisions_in(connection)
         delay = rng.uniform(0, LONGEST_DELAY)
-        killer(escalate_forever, url, delay, started=decided_since(path, before))
+        killer(escalate_forever, url, delay, started=decided_since_now(path))
         with SQLStore(url) as store:  # opens with the library's API
             with store.engine.connect() as connection:
                 check = connection.execute(text("PRAGMA integrity_check")).scalar()
