@@ -14,13 +14,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from fit_presets import (
     DELTA,
     PLAN_SEEDS,
+    calibrator_of,
     certify_strata,
     choose_combination,
+    cross_fitted,
+    fit_selector,
     folds_of,
     plan_seed_stability,
     preset_policy,
 )
+from preset_features import Candidates
 
+from confguard.evaluation.datasets import EvalItem
 from confguard.scoring.calibration import LabelledSample
 from confguard.scoring.stratified import StratifiedCombiner
 
@@ -140,3 +145,64 @@ def test_one_stratum_only_is_fitted_pooled() -> None:
     chosen, report = choose_combination(samples, folds, ["a", "b"], (), ["ok"] * 200)
     assert report["combination"] == "pooled"
     assert not isinstance(chosen.combiner, StratifiedCombiner)
+
+
+def toy_candidates(n: int, seed: int) -> list[Candidates]:
+    """Questions with three candidates each, the right one with the higher agreement."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        right = [rng.random() < 0.4 for _ in range(3)]
+        features = [
+            {"agreement": (0.6 if r else 0.4) + rng.gauss(0, 0.2)} for r in right
+        ]
+        item = EvalItem(id=f"q{i}", question=f"question {i}?", answers=("x",))
+        out.append(Candidates(item, (), features, right, right))
+    return out
+
+
+def test_each_question_is_picked_by_a_selector_that_never_saw_it() -> None:
+    found = toy_candidates(60, seed=11)
+    picks = cross_fitted(found, ["agreement"], 1.0, seed=0)
+    assert set(picks) == {f.item.id for f in found}
+    flipped = [
+        Candidates(f.item, (), f.features, f.exact, [not v for v in f.correct])
+        if f.item.id == "q0"
+        else f
+        for f in found
+    ]
+    again = cross_fitted(flipped, ["agreement"], 1.0, seed=0)
+    assert again["q0"].weights == picks["q0"].weights, "its own labels are unseen"
+    seen = [k for k in picks if k != "q0" and again[k].weights != picks[k].weights]
+    assert seen, "the other folds' selectors did learn from q0"
+    whole = fit_selector(found, ["agreement"], 1.0).weights
+    assert fit_selector(flipped, ["agreement"], 1.0).weights != whole
+
+
+def two_level(high_rate: float, n: int = 200) -> tuple[list[float], list[bool]]:
+    """Half the answers at confidence 0.2 (a fifth of them right), half at 0.8
+    (`high_rate` of them right), interleaved."""
+    conf, correct = [], []
+    for i in range(n):
+        low = i % 2 == 0
+        k = i // 2
+        conf.append(0.2 if low else 0.8)
+        correct.append(k % 5 == 0 if low else (k % 10) < high_rate * 10)
+    return conf, correct
+
+
+def test_confidences_already_calibrated_ship_without_a_calibrator() -> None:
+    conf, correct = two_level(0.8)
+    folds = folds_of([str(i) for i in range(len(conf))], seed=0)
+    calibrator, kind, eces = calibrator_of(conf, correct, folds)
+    assert calibrator is None and kind == "none"
+    assert eces["none"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_overconfident_confidences_get_the_calibrator_that_fixes_them() -> None:
+    conf, correct = two_level(0.5)
+    folds = folds_of([str(i) for i in range(len(conf))], seed=0)
+    calibrator, kind, eces = calibrator_of(conf, correct, folds)
+    assert kind in ("platt", "isotonic") and calibrator is not None
+    assert eces[kind] < eces["none"] - 0.05
+    assert calibrator.calibrate(0.8) == pytest.approx(0.5, abs=0.1)

@@ -105,6 +105,26 @@ def test_features_say_how_far_each_answer_agrees_with_the_others() -> None:
     assert rows[2]["embedder:c"] == 1.0
 
 
+def test_a_feature_says_how_much_of_each_answer_its_own_passage_holds() -> None:
+    def with_passage(answer: str, passage: str) -> RetrievedAnswer:
+        made = candidate("a", answer, 0.9, -0.1)
+        return made.model_copy(update={"contexts": (Context(text=passage),)})
+
+    rows = candidate_features(
+        (
+            with_passage("Denver Broncos", "The Denver Broncos won Super Bowl 50."),
+            with_passage("the Carolina Panthers", "The Broncos beat Carolina."),
+            with_passage("", "The Broncos won."),
+        )
+    )
+    assert [r["answer_support"] for r in rows] == [1.0, 0.5, 0.0]
+    no_passage = candidate("a", "Denver", 0.9, -0.1).model_copy(update={"contexts": ()})
+    assert math.isnan(candidate_features((no_passage,))[0]["answer_support"])
+    by_support = FittedSelector({"answer_support": 1.0})
+    made_up, copied = with_passage("x", "y"), with_passage("Broncos", "Broncos won")
+    assert by_support.select("Who won?", (made_up, copied)) == 1
+
+
 def test_the_fitted_selector_weighs_agreement_over_token_confidence() -> None:
     by_agreement = FittedSelector({"agreement": 3.0, "min_token_prob": 0.5})
     assert by_agreement.select("Who won?", CANDIDATES) == 0

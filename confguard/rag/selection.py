@@ -5,8 +5,9 @@ the embedded model that ties the best single embedder, while the oracle over the
 candidates is well above it: token confidence alone does not say which retrieval was
 right. `FittedSelector` scores each candidate by a logistic model over evidence the
 pipeline already has — the candidate's token metrics, how far its answer agrees with
-the other candidates', how well its passage matched the question and whether the
-other embedders retrieved it too — fitted on labelled candidates
+the other candidates', how well its passage matched the question, whether the
+other embedders retrieved it too and how much of the answer its passage contains —
+fitted on labelled candidates
 (`scripts/fit_presets.py`), and keeps the highest.
 
 Example:
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from confguard.exceptions import ConfigurationError, InputError
 from confguard.signals.agreement import retrieval_agreement, text_agreement
+from confguard.signals.retrieval import support_share
 from confguard.signals.token import token_metric
 
 if TYPE_CHECKING:
@@ -29,8 +31,15 @@ if TYPE_CHECKING:
 
 TOKEN_FEATURES = ("avg_logprob", "min_token_prob", "self_certainty", "entropy", "gini")
 """Token metrics a fitted selector may weigh (each candidate's own tokens)."""
-EVIDENCE_FEATURES = ("agreement", "retrieval_score", "retrieval_agreement", "empty")
-"""Cross-candidate and retrieval evidence a fitted selector may weigh."""
+EVIDENCE_FEATURES = (
+    "agreement",
+    "retrieval_score",
+    "retrieval_agreement",
+    "empty",
+    "answer_support",
+)
+"""Cross-candidate and retrieval evidence a fitted selector may weigh
+(`answer_support`: the share of the answer's tokens found in its own passages)."""
 
 
 class Selector(Protocol):
@@ -151,6 +160,8 @@ def candidate_features(candidates: Sequence[RetrievedAnswer]) -> list[dict[str, 
             if others
             else 0.0
         )
+        texts = [x.text for x in c.contexts]
+        row["answer_support"] = support_share(c.answer, texts) if texts else math.nan
         row[f"embedder:{c.retriever}"] = 1.0
         rows.append(row)
     return rows

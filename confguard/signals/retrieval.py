@@ -3,6 +3,8 @@ contain the answer. Zero LLM calls."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from confguard.observation import Observation
 from confguard.results import SignalResult
 from confguard.signals.base import BaseSignal, DeclaredCost
@@ -69,10 +71,7 @@ class AnswerSupport(BaseSignal):
             return SignalResult(
                 name=self.name, confidence=0.0, raw=0.0, details={"empty_answer": True}
             )
-        context_tokens = set(
-            normalize_answer(" ".join(c.text for c in obs.contexts)).split()
-        )
-        found = sum(t in context_tokens for t in tokens)
+        found = _found(tokens, [c.text for c in obs.contexts])
         share = found / len(tokens)
         return SignalResult(
             name=self.name,
@@ -80,3 +79,20 @@ class AnswerSupport(BaseSignal):
             raw=share,
             details={"answer_tokens": len(tokens), "found": found},
         )
+
+
+def support_share(answer: str, texts: Sequence[str]) -> float:
+    """The share of `answer`'s normalised tokens found in `texts` (0 for an empty
+    answer): `AnswerSupport`'s confidence, for callers that hold plain texts.
+
+    Example:
+        >>> support_share("Denver Broncos", ["The Denver Broncos won."])
+        1.0
+    """
+    tokens = answer_tokens(answer)
+    return _found(tokens, texts) / len(tokens) if tokens else 0.0
+
+
+def _found(tokens: Sequence[str], texts: Sequence[str]) -> int:
+    context_tokens = set(normalize_answer(" ".join(texts)).split())
+    return sum(t in context_tokens for t in tokens)
