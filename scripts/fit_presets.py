@@ -35,7 +35,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,20 +152,25 @@ def fit_selector(
     )
 
 
-def selection_em(found: Sequence[Candidates], selector: Selector) -> float:
-    picks = [f.exact[selector.select(f.item.question, f.candidates)] for f in found]
+def selection_em(
+    found: Sequence[Candidates], selector: Selector | Mapping[str, Selector]
+) -> float:
+    """EM of the picks of one selector, or of each question's own (by item id)."""
+    picks = []
+    for f in found:
+        chosen = selector[f.item.id] if isinstance(selector, Mapping) else selector
+        picks.append(f.exact[chosen.select(f.item.question, f.candidates)])
     return float(np.mean(picks))
 
 
 def selector_sets(embedders: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """The feature sets a selector is chosen among."""
-    token, evidence = TOKEN_FEATURES, EVIDENCE_FEATURES
     priors = tuple(f"embedder:{e}" for e in embedders)
     return {
-        "token": token,
-        "token+agreement": (*token, "agreement", "empty"),
-        "all": (*token, *evidence),
-        "all+embedder": (*token, *evidence, *priors),
+        "token": TOKEN_FEATURES,
+        "token+agreement": (*TOKEN_FEATURES, "agreement", "empty"),
+        "all": (*TOKEN_FEATURES, *EVIDENCE_FEATURES),
+        "all+embedder": (*TOKEN_FEATURES, *EVIDENCE_FEATURES, *priors),
     }
 
 
@@ -792,17 +797,7 @@ def collect(args: argparse.Namespace, embedders: Sequence[str]) -> dict[str, Any
     names = selector_sets(embedders)[sel_report["features"]]
     picks = cross_fitted(found, names, sel_report["C"], args.seed)
     sel_report["em_in_sample"] = round(selection_em(found, selector), 4)
-    sel_report["em_cross_fitted"] = round(
-        float(
-            np.mean(
-                [
-                    f.exact[picks[f.item.id].select(f.item.question, f.candidates)]
-                    for f in found
-                ]
-            )
-        ),
-        4,
-    )
+    sel_report["em_cross_fitted"] = round(selection_em(found, picks), 4)
     t = time.perf_counter()
     fast: list[Answer] = []
     full: list[Answer] = []
