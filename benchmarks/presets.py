@@ -80,11 +80,23 @@ def evaluate(name: str, run: Any, items: list[EvalItem], work: Path) -> dict[str
                 "action": result.decision.action,
                 "calls": after.calls - before.calls,
                 "seconds": wall + after.replayed_seconds - before.replayed_seconds,
-                "signals": {s.name: _conf(s) for s in result.assessment.signals},
+                "signals": every_part(guard, obs, result.assessment.signals),
                 "stratum": _stratum(guard, result.assessment.signals),
             }
         )
     return summary(guard, rows)
+
+
+def every_part(
+    guard: Guard, obs: Observation, signals: Sequence[SignalResult]
+) -> dict[str, float | None]:
+    """Each of the preset's signals' confidence on `obs`, the ones the cascade
+    skipped scored here (after the answer's calls and seconds were counted): a
+    preset is compared with its best single part on every answer, and the
+    cascade skips its costliest part on most of them."""
+    skipped = {s.name for s in signals if s.cascade_skipped}
+    scored = {s.name: s.score(obs) for s in guard.signals if s.name in skipped}
+    return {s.name: _conf(scored.get(s.name, s)) for s in signals}
 
 
 def _stratum(guard: Guard, signals: Sequence[SignalResult]) -> str:
