@@ -3,7 +3,6 @@ answer, the parts the cascade skipped included."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -11,19 +10,14 @@ from confguard.guard import Guard
 from confguard.observation import Observation
 from confguard.policy import Policy
 from confguard.signals import DeclaredCost, FunctionSignal
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 OBS = Observation(question="Capital of France?", answer="Paris")
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_presets", ROOT / "benchmarks" / "presets.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "presets.py", "bench_presets")
 
 
 def fixed(name: str, value: float, calls: int = 0) -> FunctionSignal:

@@ -99,15 +99,9 @@ def test_the_streaming_benchmark_releases_no_failing_sentence(tmp_path: Path) ->
 
 
 def _streaming_module() -> object:
-    import importlib.util
+    from tests.scripts import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "bench_streaming", ROOT / "benchmarks" / "streaming.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "streaming.py", "bench_streaming")
 
 
 def test_the_local_stream_stops_before_a_stop_string_and_never_shows_it() -> None:

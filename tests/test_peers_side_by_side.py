@@ -7,9 +7,7 @@ Stage 1's replay guard is tested on a real call record.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,18 +18,14 @@ from confguard.evaluation.metrics import auroc
 from confguard.llm.base import GenerationRequest
 from confguard.llm.recorded import recorded
 from confguard.testing.generators import FakeGenerator
+from tests.scripts import load_script
 
 PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
 
 
 def load(name: str) -> ModuleType:
-    """A benchmark script as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"peers_{name}", PEERS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """A peers benchmark script as a module."""
+    return load_script(PEERS / f"{name}.py", f"peers_{name}")
 
 
 sbs = load("side_by_side")
