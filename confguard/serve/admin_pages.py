@@ -30,7 +30,7 @@ CsrfField = Annotated[str | None, Form(alias="csrf_token")]
 def dashboard(request: Request, me: Me) -> Response:
     """Decisions over time, confidences by action, and the verdicts' metrics."""
     console = console_of(request)
-    figures = stats(console.store, console.policy().thresholds.accept)
+    figures = stats(console.store, console.policy())
     return page(
         request,
         "dashboard.html",

@@ -132,7 +132,7 @@ def resolve(
 def read_stats(caller: Caller, request: Request) -> Stats:
     """The dashboard's figures."""
     console = console_of(request)
-    return stats(console.store, console.policy().thresholds.accept)
+    return stats(console.store, console.policy())
 
 
 @router.get("/policy/versions", response_model=list[PolicyVersion])

@@ -1,19 +1,26 @@
 """The dashboard's figures: decisions by action and day, confidences, verdict metrics.
 
 Read from the store in a bounded window (the latest `DECISION_WINDOW` decisions);
-the verdict metrics are computed from reviewers' labels, with their counts.
+the verdict metrics are computed from reviewers' labels, with their counts. Under a
+policy with strata, each label is judged at the accept threshold that banded its
+request (its stratum's, read off the decision's signals), and each stratum's error
+is shown apart: one stratum's threshold says nothing of another's requests.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
-from confguard.evaluation.metrics import auroc, reliability, selective
-from confguard.results import Action
+from confguard.evaluation.metrics import auroc, reliability
+from confguard.policy.model import Policy
+from confguard.results import Action, SignalResult
 from confguard.store.accounts import transaction
 from confguard.store.schema import DECISIONS, REVIEWS, as_utc
 from confguard.store.sql import SQLStore
@@ -42,6 +49,18 @@ class Bin(_Frozen):
     count: int
 
 
+class StratumFigures(_Frozen):
+    """The verdicts' error at one stratum's accept threshold."""
+
+    stratum: str | None
+    """The stratum's label, as decisions' reasons name it (None: the requests no
+    stratum picks out, banded by the policy's own thresholds)."""
+    threshold: float | None
+    labels: int
+    accepted_labels: int
+    accepted_error: float | None
+
+
 class Stats(_Frozen):
     """Everything the dashboard and `GET /api/stats` show."""
 
@@ -56,9 +75,25 @@ class Stats(_Frozen):
     reliability: tuple[Bin, ...]
     auroc: float | None
     threshold: float | None
+    """The policy's own accept threshold."""
     accepted_labels: int
-    """Labels at or above the threshold (what the error rate is measured on)."""
+    """Labels at or above the accept threshold that banded them (what the error
+    rate is measured on)."""
     accepted_error: float | None
+    strata: tuple[StratumFigures, ...] = ()
+    """Per stratum, then the rest, when the policy has strata; else empty."""
+
+
+@dataclass(frozen=True)
+class _Label:
+    confidence: float
+    correct: bool
+    stratum: str | None
+    threshold: float | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.threshold is not None and self.confidence >= self.threshold
 
 
 def _histogram(values: list[float]) -> tuple[int, ...]:
@@ -81,19 +116,70 @@ def _decisions(store: SQLStore) -> list[tuple[object, str, float | None]]:
         ]
 
 
-def _labels(store: SQLStore) -> tuple[list[float], list[bool], dict[str, int]]:
+def _statuses(store: SQLStore) -> dict[str, int]:
     c = REVIEWS.c
-    with transaction(store.engine, "read verdicts") as connection:
-        statuses: dict[str, int] = dict(
+    with transaction(store.engine, "count verdicts") as connection:
+        return dict(
             connection.execute(select(c.status, func.count()).group_by(c.status)).all()
         )
-        rows = connection.execute(
-            select(c.confidence, c.status).where(
-                c.status != "pending", c.confidence.is_not(None)
+
+
+def _labels(store: SQLStore, policy: Policy) -> list[_Label]:
+    """Resolved reviews with a confidence, each with the accept threshold that
+    banded its request (read off its last decision's signals under strata)."""
+    r, d = REVIEWS.c, DECISIONS.c
+    resolved = (r.status != "pending", r.confidence.is_not(None))
+    if not policy.strata:
+        query = select(r.id, r.confidence, r.status).where(*resolved)
+    else:
+        query = (
+            select(r.id, r.confidence, r.status, d.signals)
+            .outerjoin(DECISIONS, d.request_id == r.request_id)
+            .where(*resolved)
+            .order_by(r.id, d.attempt)  # the last row of a review: its last attempt
+        )
+    with transaction(store.engine, "read verdicts") as connection:
+        rows = {row.id: row for row in connection.execute(query)}
+    return [_label(row, policy) for row in rows.values()]
+
+
+def _label(row: Row[Any, Any, Any], policy: Policy) -> _Label:
+    stored = row._mapping.get("signals") or ()
+    results = {s.name: s for s in map(SignalResult.model_validate, stored)}
+    thresholds, stratum = policy.thresholds_for(results)
+    return _Label(
+        confidence=float(row.confidence),
+        correct=row.status == "approved",
+        stratum=stratum.label if stratum else None,
+        threshold=thresholds.accept,
+    )
+
+
+def _accepted(labels: Sequence[_Label]) -> tuple[int, float | None]:
+    """(labels accepted at their thresholds, the share of them that were wrong)."""
+    accepted = [label for label in labels if label.accepted]
+    wrong = sum(not label.correct for label in accepted)
+    return len(accepted), (wrong / len(accepted) if accepted else None)
+
+
+def _by_stratum(labels: Sequence[_Label], policy: Policy) -> tuple[StratumFigures, ...]:
+    if not policy.strata:
+        return ()
+    bands = [(s.label, s.thresholds.accept) for s in policy.strata]
+    figures = []
+    for name, threshold in [*bands, (None, policy.thresholds.accept)]:
+        mine = [label for label in labels if label.stratum == name]
+        accepted, error = _accepted(mine)
+        figures.append(
+            StratumFigures(
+                stratum=name,
+                threshold=threshold,
+                labels=len(mine),
+                accepted_labels=accepted,
+                accepted_error=error,
             )
-        ).all()
-    confidence = [float(r.confidence) for r in rows]
-    return confidence, [r.status == "approved" for r in rows], statuses
+        )
+    return tuple(figures)
 
 
 def _by_day(rows: list[tuple[object, str, float | None]]) -> tuple[DayCount, ...]:
@@ -107,18 +193,19 @@ def _by_day(rows: list[tuple[object, str, float | None]]) -> tuple[DayCount, ...
     )
 
 
-def stats(store: SQLStore, threshold: float | None) -> Stats:
-    """The dashboard's figures, with `threshold` the current accept threshold."""
+def stats(store: SQLStore, policy: Policy) -> Stats:
+    """The dashboard's figures under `policy` (the console's current one)."""
     rows = _decisions(store)
     by_action = Counter(action for _, action, _ in rows)
     histograms = {
         a: _histogram([c for _, action, c in rows if action == a and c is not None])
         for a in ACTIONS
     }
-    confidence, correct, statuses = _labels(store)
-    chosen = None
-    if confidence and threshold is not None:
-        chosen = selective(confidence, correct, threshold)
+    statuses = _statuses(store)
+    labels = _labels(store, policy)
+    confidence = [label.confidence for label in labels]
+    correct = [label.correct for label in labels]
+    accepted, error = _accepted(labels)
     return Stats(
         decisions=len(rows),
         by_action={a: by_action.get(a, 0) for a in ACTIONS},
@@ -127,16 +214,17 @@ def stats(store: SQLStore, threshold: float | None) -> Stats:
         reviews={
             s: statuses.get(s, 0) for s in ("pending", "approved", "edited", "rejected")
         },
-        labels=len(confidence),
+        labels=len(labels),
         reliability=tuple(
             Bin(confidence=b.confidence, accuracy=b.accuracy, count=b.count)
             for b in (reliability(confidence, correct, BINS) if confidence else ())
         ),
         auroc=auroc(confidence, correct) if len(confidence) > 1 else None,
-        threshold=threshold,
-        accepted_labels=chosen.accepted if chosen else 0,
-        accepted_error=chosen.risk if chosen else None,
+        threshold=policy.thresholds.accept,
+        accepted_labels=accepted,
+        accepted_error=error,
+        strata=_by_stratum(labels, policy),
     )
 
 
-__all__ = ["ACTIONS", "Bin", "DayCount", "Stats", "stats"]
+__all__ = ["ACTIONS", "Bin", "DayCount", "Stats", "StratumFigures", "stats"]
