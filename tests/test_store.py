@@ -174,6 +174,27 @@ class StoreContract:
         assert [i.id for i in store.reviews("pending")] == [first]
         assert [i.id for i in store.reviews("rejected")] == [second]
 
+    def test_reviewed_pairs_each_resolved_review_with_its_last_decision(
+        self, store: AuditStore
+    ) -> None:
+        store.record(make_record("req-1", attempt=1, action="retry"))
+        store.record(make_record("req-1", attempt=2, action="escalate"))
+        store.record(make_record("req-2", attempt=1, action="escalate"))
+        first = store.enqueue_review(make_request("req-1"))
+        store.enqueue_review(make_request("req-2"))  # pending: left out
+        orphan = store.enqueue_review(make_request("req-3"))  # no decision logged
+        store.resolve_review(orphan, "rejected")
+        store.resolve_review(first, "approved")
+        cases = store.reviewed()
+        assert [(c.item.id, c.item.status) for c in cases] == [
+            (first, "approved"),
+            (orphan, "rejected"),
+        ]  # oldest review first, as `reviews()` lists them
+        assert cases[0].decision is not None
+        assert (cases[0].decision.attempt, cases[0].decision.action) == (2, "escalate")
+        assert cases[0].decision.signals == SIGNALS
+        assert cases[1].decision is None
+
     def test_resolving_an_unknown_review_raises_unknown_review_error(
         self, store: AuditStore
     ) -> None:

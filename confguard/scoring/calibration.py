@@ -153,15 +153,18 @@ class _Decided(Protocol):
     def signals(self) -> tuple[SignalResult, ...]: ...
 
 
+class _Case(Protocol):
+    @property
+    def item(self) -> _Reviewed: ...
+    @property
+    def decision(self) -> _Decided | None: ...
+
+
 class ReviewLog(Protocol):
     """What `labelled_from_store` reads: any `confguard.store.AuditStore`."""
 
-    def reviews(self) -> Sequence[_Reviewed]:
-        """Every review queue entry."""
-        ...
-
-    def decisions(self, request_id: str) -> Sequence[_Decided]:
-        """The logged decisions of one request, oldest first."""
+    def reviewed(self) -> Sequence[_Case]:
+        """Every resolved review with its request's last decision."""
         ...
 
 
@@ -175,16 +178,15 @@ def labelled_from_store(store: ReviewLog) -> list[LabelledSample]:
         >>> samples = labelled_from_store(SQLStore("sqlite:///audit.sqlite"))
     """
     samples = []
-    for item in store.reviews():
-        if item.label is None:
+    for case in store.reviewed():
+        if case.item.label is None:
             continue
-        records = store.decisions(item.request_id)
-        signals = records[-1].signals if records else ()
+        signals = case.decision.signals if case.decision else ()
         samples.append(
             LabelledSample(
                 signals={s.name: s.confidence for s in signals},
-                confidence=item.confidence,
-                correct=item.label,
+                confidence=case.item.confidence,
+                correct=case.item.label,
             )
         )
     return samples

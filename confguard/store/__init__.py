@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from confguard.store.base import (
     AuditRecord,
     AuditStore,
+    Reviewed,
     ReviewEvent,
     ReviewItem,
     ReviewRequest,
@@ -39,6 +40,7 @@ __all__ = [
     "ReviewEvent",
     "ReviewItem",
     "ReviewRequest",
+    "Reviewed",
     "SQLStore",
     "digest",
 ]

@@ -112,6 +112,14 @@ class ReviewItem(_Frozen):
         )
 
 
+class Reviewed(_Frozen):
+    """A resolved review and the last decision logged for its request (the one
+    whose signals and confidence the reviewer judged; None: none was logged)."""
+
+    item: ReviewItem
+    decision: AuditRecord | None
+
+
 class ReviewEvent(_Frozen):
     """One resolution of a review, as the append-only verdict history keeps it."""
 
@@ -176,6 +184,8 @@ class AuditStore(Protocol):
     ) -> list[AuditRecord]: ...
 
     def reviews(self, status: ReviewStatus | None = None) -> list[ReviewItem]: ...
+
+    def reviewed(self) -> list[Reviewed]: ...
 
 
 class BaseStore:

@@ -11,6 +11,7 @@ from confguard.store import outbox
 from confguard.store.base import (
     AuditRecord,
     BaseStore,
+    Reviewed,
     ReviewEvent,
     ReviewItem,
     ReviewStatus,
@@ -150,3 +151,10 @@ class InMemoryStore(BaseStore):
         with self._lock:
             items = list(self._reviews.values())
         return [i for i in items if status in (None, i.status)]
+
+    def reviewed(self) -> list[Reviewed]:
+        """Every resolved review, oldest first, with its request's last decision."""
+        with self._lock:
+            last = {r.request_id: r for r in self._records}  # later attempts win
+            items = [i for i in self._reviews.values() if i.status != "pending"]
+        return [Reviewed(item=i, decision=last.get(i.request_id)) for i in items]

@@ -24,6 +24,7 @@ def test_its_last_line_splits_every_label_between_the_strata(
     bench.main()
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (result["cases"], result["labels"]) == (40, 40)
+    assert result["labelled_ms_p50"] > 0
     assert result["strata_ms_p50"] > 0 and result["no_strata_ms_p50"] > 0
     rows = {row["stratum"]: row for row in result["by_stratum"]}
     assert set(rows) == {"'retrieved'", None}
