@@ -20,6 +20,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from confguard.serve import Console, ConsoleSettings, create_app
@@ -118,6 +119,18 @@ def wait_for(driver: WebDriver, css: str) -> None:
     WebDriverWait(driver, WAIT).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, css), message=f"no {css}"
     )
+
+
+def click_and_load(driver: WebDriver, element_id: str, css: str) -> None:
+    """Click `element_id`, wait (at most WAIT s) until its page is replaced, then
+    for `css` on the new one: the old page may match `css` too, and its elements go
+    stale under a reader that looked too early."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, element_id).click()
+    WebDriverWait(driver, WAIT).until(
+        expected_conditions.staleness_of(page), message=f"{element_id} loaded nothing"
+    )
+    wait_for(driver, css)
 
 
 def log_in(driver: WebDriver, base_url: str, username: str) -> None:

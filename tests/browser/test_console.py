@@ -14,7 +14,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from confguard.serve import Console
 from confguard.serve.demo import DemoCase, seed_case
-from tests.browser.conftest import log_in, wait_for
+from tests.browser.conftest import click_and_load, log_in, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -49,14 +49,12 @@ def test_log_in_and_filter_the_queue(
     assert len(listed(browser)) >= 4
     route = browser.find_element(By.ID, "f-route")
     route.find_element(By.CSS_SELECTOR, "option[value='oncall']").click()
-    browser.find_element(By.ID, "apply-filters").click()
-    wait_for(browser, "#cases")
+    click_and_load(browser, "apply-filters", "#cases")
     ids = listed(browser)
     assert [console.queue.get(i).question for i in ids] == ["Who wrote Dune?"]
     assert "route=oncall" in browser.current_url
     browser.find_element(By.ID, "f-max").send_keys("0.3")
-    browser.find_element(By.ID, "apply-filters").click()
-    wait_for(browser, "#cases")
+    click_and_load(browser, "apply-filters", "#cases")
     assert browser.find_element(By.ID, "count-matching").text == "1 matching"
 
 
