@@ -20,6 +20,7 @@ from sqlalchemy import Row, func, select
 
 from confguard.evaluation.metrics import auroc, reliability
 from confguard.policy.model import Policy
+from confguard.policy.strata import Stratum
 from confguard.results import Action, SignalResult
 from confguard.store.accounts import transaction
 from confguard.store.schema import DECISIONS, REVIEWS, as_utc
@@ -53,8 +54,8 @@ class StratumFigures(_Frozen):
     """The verdicts' error at one stratum's accept threshold."""
 
     stratum: str | None
-    """The stratum's label, as decisions' reasons name it (None: the requests no
-    stratum picks out, banded by the policy's own thresholds)."""
+    """The stratum's name, or its condition's rendering when it has none (None: the
+    requests no stratum picks out, banded by the policy's own thresholds)."""
     threshold: float | None
     labels: int
     accepted_labels: int
@@ -150,9 +151,13 @@ def _label(row: Row[Any, Any, Any], policy: Policy) -> _Label:
     return _Label(
         confidence=float(row.confidence),
         correct=row.status == "approved",
-        stratum=stratum.label if stratum else None,
+        stratum=_named(stratum) if stratum else None,
         threshold=thresholds.accept,
     )
+
+
+def _named(stratum: Stratum) -> str:
+    return stratum.name or stratum.when.render()
 
 
 def _accepted(labels: Sequence[_Label]) -> tuple[int, float | None]:
@@ -165,7 +170,7 @@ def _accepted(labels: Sequence[_Label]) -> tuple[int, float | None]:
 def _by_stratum(labels: Sequence[_Label], policy: Policy) -> tuple[StratumFigures, ...]:
     if not policy.strata:
         return ()
-    bands = [(s.label, s.thresholds.accept) for s in policy.strata]
+    bands = [(_named(s), s.thresholds.accept) for s in policy.strata]
     figures = []
     for name, threshold in [*bands, (None, policy.thresholds.accept)]:
         mine = [label for label in labels if label.stratum == name]

@@ -27,6 +27,6 @@ def test_its_last_line_splits_every_label_between_the_strata(
     assert result["labelled_ms_p50"] > 0
     assert result["strata_ms_p50"] > 0 and result["no_strata_ms_p50"] > 0
     rows = {row["stratum"]: row for row in result["by_stratum"]}
-    assert set(rows) == {"'retrieved'", None}
-    assert rows["'retrieved'"]["labels"] == rows[None]["labels"] == 20  # every other
-    assert rows["'retrieved'"]["threshold"] > rows[None]["threshold"]
+    assert set(rows) == {"retrieved", None}
+    assert rows["retrieved"]["labels"] == rows[None]["labels"] == 20  # every other
+    assert rows["retrieved"]["threshold"] > rows[None]["threshold"]

@@ -67,7 +67,7 @@ def test_each_label_is_judged_at_its_own_strata_threshold(store: SQLStore) -> No
     assert (figures.accepted_labels, figures.accepted_error) == (2, 0.5)
     assert figures.strata == (
         StratumFigures(
-            stratum="'retrieved'",
+            stratum="retrieved",
             threshold=0.5,
             labels=2,
             accepted_labels=1,
@@ -129,9 +129,21 @@ def test_the_dashboard_shows_each_stratum_of_a_shipped_preset(tmp_path: Path) ->
     client = TestClient(create_app(console), follow_redirects=False)
     log_in(client, "ada")
     page = client.get("/dashboard").text
-    assert 'id="strata"' in page and "&#39;retrieved&#39;" in page
+    assert 'id="strata"' in page and '<td class="text">retrieved</td>' in page
     assert "the rest (the policy&#39;s own thresholds)" in page
     # balanced accepts at 0.53 with retrieval scores and at 0.03 without: 0.6 and
     # 0.3 and 0.1 are accepted, one of them wrong (all four, two wrong, at 0.03 alone)
     assert 'id="accepted-error">33.3% <small>(3 labels' in page
     console.store.close()
+
+
+def test_an_unnamed_stratum_is_shown_by_its_condition(store: SQLStore) -> None:
+    unnamed = {
+        "when": {"signal": "retrieval", "status": "ok"},
+        "thresholds": {"accept": 0.5, "escalate": 0.0},
+    }
+    figures = stats(store, Policy.from_dict({**STRATIFIED, "strata": [unnamed]}))
+    assert (figures.strata[0].stratum, figures.strata[0].labels) == (
+        "signal('retrieval').ok",
+        2,
+    )
