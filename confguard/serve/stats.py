@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Row, func, select
+from sqlalchemy import Connection, Row, func, select
 
 from confguard.evaluation.metrics import auroc, reliability
 from confguard.policy.model import Policy
@@ -117,15 +117,13 @@ def _decisions(store: SQLStore) -> list[tuple[object, str, float | None]]:
         ]
 
 
-def _statuses(store: SQLStore) -> dict[str, int]:
+def _statuses(connection: Connection) -> dict[str, int]:
     c = REVIEWS.c
-    with transaction(store.engine, "count verdicts") as connection:
-        return dict(
-            connection.execute(select(c.status, func.count()).group_by(c.status)).all()
-        )
+    query = select(c.status, func.count()).group_by(c.status)
+    return dict(connection.execute(query).all())
 
 
-def _labels(store: SQLStore, policy: Policy) -> list[_Label]:
+def _labels(connection: Connection, policy: Policy) -> list[_Label]:
     """Resolved reviews with a confidence, each with the accept threshold that
     banded its request (read off its last decision's signals under strata)."""
     r, d = REVIEWS.c, DECISIONS.c
@@ -137,10 +135,9 @@ def _labels(store: SQLStore, policy: Policy) -> list[_Label]:
             select(r.id, r.confidence, r.status, d.signals)
             .outerjoin(DECISIONS, d.request_id == r.request_id)
             .where(*resolved)
-            .order_by(r.id, d.attempt)  # the last row of a review: its last attempt
+            .order_by(d.id)  # a review's last row: its last decision, as reviewed()
         )
-    with transaction(store.engine, "read verdicts") as connection:
-        rows = {row.id: row for row in connection.execute(query)}
+    rows = {row.id: row for row in connection.execute(query)}
     return [_label(row, policy) for row in rows.values()]
 
 
@@ -206,8 +203,8 @@ def stats(store: SQLStore, policy: Policy) -> Stats:
         a: _histogram([c for _, action, c in rows if action == a and c is not None])
         for a in ACTIONS
     }
-    statuses = _statuses(store)
-    labels = _labels(store, policy)
+    with transaction(store.engine, "read verdicts") as connection:
+        statuses, labels = _statuses(connection), _labels(connection, policy)
     confidence = [label.confidence for label in labels]
     correct = [label.correct for label in labels]
     accepted, error = _accepted(labels)
