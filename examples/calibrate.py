@@ -97,6 +97,7 @@ def main() -> None:
         print(f"no guarantee: {refusal}")
         return
     c = done.control
+    assert c is not None  # without strata the one threshold is certified or refused
     print(
         f"accept at confidence >= {c.threshold:.3f}: the error rate among accepted "
         f"answers is <= {c.target_risk:g} with probability >= {1 - done.delta:g}\n"

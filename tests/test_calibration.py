@@ -271,6 +271,10 @@ def test_reviewer_verdicts_become_labels_with_their_signals() -> None:
     assert [s.correct for s in labelled] == [True, False, False]  # pending left out
     assert [s.signals for s in labelled] == [{"a": 0.0}, {"a": 0.2}, {"a": 0.4}]
     assert [s.confidence for s in labelled] == pytest.approx([0.0, 0.1, 0.2])
+    # The decision's own results, so a stratum read by a detail can be told.
+    assert [s.recorded for s in labelled] == [
+        (SignalResult(name="a", confidence=0.2 * i),) for i in range(3)
+    ]
 
 
 def test_fit_logistic_learns_how_to_impute_each_signal_from_the_others() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,17 @@ def test_the_stratified_example_weighs_each_kind_of_request_by_its_own_fit() -> 
     out = run_example("stratified.py")
     assert "retrieved passage  accept    0.65  stratum: 'retrieval' ok" in out
     assert "supplied passage   abstain   0.04  stratum: 'retrieval' not ok" in out
+
+
+def test_the_calibrate_strata_example_holds_each_kinds_risk_one_cut_does_not() -> None:
+    out = run_example("calibrate_strata.py").splitlines()
+    assert out[0].startswith("stratum 'retrieved': accept >= ")
+    assert out[1].startswith("the policy's own thresholds: accept >= ")
+    per_stratum, pooled = (
+        [float(x) for x in re.findall(r"(?:retrieved|supplied) ([0-9.]+) of", line)]
+        for line in out[2:4]
+    )
+    assert max(per_stratum) <= 0.25 < max(pooled)
 
 
 def test_the_strata_example_bands_each_kind_of_request_by_its_own_thresholds() -> None:

@@ -12,7 +12,7 @@ from confguard.guard import Guard
 from confguard.observation import Observation
 from confguard.policy import Policy, Rule, decide, signal
 from confguard.policy.cascade import Cascade
-from confguard.policy.conditions import AllOf, AnyOf, Condition, Not
+from confguard.policy.conditions import AllOf, AnyOf, Condition, Not, Status
 from confguard.results import (
     Accept,
     Assessment,
@@ -847,3 +847,24 @@ def test_a_rule_on_an_unknown_signal_is_refused_even_with_a_combiner_given() -> 
     signal_a = FunctionSignal(lambda o: 0.9, name="a")
     with pytest.raises(UnknownComponentError, match=r"signal \(in policy rules\)"):
         Guard([signal_a], policy, combiner=mean())
+
+
+@pytest.mark.parametrize(
+    ("cond", "needs"),
+    [
+        (signal("retrieval").ok, False),  # ok exactly when a confidence was kept
+        (signal("judge").confidence < 0.3, False),
+        (signal("judge").skipped, True),  # a kept None: skipped, or failed?
+        (signal("judge").failed, True),
+        (Status("judge", ("skipped", "failed")), False),  # either: a kept None
+        (signal("judge").skipped | signal("judge").failed, True),  # conservative
+        (signal("situated").detail("conflict").eq(True), True),
+        (signal("judge").ok | signal("situated").detail("conflict").eq(True), True),
+        (~signal("judge").skipped, True),
+        (signal("judge").ok & (signal("tokens").confidence > 0.5), False),
+    ],
+)
+def test_a_condition_says_whether_confidences_alone_can_settle_it(
+    cond: Condition, needs: bool
+) -> None:
+    assert cond.needs_record() is needs

@@ -133,6 +133,18 @@ def test_one_class_only_is_refused(label: bool) -> None:
         choose_threshold([0.5] * 100, [label] * 100, target_risk=0.1, delta=0.05)
 
 
+def test_one_class_is_tested_like_any_set_when_told_it_may_be() -> None:
+    # A stratum's answers may all be right; the whole set was checked for both.
+    control = choose_threshold(
+        [0.5] * 100, [True] * 100, target_risk=0.1, delta=0.05, one_class=True
+    )
+    assert control.errors == 0 and control.threshold <= 0.5
+    with pytest.raises(CalibrationError, match="no threshold certifies"):
+        choose_threshold(
+            [0.5] * 100, [False] * 100, target_risk=0.1, delta=0.05, one_class=True
+        )
+
+
 def test_an_error_rate_above_target_everywhere_is_refused_without_a_count() -> None:
     rng = np.random.default_rng(0)
     scores = rng.uniform(size=500).tolist()

@@ -86,10 +86,8 @@ def run(args: argparse.Namespace) -> int:
         say(done.fallback.summary())
     if done.comparison is not None:
         say(done.comparison.summary())
-    say(_guarantee(done))
-    dropped = done.strata_note()
-    if dropped is not None:
-        say(dropped)
+    for line in _guarantees(done):
+        say(line)
     say(
         f"fitted on {done.fitted_on} samples, certified on {done.certified_on}; "
         f"policy written to {args.out}"
@@ -159,15 +157,24 @@ def _labelled_line(path: Path, line: int, data: dict[str, Any]) -> LabelledSampl
     return sample
 
 
-def _guarantee(done: Calibrated) -> str:
-    c = done.control
-    # done.delta, not c.delta: a compared pair was certified at half the level.
-    return (
-        f"accept >= {c.threshold:.3f}: error rate among accepted answers <= "
-        f"{c.target_risk:g} with probability >= {1 - done.delta:g} (Clopper-Pearson "
-        f"bound {c.upper_bound:.3f}; {c.errors} errors in {c.accepted} accepted of "
-        f"{c.n} test samples); expected coverage {c.coverage:.1%}"
-    )
+def _guarantees(done: Calibrated) -> list[str]:
+    """One line per group of requests: its guarantee, or what it got instead."""
+    lines = []
+    for group in done.groups:
+        c = group.control
+        if c is None:
+            lines.append(group.summary())
+            continue
+        # done.delta, not c.delta: compared pairs and strata split the level.
+        name = "" if len(done.groups) == 1 else f"{group.name}: "
+        lines.append(
+            f"{name}accept >= {c.threshold:.3f}: error rate among accepted answers "
+            f"<= {c.target_risk:g} with probability >= {1 - done.delta:g} "
+            f"(Clopper-Pearson bound {c.upper_bound:.3f}; {c.errors} errors in "
+            f"{c.accepted} accepted of {c.n} test samples); expected coverage "
+            f"{c.coverage:.1%}"
+        )
+    return lines
 
 
 COMMAND = Command(

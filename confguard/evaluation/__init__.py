@@ -7,6 +7,7 @@ Example:
 """
 
 from confguard.evaluation.calibrate import Calibrated, calibrate_policy
+from confguard.evaluation.outcomes import GroupOutcome
 from confguard.evaluation.datasets import (
     Dataset,
     EvalItem,
@@ -62,6 +63,7 @@ __all__ = [
     "GenerationCache",
     "GivenContexts",
     "Grade",
+    "GroupOutcome",
     "ItemPipeline",
     "MetricSummary",
     "QuestionPipeline",

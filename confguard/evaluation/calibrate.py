@@ -17,11 +17,26 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from confguard.evaluation.compare import CANDIDATES, Comparison, measure, verdict
+from confguard.evaluation.compare import (
+    CANDIDATES,
+    Candidate,
+    Comparison,
+    measure,
+    verdict,
+)
 from confguard.evaluation.fallback import Fallback, fallback, too_few_for_logistic
+from confguard.evaluation.groups import (
+    OWN,
+    Certificate,
+    Groups,
+    certify_groups,
+    check_recorded,
+    grouped,
+    testable_size,
+)
+from confguard.evaluation.outcomes import GroupOutcome, outcomes, write_groups
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
-from confguard.policy.model import BANDS
 from confguard.scoring.aggregate import (
     Calibrator,
     Combiner,
@@ -38,12 +53,7 @@ from confguard.scoring.calibration import (
     fit_logistic,
 )
 from confguard.scoring.stratified import FITTED_TYPES
-from confguard.scoring.thresholds import (
-    PLAN_FRACTION,
-    RiskControl,
-    choose_threshold,
-    min_samples,
-)
+from confguard.scoring.thresholds import RiskControl
 from confguard.signals.history import History, LabelledCase
 
 if TYPE_CHECKING:
@@ -58,34 +68,36 @@ class Calibrated(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     policy: Policy
-    control: RiskControl
+    groups: tuple[GroupOutcome, ...]
+    """Each of the policy's strata, then the requests no stratum picks out: what
+    the written policy holds for them (`confguard.evaluation.outcomes`)."""
     fitted_on: int
     """Samples the combiner and calibrator were fitted on."""
     certified_on: int
-    """Samples the threshold was chosen on (planning and testing)."""
+    """Samples the thresholds were chosen on (planning and testing)."""
+    delta: float
+    """The level of the whole procedure, split over candidates and strata."""
     comparison: Comparison | None = None
     """The fitted pair against the policy's own; None when nothing was fitted."""
     fallback: Fallback | None = None
     """Why a weighted mean stood in for the logistic fit, if it did."""
-    dropped_strata: tuple[str, ...] = ()
-    """The base policy's strata, by label, which the written policy no longer has:
-    one threshold is certified for every request, so theirs would be stale."""
-
-    def strata_note(self) -> str | None:
-        """What the CLI says of dropped strata (None: there were none)."""
-        if not self.dropped_strata:
-            return None
-        names = ", ".join(self.dropped_strata)
-        return (
-            f"dropped the policy's strata ({names}): calibrate certifies one "
-            "threshold for every request; scripts/fit_presets.py certifies one per "
-            "stratum"
-        )
 
     @property
-    def delta(self) -> float:
-        """The level of the whole procedure (each candidate had half of it)."""
-        return self.control.delta if self.comparison is None else self.comparison.delta
+    def control(self) -> RiskControl | None:
+        """The policy's own accept threshold's new certificate (None: its group
+        was kept or closed, which only a policy with strata allows)."""
+        return self.groups[-1].control
+
+    def controls(self) -> tuple[RiskControl, ...]:
+        """Every certificate the refit made, the strata's first."""
+        return tuple(g.control for g in self.groups if g.control is not None)
+
+    def strata_lines(self) -> tuple[str, ...]:
+        """What each group of a policy with strata got, a line each (none
+        without strata)."""
+        if len(self.groups) == 1:
+            return ()
+        return tuple(g.summary() for g in self.groups)
 
 
 def split(
@@ -196,21 +208,14 @@ def _with_fits(
     base: Policy,
     kept: _Pair | None,
     fell_back: Fallback | None,
-    control: RiskControl,
+    groups: Sequence[GroupOutcome],
     cascade: bool | None,
 ) -> Policy:
-    """The base policy with the certified threshold, and the fits if `kept`."""
-    accept = control.threshold
-    bands: dict[str, Any] = {"accept": accept}
-    for name in BANDS[1:]:
-        value = getattr(base.thresholds, name)
-        bands[name] = None if value is None else min(value, accept)
+    """The base policy with each group's thresholds, and the fits if `kept`."""
     data = policy_data(base)
-    data["thresholds"] = bands
-    data.pop("strata", None)  # certified for other fits; see Calibrated.dropped_strata
+    write_groups(data, base, groups)
     if kept is not None:
         _write_fits(data, kept, fell_back)
-    data["risk_control"] = control.model_dump()
     if cascade is not None:
         data["cascade"] = cascade
     return Policy.from_dict(data)
@@ -249,6 +254,13 @@ def calibrate_policy(
     With nothing to fit (``combiner="policy"``, ``calibrator=None``) every sample
     certifies at delta and `fit_fraction` is not used (it must still be in (0, 1)).
 
+    Under a policy with strata, each stratum's accept threshold is certified on the
+    held-out answers it bands and the policy's own on the rest, delta split over
+    them (`confguard.evaluation.groups`); a group too small or too wrong to certify
+    keeps its cut if the policy's own scoring is kept, and is closed (no accept
+    band) if a fit replaces it (`confguard.evaluation.outcomes`). Samples must then
+    carry `recorded` results if a stratum's condition reads more than confidences.
+
     Example:
         >>> done = calibrate_policy(samples, demo_policy(), target_risk=0.1, delta=0.05)
         >>> done.policy.thresholds.accept, done.comparison.summary()
@@ -256,40 +268,49 @@ def calibrate_policy(
     _check_fraction(fit_fraction)  # before _enough divides by 1 - fit_fraction
     check_samples(samples)
     check_labels([s.correct for s in samples], "calibration")
+    check_recorded(base, samples)
     fits = combiner == "logistic" or calibrator is not None
     _enough(len(samples), target_risk, delta, fit_fraction if fits else 0.0)
     fit, hold = split(samples, fit_fraction, seed) if fits else ([], list(samples))
+    groups = grouped(base, hold)
     levels = (target_risk, delta, seed)
     try:
         if not fits:
-            pair = _Pair("policy's", _policy_combiner(base), None)
-            control = _certify(pair, hold, base, levels)
-            policy = _with_fits(base, None, None, control, cascade)
+            found = _certify(_current(base), hold, groups, base, levels)
             return Calibrated(
-                policy=policy,
-                control=control,
+                policy=_with_fits(base, None, None, found, cascade),
+                groups=found,
                 fitted_on=0,
                 certified_on=len(hold),
-                dropped_strata=_labels(base),
+                delta=delta,
             )
         fitted, fell_back = _fitted(combiner, calibrator, base, fit)
-        comparison, control = _compare(fitted, _current(base), hold, base, levels)
+        comparison = _compare(fitted, _current(base), hold, groups, base, levels)
+        kept = fitted if comparison.kept == "fitted" else None
+        found = outcomes(_certificates(comparison.chosen, groups), kept is not None)
+        policy = _with_fits(base, kept, fell_back, found, cascade)
     except CalibrationError as exc:
         raise _in_all(exc, len(samples), len(hold)) from exc
-    kept = fitted if comparison.kept == "fitted" else None
     return Calibrated(
-        policy=_with_fits(base, kept, fell_back, control, cascade),
-        control=control,
+        policy=policy,
+        groups=found,
         fitted_on=len(fit),
         certified_on=len(hold),
+        delta=delta,
         comparison=comparison,
         fallback=fell_back,
-        dropped_strata=_labels(base),
     )
 
 
-def _labels(policy: Policy) -> tuple[str, ...]:
-    return tuple(stratum.label for stratum in policy.strata)
+def _certificates(candidate: Candidate, groups: Groups) -> tuple[Certificate, ...]:
+    """The candidate's certificates, the strata's then the policy's own."""
+    own = Certificate(
+        group=OWN,
+        held_out=len(groups.members(len(groups.labels) - 1)),
+        control=candidate.control,
+        refusal=candidate.refusal,
+    )
+    return (*candidate.strata, own)
 
 
 Levels = tuple[float, float, int]
@@ -315,26 +336,37 @@ def _current(base: Policy) -> _Pair:
 
 
 def _certify(
-    pair: _Pair, hold: Sequence[LabelledSample], base: Policy, levels: Levels
-) -> RiskControl:
+    pair: _Pair,
+    hold: Sequence[LabelledSample],
+    groups: Groups,
+    base: Policy,
+    levels: Levels,
+) -> tuple[GroupOutcome, ...]:
+    """The policy's own pair certified per group at the whole delta (nothing was
+    fitted, so nothing was compared); groups it cannot certify keep their cut."""
     target_risk, delta, seed = levels
-    return choose_threshold(
+    certificates, refused = certify_groups(
         final_scores(hold, pair.combiner, pair.calibrator, base),
         [s.correct for s in hold],
+        groups,
         target_risk=target_risk,
         delta=delta,
         seed=seed,
     )
+    if refused is not None:
+        raise refused
+    return outcomes(certificates, refitted=False)
 
 
 def _compare(
     fitted: _Pair,
     current: _Pair,
     hold: Sequence[LabelledSample],
+    groups: Groups,
     base: Policy,
     levels: Levels,
-) -> tuple[Comparison, RiskControl]:
-    """Both pairs on the certification split at delta / 2; the better one's control."""
+) -> Comparison:
+    """Both pairs on the certification split at delta / 2, and the one kept."""
     target_risk, delta, seed = levels
     correct = [s.correct for s in hold]
     measured = [
@@ -342,23 +374,23 @@ def _compare(
             pair.name,
             final_scores(hold, pair.combiner, pair.calibrator, base),
             correct,
+            groups,
             target_risk=target_risk,
-            delta=delta / CANDIDATES,
+            delta=delta,
             seed=seed,
         )
         for pair in (fitted, current)
     ]
-    (fit_, fit_error), (cur_, _) = measured
-    if fit_.control is None and cur_.control is None and fit_error is not None:
+    (fit_, fit_error), (cur_, cur_error) = measured
+    if fit_error is not None and cur_error is not None:
         raise _halved(fit_error, delta)  # neither certifies: the fit's refusal
     kept, why = verdict(fit_, cur_)
     comparison = Comparison(
         fitted=fit_, current=cur_, kept=kept, why=why, delta=delta, held_out=len(hold)
     )
-    control = comparison.chosen.control
-    if control is None:  # unreachable: verdict keeps only a pair that certified
+    if not comparison.chosen.controls():  # unreachable: verdict keeps one that did
         raise CalibrationError(comparison.summary(), have=len(hold))
-    return comparison, control
+    return comparison
 
 
 def _halved(exc: CalibrationError, delta: float) -> CalibrationError:
@@ -387,7 +419,7 @@ def _in_all(exc: CalibrationError, n: int, held: int) -> CalibrationError:
 
 
 def _enough(n: int, target_risk: float, delta: float, fit_fraction: float) -> None:
-    certify = math.ceil(min_samples(target_risk, delta) / (1 - PLAN_FRACTION))
+    certify = testable_size(target_risk, delta)
     needed = math.ceil(certify / (1 - fit_fraction))
     if n < needed:
         fitting = f" once {fit_fraction:.0%} went to fitting" if fit_fraction else ""

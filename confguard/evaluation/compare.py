@@ -9,6 +9,11 @@ Choosing between two pairs on the same labels and then certifying the chosen one
 would spend the guarantee twice. So each is certified at delta / 2: by the union
 bound both guarantees hold together with probability >= 1 - delta, and whichever is
 kept holds at delta, whatever the choice looked at (Bonferroni).
+
+Under a policy with strata each pair gets a threshold per stratum and one for the
+rest (`confguard.evaluation.groups`, which splits its half of delta again over them);
+its AUROC is then the one inside each group, and its risk and coverage those pooled
+over every threshold it certified.
 """
 
 from __future__ import annotations
@@ -18,13 +23,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from confguard.evaluation.groups import Certificate, Groups, certify_groups
 from confguard.exceptions import CalibrationError
-from confguard.scoring.thresholds import RiskControl, choose_threshold
+from confguard.scoring.thresholds import RiskControl
 
 CANDIDATES = 2
 """The pairs compared; the delta asked for is split evenly over them."""
-
-BONFERRONI = "; delta split over 2 candidates (Bonferroni)"
 
 Kept = Literal["fitted", "current"]
 
@@ -44,13 +48,41 @@ class Candidate(_Frozen):
     """Its certified threshold (at delta / 2), or None when it certifies none."""
     refusal: str | None = None
     """Why it certifies no threshold."""
+    strata: tuple[Certificate, ...] = ()
+    """Each of the policy's strata, certified on its own held-out answers;
+    `control` is then that of the requests no stratum picks out."""
+
+    def controls(self) -> tuple[RiskControl, ...]:
+        """Every threshold it certified: the strata's, then the policy's own."""
+        found = (*(s.control for s in self.strata), self.control)
+        return tuple(c for c in found if c is not None)
+
+    def pooled(self) -> tuple[float, float] | None:
+        """(realised risk, held-out answers expected accepted) over all its
+        thresholds; None when it certified none."""
+        controls = self.controls()
+        if not controls:
+            return None
+        accepted = sum(c.accepted for c in controls)
+        risk = sum(c.errors for c in controls) / accepted
+        return risk, sum(c.coverage * (c.n + c.n_plan) for c in controls)
 
     def at_threshold(self) -> str:
-        """Its realised risk and coverage at its threshold, in words."""
-        if self.control is None:
+        """Its realised risk and coverage at its threshold(s), in words."""
+        if not self.strata:
+            if self.control is None:
+                return "no threshold certified"
+            c = self.control
+            return f"risk {c.empirical_risk:.3f} at coverage {c.coverage:.0%}"
+        pooled = self.pooled()
+        if pooled is None:
             return "no threshold certified"
-        c = self.control
-        return f"risk {c.empirical_risk:.3f} at coverage {c.coverage:.0%}"
+        tested = sum(c.n + c.n_plan for c in self.controls())
+        certified = f"{len(self.controls())} of {len(self.strata) + 1} groups"
+        return (
+            f"risk {pooled[0]:.3f} at coverage {pooled[1] / tested:.0%} "
+            f"of the {certified} certified"
+        )
 
 
 class Comparison(_Frozen):
@@ -106,21 +138,52 @@ def measure(
     name: str,
     scores: Sequence[float | None],
     correct: Sequence[bool],
+    groups: Groups,
     *,
     target_risk: float,
     delta: float,
     seed: int,
 ) -> tuple[Candidate, CalibrationError | None]:
-    """Score one pair on the certification split; its refusal, if any, beside it."""
-    auroc = ranking_auroc(scores, correct)
-    try:
-        control = choose_threshold(
-            scores, correct, target_risk=target_risk, delta=delta, seed=seed
-        )
-    except CalibrationError as exc:
-        return Candidate(name=name, auroc=auroc, control=None, refusal=str(exc)), exc
-    marked = control.model_copy(update={"method": control.method + BONFERRONI})
-    return Candidate(name=name, auroc=auroc, control=marked), None
+    """Score one pair on the certification split, a threshold per group of requests
+    (`confguard.evaluation.groups`) at delta / CANDIDATES split over the groups; its
+    refusal, if it certified none, beside it."""
+    certificates, refused = certify_groups(
+        scores,
+        correct,
+        groups,
+        target_risk=target_risk,
+        delta=delta,
+        seed=seed,
+        candidates=CANDIDATES,
+    )
+    *strata, own = certificates
+    return (
+        Candidate(
+            name=name,
+            auroc=within_auroc(scores, correct, groups),
+            control=own.control,
+            refusal=own.refusal,
+            strata=tuple(strata),
+        ),
+        refused,
+    )
+
+
+def within_auroc(
+    scores: Sequence[float | None], correct: Sequence[bool], groups: Groups
+) -> float | None:
+    """AUROC inside each group of requests, weighted by its held-out answers: each
+    group is cut by its own threshold, so only the ranking inside it counts (one
+    group: the plain AUROC). None when no group has both classes."""
+    found = []
+    for g in range(len(groups.labels)):
+        rows = groups.members(g)
+        got = ranking_auroc([scores[i] for i in rows], [correct[i] for i in rows])
+        if got is not None:
+            found.append((got, len(rows)))
+    if not found:
+        return None
+    return sum(a * n for a, n in found) / sum(n for _, n in found)
 
 
 def ranking_auroc(
@@ -138,14 +201,14 @@ def ranking_auroc(
 def verdict(fitted: Candidate, current: Candidate) -> tuple[Kept, str]:
     """Keep the fit unless it certifies nothing, ranks worse or does worse at its
     threshold; ties keep the fit (it is no worse, and it is what was asked for)."""
-    if fitted.control is None:
+    f, c = fitted.pooled(), current.pooled()
+    if f is None:
         return "current", "the fitted one certifies no threshold"
-    if current.control is None:
+    if c is None:
         return "fitted", "the current one certifies no threshold"
     if _lower(fitted.auroc, current.auroc):
         return "current", "the fitted one ranks worse"
-    f, c = fitted.control, current.control
-    if f.empirical_risk > c.empirical_risk and f.coverage <= c.coverage:
+    if f[0] > c[0] and f[1] <= c[1]:
         return "current", "the fitted one errs more at its threshold, accepting no more"
     return "fitted", "it ranks no worse and does no worse at its threshold"
 
@@ -162,4 +225,5 @@ __all__ = [
     "measure",
     "ranking_auroc",
     "verdict",
+    "within_auroc",
 ]

@@ -54,6 +54,12 @@ class Condition:
         """The names of the signals it reads, in order of mention."""
         raise NotImplementedError
 
+    def needs_record(self) -> bool:
+        """Whether it reads more than each signal's confidence tells (a detail, or
+        skipped apart from failed): labelled samples that kept only confidences
+        cannot say whether it held."""
+        raise NotImplementedError
+
     def to_data(self) -> dict[str, Any]:
         """The plain-data (YAML) form; `parse_condition` reads it back."""
         raise NotImplementedError
@@ -99,6 +105,10 @@ class Status(Condition):
     def signals(self) -> Iterator[str]:
         yield self.signal
 
+    def needs_record(self) -> bool:
+        # A confidence says ok or not; not which of skipped and failed.
+        return len({"skipped", "failed"} & set(self.statuses)) == 1
+
     def to_data(self) -> dict[str, Any]:
         one = len(self.statuses) == 1
         status: Any = self.statuses[0] if one else list(self.statuses)
@@ -124,6 +134,9 @@ class Confidence(Condition):
 
     def signals(self) -> Iterator[str]:
         yield self.signal
+
+    def needs_record(self) -> bool:
+        return False
 
     def to_data(self) -> dict[str, Any]:
         return {"signal": self.signal, "confidence": dict(self.test)}
@@ -151,6 +164,9 @@ class Detail(Condition):
 
     def signals(self) -> Iterator[str]:
         yield self.signal
+
+    def needs_record(self) -> bool:
+        return True
 
     def to_data(self) -> dict[str, Any]:
         return {"signal": self.signal, "detail": {"key": self.key, **dict(self.test)}}
@@ -197,6 +213,9 @@ class AnyOf(Condition):
         for operand in self.operands:
             yield from operand.signals()
 
+    def needs_record(self) -> bool:
+        return any(c.needs_record() for c in self.operands)
+
     def to_data(self) -> dict[str, Any]:
         return {"any": [c.to_data() for c in self.operands]}
 
@@ -218,6 +237,9 @@ class AllOf(Condition):
         for operand in self.operands:
             yield from operand.signals()
 
+    def needs_record(self) -> bool:
+        return any(c.needs_record() for c in self.operands)
+
     def to_data(self) -> dict[str, Any]:
         return {"all": [c.to_data() for c in self.operands]}
 
@@ -237,6 +259,9 @@ class Not(Condition):
 
     def signals(self) -> Iterator[str]:
         yield from self.operand.signals()
+
+    def needs_record(self) -> bool:
+        return self.operand.needs_record()
 
     def to_data(self) -> dict[str, Any]:
         return {"not": self.operand.to_data()}

@@ -121,6 +121,14 @@ class LabelledSample(_Frozen):
     confidence: float | None = None
     """The final confidence the guard reported, if known."""
     correct: bool
+    recorded: tuple[SignalResult, ...] = ()
+    """The signal results as the guard recorded them (status and details), when
+    known: a policy's strata are told apart by them (`recorded_results`)."""
+
+    def recorded_results(self) -> dict[str, SignalResult]:
+        """The results a policy's conditions are tested on, by name: the recorded
+        ones, or else the confidences as `results` (ok or skipped)."""
+        return {r.name: r for r in (self.recorded or self.results())}
 
     def results(self) -> tuple[SignalResult, ...]:
         """The signals as results: ok with the confidence, or skipped."""
@@ -185,6 +193,7 @@ def labelled_from_store(store: ReviewLog) -> list[LabelledSample]:
                 signals={s.name: s.confidence for s in signals},
                 confidence=case.item.confidence,
                 correct=case.item.label,
+                recorded=tuple(signals),
             )
         )
     return samples

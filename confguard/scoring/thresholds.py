@@ -175,13 +175,16 @@ def choose_threshold(
     grid: Sequence[float] = DEFAULT_GRID,
     plan_fraction: float = PLAN_FRACTION,
     seed: int = 0,
+    one_class: bool = False,
 ) -> RiskControl:
     """The lowest threshold whose risk is certified <= `target_risk` at level `delta`.
 
     A random `plan_fraction` of the data (split with `seed`) only chooses where the
     fixed sequence starts; the rest tests. Refuses (CalibrationError, saying how many
     samples are needed) when the data cannot certify any threshold: too few samples,
-    one class only, or an error rate too high at every threshold.
+    one class only, or an error rate too high at every threshold. With `one_class`
+    a set all right (or all wrong) is tested like any other: for one stratum's
+    answers, once the whole set was checked to hold both.
 
     Example:
         >>> control = choose_threshold(conf, correct, target_risk=0.1, delta=0.05)
@@ -191,7 +194,9 @@ def choose_threshold(
     _check_levels(target_risk, delta)
     s, wrong = _arrays(scores, correct)
     plan, test = _split(s.size, plan_fraction, seed)
-    _enough(s.size, test.size, int(wrong.sum()), target_risk, delta)
+    _enough(s.size, test.size, target_risk, delta)
+    if not one_class:
+        _both_classes(s.size, int(wrong.sum()))
     grid_ = np.array(sorted(set(grid), reverse=True), dtype=np.float64)
     smallest = min_samples(target_risk, delta)
     planned = _table(s[plan], wrong[plan], grid_, delta) if plan.size else None
@@ -236,7 +241,7 @@ def _fixed_sequence(table: _Table, first: int | None, target_risk: float) -> int
     return chosen
 
 
-def _enough(n: int, tested: int, errors: int, target_risk: float, delta: float) -> None:
+def _enough(n: int, tested: int, target_risk: float, delta: float) -> None:
     smallest = min_samples(target_risk, delta)
     if tested < smallest:
         needed = math.ceil(smallest * n / max(tested, 1))
@@ -247,6 +252,9 @@ def _enough(n: int, tested: int, errors: int, target_risk: float, delta: float) 
             have=n,
             needed=needed,
         )
+
+
+def _both_classes(n: int, errors: int) -> None:
     if errors in (0, n):
         kind = "wrong" if errors else "right"
         raise CalibrationError(

@@ -86,11 +86,13 @@ class Proposal(_Frozen):
     fitted_on: int
     certified_on: int
     accepted: int
+    """Test answers accepted, over every threshold certified."""
     errors: int
     comparison: str | None = None
     fallback: str | None = None
-    strata: str | None = None
-    """That the base policy's strata were dropped (one threshold is certified)."""
+    strata: tuple[str, ...] = ()
+    """Under a policy with strata, a line each: what each stratum and the rest got
+    (certified, kept as it was, or closed; `confguard.evaluation.outcomes`)."""
     policy_yaml: str
 
     def summary(self) -> dict[str, Any]:
@@ -108,7 +110,7 @@ class Refusal(_Frozen):
 
 
 def _proposal(done: Calibrated, labels: list[bool]) -> Proposal:
-    c = done.control
+    controls = done.controls()
     figures = Figures.of(done.policy).model_copy(update={"delta": done.delta})
     return Proposal(
         figures=figures,
@@ -117,11 +119,11 @@ def _proposal(done: Calibrated, labels: list[bool]) -> Proposal:
         wrong=len(labels) - sum(labels),
         fitted_on=done.fitted_on,
         certified_on=done.certified_on,
-        accepted=c.accepted,
-        errors=c.errors,
+        accepted=sum(c.accepted for c in controls),
+        errors=sum(c.errors for c in controls),
         comparison=done.comparison.summary() if done.comparison else None,
         fallback=done.fallback.summary() if done.fallback else None,
-        strata=done.strata_note(),
+        strata=done.strata_lines(),
         policy_yaml=done.policy.to_yaml(),
     )
 

@@ -182,24 +182,47 @@ def test_rolling_back_to_an_unknown_version_is_404(
     assert answer.json()["error"] == "no policy version 7"
 
 
-def test_a_refit_of_a_stratified_policy_says_it_drops_the_strata(
-    client: TestClient, console: Console, api_token: str
-) -> None:
-    label_cases(client, console, api_token, 300)
-    base = Policy.from_dict(
+def supported_stratum() -> Policy:
+    """Requests with answer_support >= 0.5 (all right in `label_cases`) apart."""
+    return Policy.from_dict(
         {
-            "thresholds": {"accept": 0.8},
+            "thresholds": {"accept": 0.8, "annotate": 0.2},
             "strata": [
                 {
                     "name": "supported",
-                    "when": {"signal": "answer_support", "confidence": {"ge": 0.9}},
-                    "thresholds": {"accept": 0.5},
+                    "when": {"signal": "answer_support", "confidence": {"ge": 0.5}},
+                    "thresholds": {"accept": 0.5, "annotate": 0.3},
                 }
             ],
         }
     )
-    found = propose(console.store, base, target_risk=0.1, delta=0.05)
+
+
+def test_a_refit_of_a_stratified_policy_certifies_its_stratum_on_its_own_labels(
+    client: TestClient, console: Console, api_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    found = propose(console.store, supported_stratum(), target_risk=0.1, delta=0.05)
     assert isinstance(found, Proposal)
-    assert found.strata is not None
-    assert found.strata.startswith("dropped the policy's strata ('supported')")
-    assert Policy.from_yaml(found.policy_yaml).strata == ()
+    stratum_line, own_line = found.strata
+    assert stratum_line.startswith("stratum 'supported': accept >= ")
+    assert own_line.startswith("the policy's own thresholds: ")
+    written = Policy.from_yaml(found.policy_yaml).strata[0]
+    assert written.risk_control is not None
+    assert written.thresholds.accept == written.risk_control.threshold
+    assert written.risk_control.delta == 0.05 / 4  # 2 candidates x 2 groups
+
+
+def test_the_calibration_page_lists_what_each_stratum_got(
+    client: TestClient, console: Console, api_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    console.base = supported_stratum()  # as if configured with it
+    token = log_in(client, "ada")
+    page = client.post(
+        "/calibration/propose",
+        data={"csrf_token": token, "target_risk": "0.1", "delta": "0.05"},
+    ).text
+    listed = page.split('id="proposal-strata"')[1].split("</ul>")[0]
+    assert listed.count("<li>") == 2
+    assert "stratum &#39;supported&#39;: accept &gt;= " in listed

@@ -1,0 +1,173 @@
+"""Certify one accept threshold per group of requests: each stratum, then the rest.
+
+A policy's strata band the requests their conditions pick out with thresholds of their
+own (`confguard.policy.strata`), so each stratum's accept threshold is certified on the
+held-out answers it would band, and the policy's own thresholds on those no stratum
+picks: the group `decide` would use (`Policy.thresholds_for`). A policy without strata
+is one group, certified as before.
+
+All groups hold at once with probability >= 1 - delta by splitting delta evenly over
+the groups tested (Bonferroni). Which groups are tested depends only on how many
+held-out answers each has, never on their labels: a group too small to certify even
+at the whole delta is left out, so it costs the others nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from confguard.exceptions import CalibrationError
+from confguard.policy import Policy
+from confguard.scoring.calibration import LabelledSample
+from confguard.scoring.thresholds import (
+    PLAN_FRACTION,
+    RiskControl,
+    choose_threshold,
+    min_samples,
+)
+
+OWN = "the policy's own thresholds"
+"""The group of requests no stratum picks out."""
+
+
+class Certificate(BaseModel):
+    """One group's threshold as certified on its held-out answers, or why not."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group: str
+    """The stratum's label (as decisions name it), or `OWN`."""
+    held_out: int
+    control: RiskControl | None = None
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Each held-out sample's group: indices into `labels` (the strata, then OWN)."""
+
+    labels: tuple[str, ...]
+    of: tuple[int, ...]
+
+    def members(self, group: int) -> list[int]:
+        """The samples of one group, by index."""
+        return [i for i, g in enumerate(self.of) if g == group]
+
+
+def grouped(policy: Policy, samples: Sequence[LabelledSample]) -> Groups:
+    """Which group bands each sample, as `decide` would pick it.
+
+    Example:
+        >>> grouped(preset_policy("balanced"), hold).labels
+        ("'retrieved'", "the policy's own thresholds")
+    """
+    check_recorded(policy, samples)
+    strata = policy.strata
+    of = []
+    for sample in samples:
+        stratum = policy.thresholds_for(sample.recorded_results())[1]
+        of.append(len(strata) if stratum is None else strata.index(stratum))
+    return Groups(labels=(*(s.label for s in strata), OWN), of=tuple(of))
+
+
+def check_recorded(policy: Policy, samples: Sequence[LabelledSample]) -> None:
+    """Refuse to group samples that kept only confidences by a condition that
+    reads more (a detail, or skipped apart from failed)."""
+    for stratum in policy.strata:
+        if not stratum.when.needs_record():
+            continue
+        bare = sum(not s.recorded for s in samples)
+        if bare:
+            raise CalibrationError(
+                f"stratum {stratum.label} is picked by {stratum.when.render()}, which "
+                f"reads more than a confidence; {bare} of the {len(samples)} labelled "
+                "samples kept only their signals' confidences (an eval's "
+                "samples.jsonl does), so their stratum is unknown: calibrate on the "
+                "reviewers' verdicts (--store), whose decisions record every result",
+                have=len(samples),
+            )
+
+
+def testable_size(target_risk: float, delta: float) -> int:
+    """The fewest held-out answers a group needs to certify at all (at the whole
+    delta, with every accepted answer right)."""
+    return math.ceil(min_samples(target_risk, delta) / (1 - PLAN_FRACTION))
+
+
+def certify_groups(
+    scores: Sequence[float | None],
+    correct: Sequence[bool],
+    groups: Groups,
+    *,
+    target_risk: float,
+    delta: float,
+    seed: int,
+    candidates: int = 1,
+) -> tuple[tuple[Certificate, ...], CalibrationError | None]:
+    """Every group's certificate at delta / candidates, split again over the groups
+    big enough to test; and, when none certifies, the last refusal (the policy's
+    own group's, if it refused)."""
+    members = [groups.members(g) for g in range(len(groups.labels))]
+    one = len(members) == 1  # no split: the one group is tested whatever its size
+    least = testable_size(target_risk, delta / candidates)
+    tested = [g for g, rows in enumerate(members) if one or len(rows) >= least]
+    share = delta / candidates / max(1, len(tested))
+    note = _split_note(candidates, len(tested))
+    out, errors = [], []
+    for g, rows in enumerate(members):
+        label = groups.labels[g]
+        if g not in tested:
+            exc = _too_few(len(rows), least, target_risk, delta / candidates)
+            out.append(Certificate(group=label, held_out=len(rows), refusal=str(exc)))
+            errors.append(exc)
+            continue
+        try:
+            control = choose_threshold(
+                [scores[i] for i in rows],
+                [correct[i] for i in rows],
+                target_risk=target_risk,
+                delta=share,
+                seed=seed,
+                one_class=not one,  # the whole set holds both (check_labels)
+            )
+        except CalibrationError as exc:
+            out.append(Certificate(group=label, held_out=len(rows), refusal=str(exc)))
+            errors.append(exc)
+            continue
+        if note:
+            control = control.model_copy(update={"method": control.method + note})
+        out.append(Certificate(group=label, held_out=len(rows), control=control))
+    certified = any(c.control is not None for c in out)
+    return tuple(out), None if certified or not errors else errors[-1]
+
+
+def _split_note(candidates: int, groups: int) -> str:
+    """What `RiskControl.method` says of the split, e.g. "; delta split over 2
+    candidates and 2 groups of requests (Bonferroni)"."""
+    parts = [f"{candidates} candidates"] if candidates > 1 else []
+    parts += [f"{groups} groups of requests"] if groups > 1 else []
+    return f"; delta split over {' and '.join(parts)} (Bonferroni)" if parts else ""
+
+
+def _too_few(n: int, least: int, target_risk: float, delta: float) -> CalibrationError:
+    return CalibrationError(
+        f"{n} held-out labels; certifying risk <= {target_risk:g} at delta "
+        f"{delta:g} needs at least {least}",
+        have=n,
+        needed=least,
+    )
+
+
+__all__ = [
+    "OWN",
+    "Certificate",
+    "Groups",
+    "certify_groups",
+    "check_recorded",
+    "grouped",
+    "testable_size",
+]

@@ -1,0 +1,128 @@
+"""What a refit writes for each group of requests: certified, kept, or closed.
+
+A group whose threshold was certified gets it (and its `risk_control`). A group that
+could not be certified (too few held-out answers of its kind, or too many wrong):
+
+- keeps its thresholds and certificate as they were when the policy's own combiner
+  and calibrator are kept: the scores they were cut for have not changed;
+- is *closed* when a fitted combination replaces them: its old cut means nothing on
+  the new scores, so it loses its accept band and falls back on the bands below
+  (annotate, retry, escalate) until enough of its requests are labelled to certify
+  one. A group with no band below accept cannot be closed, and the refit refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from confguard.evaluation.groups import OWN, Certificate
+from confguard.exceptions import CalibrationError
+from confguard.policy import Policy
+from confguard.policy.model import BANDS, Thresholds
+from confguard.scoring.thresholds import RiskControl
+
+Outcome = Literal["certified", "kept", "closed"]
+
+
+class GroupOutcome(BaseModel):
+    """One group's thresholds in the refitted policy, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group: str
+    """The stratum's label, or the policy's own thresholds."""
+    held_out: int
+    """Held-out answers of this group the threshold was (or would be) tested on."""
+    outcome: Outcome
+    control: RiskControl | None = None
+    """The new certificate (certified only)."""
+    why: str | None = None
+    """Why it was not certified (kept and closed)."""
+
+    @property
+    def name(self) -> str:
+        """How the CLI and console name the group."""
+        return self.group if self.group == OWN else f"stratum {self.group}"
+
+    def summary(self) -> str:
+        """One line, e.g. "stratum 'retrieved': accept >= 0.530 certified on 139
+        held-out answers"."""
+        name = self.name
+        if self.control is not None:
+            return (
+                f"{name}: accept >= {self.control.threshold:.3f} certified on "
+                f"{self.held_out} held-out answers (risk bound "
+                f"{self.control.upper_bound:.3f}, coverage {self.control.coverage:.0%})"
+            )
+        if self.outcome == "kept":
+            return f"{name}: kept as it was, not recertified ({self.why})"
+        return (
+            f"{name}: closed, accepts nothing until it can be certified; its "
+            f"requests fall to the bands below accept ({self.why})"
+        )
+
+
+def outcomes(
+    certificates: Sequence[Certificate], refitted: bool
+) -> tuple[GroupOutcome, ...]:
+    """Each group's outcome; `refitted`: a fitted combination replaces the policy's."""
+    missing: Outcome = "closed" if refitted else "kept"
+    return tuple(
+        GroupOutcome(
+            group=c.group,
+            held_out=c.held_out,
+            outcome="certified" if c.control is not None else missing,
+            control=c.control,
+            why=c.refusal,
+        )
+        for c in certificates
+    )
+
+
+def write_groups(
+    data: dict[str, Any], base: Policy, found: Sequence[GroupOutcome]
+) -> None:
+    """Write every group's thresholds (and certificate) into the policy's data."""
+    *strata, own = found
+    data["thresholds"] = _bands(base.thresholds, own)
+    _write_control(data, own)
+    if not strata:
+        return
+    written = []
+    for stratum, outcome in zip(base.strata, strata, strict=True):
+        entry = stratum.to_data()
+        entry["thresholds"] = _bands(stratum.thresholds, outcome)
+        _write_control(entry, outcome)
+        written.append(entry)
+    data["strata"] = written
+
+
+def _bands(thresholds: Thresholds, outcome: GroupOutcome) -> dict[str, Any]:
+    if outcome.outcome == "kept":
+        return thresholds.model_dump(mode="json")
+    accept = None if outcome.control is None else outcome.control.threshold
+    bands: dict[str, Any] = {"accept": accept}
+    for name in BANDS[1:]:
+        value = getattr(thresholds, name)
+        bands[name] = value if value is None or accept is None else min(value, accept)
+    if all(v is None for v in bands.values()):
+        raise CalibrationError(
+            f"{outcome.name} cannot be certified ({outcome.why}) and has no band "
+            "below accept to fall back on; give it an annotate, retry or escalate "
+            "band, or label more of its requests",
+            have=outcome.held_out,
+        )
+    return bands
+
+
+def _write_control(data: dict[str, Any], outcome: GroupOutcome) -> None:
+    if outcome.control is not None:
+        data["risk_control"] = outcome.control.model_dump(mode="json")
+    elif outcome.outcome == "closed":
+        data.pop("risk_control", None)
+
+
+__all__ = ["GroupOutcome", "Outcome", "outcomes", "write_groups"]
