@@ -7,7 +7,6 @@ Example:
 """
 
 from confguard.evaluation.calibrate import Calibrated, calibrate_policy
-from confguard.evaluation.outcomes import GroupOutcome
 from confguard.evaluation.datasets import (
     Dataset,
     EvalItem,
@@ -38,6 +37,7 @@ from confguard.evaluation.metrics import (
     selective,
     summarize,
 )
+from confguard.evaluation.outcomes import GroupOutcome
 from confguard.evaluation.report import EvalMetrics, measure, write_report
 from confguard.evaluation.runner import (
     EvalSample,

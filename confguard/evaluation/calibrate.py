@@ -35,6 +35,7 @@ from confguard.evaluation.groups import (
     testable_size,
 )
 from confguard.evaluation.outcomes import GroupOutcome, outcomes, write_groups
+from confguard.evaluation.stratified_refit import refit_stratified
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.scoring.aggregate import (
@@ -52,7 +53,7 @@ from confguard.scoring.calibration import (
     fit_calibrator,
     fit_logistic,
 )
-from confguard.scoring.stratified import FITTED_TYPES
+from confguard.scoring.stratified import FITTED_TYPES, StratifiedCombiner
 from confguard.scoring.thresholds import RiskControl
 from confguard.signals.history import History, LabelledCase
 
@@ -80,7 +81,7 @@ class Calibrated(BaseModel):
     comparison: Comparison | None = None
     """The fitted pair against the policy's own; None when nothing was fitted."""
     fallback: Fallback | None = None
-    """Why a weighted mean stood in for the logistic fit, if it did."""
+    """Why a simpler combiner stood in for the fit asked for, if one did."""
 
     @property
     def control(self) -> RiskControl | None:
@@ -162,9 +163,33 @@ def _combiner(
 ) -> tuple[Combiner, Fallback | None]:
     if choice != "logistic":
         return _policy_combiner(base), None
+    if isinstance(base.combiner, StratifiedCombiner):
+        refit = refit_stratified(base.combiner, fit)
+        if isinstance(refit, StratifiedCombiner):
+            return refit, None
+        return _pooled(base, fit, refit)
     short = too_few_for_logistic(fit)
     if short is None:
         return fit_logistic(fit), None
+    return _fallen_back(base, fit, short)
+
+
+def _pooled(
+    base: Policy, fit: Sequence[LabelledSample], why: str
+) -> tuple[Combiner, Fallback]:
+    """One logistic fit over every request, where a stratified one could not be."""
+    short = too_few_for_logistic(fit)
+    if short is None:
+        used = "one logistic fit over every request instead"
+        return fit_logistic(fit), Fallback(
+            weights={}, reason=why, used=used, wanted="stratified"
+        )
+    return _fallen_back(base, fit, f"{why}; and over every request, {short}")
+
+
+def _fallen_back(
+    base: Policy, fit: Sequence[LabelledSample], short: str
+) -> tuple[Combiner, Fallback]:
     chosen = fallback(fit, short)
     if not chosen.weights:
         return _policy_combiner(base), chosen

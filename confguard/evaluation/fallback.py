@@ -23,7 +23,7 @@ EVENTS_PER_SIGNAL = 10
 
 
 class Fallback(BaseModel):
-    """Why the logistic fit was skipped, and the simpler combiner used instead."""
+    """Why the fit asked for was skipped, and the simpler combiner used instead."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,10 +33,12 @@ class Fallback(BaseModel):
     """Why no logistic fit."""
     used: str
     """What stood in for it."""
+    wanted: str = "logistic"
+    """The fit that was asked for and skipped."""
 
     def summary(self) -> str:
         """One line for the CLI."""
-        return f"no logistic fit: {self.reason}; {self.used}"
+        return f"no {self.wanted} fit: {self.reason}; {self.used}"
 
 
 def too_few_for_logistic(fit: Sequence[LabelledSample]) -> str | None:
