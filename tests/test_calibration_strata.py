@@ -16,6 +16,7 @@ from confguard.evaluation.compare import (
     within_auroc,
 )
 from confguard.evaluation.groups import OWN, Certificate, Groups, grouped
+from confguard.evaluation.replay import replay
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.policy.decide import decide
@@ -88,7 +89,10 @@ def test_each_stratum_holds_its_risk_on_fresh_answers_where_one_cut_does_not() -
     by_strata = calibrate_policy(train, stratified(), target_risk=TARGET, delta=DELTA)
     unstratified = Policy.from_dict({"thresholds": {"accept": 0.8, "annotate": 0.2}})
     pooled = calibrate_policy(train, unstratified, target_risk=TARGET, delta=DELTA)
-    assert all(r <= TARGET for r in realised_risk(by_strata.policy, fresh).values())
+    held = realised_risk(by_strata.policy, fresh)
+    assert all(r <= TARGET for r in held.values())
+    replayed = replay(by_strata.policy, fresh)  # the library's count agrees
+    assert [r.risk for r in replayed] == pytest.approx([held[True], held[False]])
     assert realised_risk(pooled.policy, fresh)[False] > TARGET  # the rest pay for it
 
 

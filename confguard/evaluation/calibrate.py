@@ -35,6 +35,7 @@ from confguard.evaluation.groups import (
     testable_size,
 )
 from confguard.evaluation.outcomes import GroupOutcome, outcomes, write_groups
+from confguard.evaluation.replay import policy_combiner
 from confguard.evaluation.stratified_refit import refit_stratified
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
@@ -152,17 +153,11 @@ class _Pair:
     calibrator: PlattCalibrator | IsotonicCalibrator | None
 
 
-def _policy_combiner(base: Policy) -> Combiner:
-    if isinstance(base.combiner, str):
-        return combiner_from_name(base.combiner, base.weights)
-    return base.combiner
-
-
 def _combiner(
     choice: CombinerChoice, base: Policy, fit: Sequence[LabelledSample]
 ) -> tuple[Combiner, Fallback | None]:
     if choice != "logistic":
-        return _policy_combiner(base), None
+        return policy_combiner(base), None
     if isinstance(base.combiner, StratifiedCombiner):
         refit = refit_stratified(base.combiner, fit)
         if isinstance(refit, StratifiedCombiner):
@@ -192,7 +187,7 @@ def _fallen_back(
 ) -> tuple[Combiner, Fallback]:
     chosen = fallback(fit, short)
     if not chosen.weights:
-        return _policy_combiner(base), chosen
+        return policy_combiner(base), chosen
     # Built as the policy file will build it, so what is measured is what ships.
     return combiner_from_name("weighted", chosen.weights), chosen
 
@@ -355,7 +350,7 @@ def _fitted(
 
 
 def _current(base: Policy) -> _Pair:
-    combiner_ = _policy_combiner(base)
+    combiner_ = policy_combiner(base)
     name = _named(combiner_, base.calibrator, "policy's")
     return _Pair(name, combiner_, base.calibrator)
 

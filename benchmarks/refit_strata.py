@@ -1,0 +1,121 @@
+"""Does a refit's certificate hold on answers it never saw, stratum by stratum?
+
+Reads the labelled answers of one or more `confguard eval` runs (their
+samples.jsonl), splits them in two (seeded), and runs `calibrate_policy` on the
+first half from a preset's policy twice: as shipped, with its strata (a threshold
+per stratum, `confguard.evaluation.groups`), and with its strata removed (one
+threshold for every request). Each refitted policy then decides the second half
+(`confguard.evaluation.replay`), and the error among accepted answers is counted in
+each of the preset's groups of requests.
+
+    python benchmarks/refit_strata.py --samples EVAL_DIR [EVAL_DIR ...] \\
+        [--preset fast] [--target-risk 0.5] [--delta 0.1] [--seed 0]
+
+Last line: {"n_calibrate", "n_test", "target_risk", "delta", "strata": {...},
+"pooled": {...}}; each of "strata" and "pooled" holds "certified" (one entry per
+group: threshold, upper_bound, held_out, or the outcome and why) and "test" (per
+group: answers, accepted, risk, coverage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from confguard import Policy
+from confguard.config import load
+from confguard.config.presets import preset_path
+from confguard.evaluation.calibrate import Calibrated, calibrate_policy
+from confguard.evaluation.datasets import json_lines
+from confguard.evaluation.groups import grouped
+from confguard.evaluation.replay import replay
+from confguard.evaluation.runner import EvalSample
+from confguard.scoring.calibration import LabelledSample
+
+
+def read_samples(folders: list[Path]) -> list[LabelledSample]:
+    out = []
+    for folder in folders:
+        for _, data in json_lines(folder / "samples.jsonl"):
+            out.append(EvalSample.model_validate(data).labelled())
+    return out
+
+
+def halves(
+    samples: list[LabelledSample], seed: int
+) -> tuple[list[LabelledSample], list[LabelledSample]]:
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    cut = len(order) // 2
+    return [samples[i] for i in order[:cut]], [samples[i] for i in order[cut:]]
+
+
+def certified(done: Calibrated) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for group in done.groups:
+        c = group.control
+        out[group.group] = (
+            {"outcome": group.outcome, "why": group.why}
+            if c is None
+            else {
+                "threshold": c.threshold,
+                "upper_bound": round(c.upper_bound, 4),
+                "held_out": group.held_out,
+            }
+        )
+    return out
+
+
+def tested(policy: Policy, test: list[LabelledSample], base: Policy) -> dict[str, Any]:
+    """The second half's figures in the base policy's groups (the pooled policy has
+    none of its own)."""
+    got = replay(policy, test, grouped(base, test))
+    return {
+        r.group: {
+            "answers": r.answers,
+            "accepted": r.accepted,
+            "risk": None if r.risk is None else round(r.risk, 4),
+            "coverage": None if r.coverage is None else round(r.coverage, 4),
+        }
+        for r in got
+    }
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=Path, nargs="+", required=True)
+    p.add_argument("--preset", default="fast")
+    p.add_argument("--target-risk", type=float, default=0.5)
+    p.add_argument("--delta", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    base = Policy.from_dict(dict(load(preset_path(args.preset)).config.policy))
+    flat = Policy.from_dict(base.to_dict() | {"strata": []})
+    calibrate, test = halves(read_samples(args.samples), args.seed)
+    result: dict[str, Any] = {
+        "n_calibrate": len(calibrate),
+        "n_test": len(test),
+        "target_risk": args.target_risk,
+        "delta": args.delta,
+    }
+    for name, policy in (("strata", base), ("pooled", flat)):
+        done = calibrate_policy(
+            calibrate, policy, target_risk=args.target_risk, delta=args.delta,
+            seed=args.seed,
+        )  # fmt: skip
+        result[name] = {
+            "kept": None if done.comparison is None else done.comparison.kept,
+            "certified": certified(done),
+            "test": tested(done.policy, test, base),
+        }
+        print(name, json.dumps(result[name]), flush=True)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

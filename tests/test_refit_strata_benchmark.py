@@ -1,0 +1,54 @@
+"""benchmarks/refit_strata.py refits a preset's policy on half of an eval's labels,
+with its strata and without, and counts each group's errors on the other half."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from confguard.scoring.calibration import LabelledSample
+from tests.scripts import load_script
+from tests.test_calibration_guarded import write_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fast_labels(n: int, seed: int) -> list[LabelledSample]:
+    """The `fast` preset's signals: retrieved answers right more often than the rest."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        retrieved = i % 2 == 0
+        right = bool(rng.uniform() < (0.7 if retrieved else 0.45))
+        token = float(np.clip(rng.normal(0.7 if right else 0.4, 0.15), 0, 1))
+        signals: dict[str, float | None] = {
+            "min_token_prob": token,
+            "answer_support": float(rng.uniform()),
+            "retrieval": float(rng.uniform(0.4, 0.9)) if retrieved else None,
+        }
+        out.append(LabelledSample(signals=signals, correct=right))
+    return out
+
+
+def test_its_last_line_has_each_groups_certificate_and_test_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    write_samples(folder / "samples.jsonl", fast_labels(1600, seed=0))
+    bench = load_script(ROOT / "benchmarks" / "refit_strata.py", "bench_refit_strata")
+    assert bench.main(["--samples", str(folder), "--target-risk", "0.4"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (result["n_calibrate"], result["n_test"]) == (800, 800)
+    groups = {"'retrieved'", "the policy's own thresholds"}
+    strata, pooled = result["strata"], result["pooled"]
+    assert set(strata["certified"]) == groups
+    assert set(pooled["certified"]) == {"the policy's own thresholds"}
+    for figures in (strata["test"], pooled["test"]):
+        assert set(figures) == groups
+        assert sum(g["answers"] for g in figures.values()) == 800
+    assert all(g["risk"] <= 0.4 for g in strata["test"].values())
+    assert pooled["test"]["the policy's own thresholds"]["risk"] > 0.4
