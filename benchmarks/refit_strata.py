@@ -12,9 +12,10 @@ each of the preset's groups of requests.
         [--preset fast] [--target-risk 0.5] [--delta 0.1] [--seed 0]
 
 Last line: {"n_calibrate", "n_test", "target_risk", "delta", "strata": {...},
-"pooled": {...}}; each of "strata" and "pooled" holds "certified" (one entry per
-group: threshold, upper_bound, held_out, or the outcome and why) and "test" (per
-group: answers, accepted, risk, coverage).
+"pooled": {...}}; each of "strata" and "pooled" holds "kept" (the fitted pair or
+the current one), "certified" (one entry per group: threshold, upper_bound,
+held_out, or the outcome and why) and "test" (per group: answers, accepted, risk,
+coverage), or "refused" (why no threshold certifies).
 """
 
 from __future__ import annotations
@@ -34,15 +35,18 @@ from confguard.evaluation.datasets import json_lines
 from confguard.evaluation.groups import grouped
 from confguard.evaluation.replay import replay
 from confguard.evaluation.runner import EvalSample
+from confguard.exceptions import CalibrationError
 from confguard.scoring.calibration import LabelledSample
 
 
 def read_samples(folders: list[Path]) -> list[LabelledSample]:
-    out = []
+    """Every labelled answer, once per item id (runs with other seeds overlap)."""
+    found: dict[str, LabelledSample] = {}
     for folder in folders:
         for _, data in json_lines(folder / "samples.jsonl"):
-            out.append(EvalSample.model_validate(data).labelled())
-    return out
+            sample = EvalSample.model_validate(data)
+            found.setdefault(f"{folder.name}:{sample.id}", sample.labelled())
+    return list(found.values())
 
 
 def halves(
@@ -103,10 +107,15 @@ def main(argv: list[str]) -> int:
         "delta": args.delta,
     }
     for name, policy in (("strata", base), ("pooled", flat)):
-        done = calibrate_policy(
-            calibrate, policy, target_risk=args.target_risk, delta=args.delta,
-            seed=args.seed,
-        )  # fmt: skip
+        try:
+            done = calibrate_policy(
+                calibrate, policy, target_risk=args.target_risk, delta=args.delta,
+                seed=args.seed,
+            )  # fmt: skip
+        except CalibrationError as exc:
+            result[name] = {"refused": str(exc)}
+            print(name, json.dumps(result[name]), flush=True)
+            continue
         result[name] = {
             "kept": None if done.comparison is None else done.comparison.kept,
             "certified": certified(done),

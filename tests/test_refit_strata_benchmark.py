@@ -52,3 +52,16 @@ def test_its_last_line_has_each_groups_certificate_and_test_figures(
         assert sum(g["answers"] for g in figures.values()) == 800
     assert all(g["risk"] <= 0.4 for g in strata["test"].values())
     assert pooled["test"]["the policy's own thresholds"]["risk"] > 0.4
+
+
+def test_a_refit_that_certifies_nothing_is_reported_as_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    write_samples(folder / "samples.jsonl", fast_labels(1600, seed=0))
+    bench = load_script(ROOT / "benchmarks" / "refit_strata.py", "bench_refit_strata")
+    assert bench.main(["--samples", str(folder), "--target-risk", "0.05"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["strata"]["refused"].startswith("stratum 'retrieved': ")
+    assert "no threshold certifies risk <= 0.05" in result["pooled"]["refused"]

@@ -31,6 +31,7 @@ from confguard.evaluation.groups import (
     Groups,
     certify_groups,
     check_recorded,
+    group_name,
     grouped,
     testable_size,
 )
@@ -403,7 +404,7 @@ def _compare(
     ]
     (fit_, fit_error), (cur_, cur_error) = measured
     if fit_error is not None and cur_error is not None:
-        raise _halved(fit_error, delta)  # neither certifies: the fit's refusal
+        raise _halved(fit_error, fit_, delta)  # neither certifies: the fit's refusal
     kept, why = verdict(fit_, cur_)
     comparison = Comparison(
         fitted=fit_, current=cur_, kept=kept, why=why, delta=delta, held_out=len(hold)
@@ -413,12 +414,22 @@ def _compare(
     return comparison
 
 
-def _halved(exc: CalibrationError, delta: float) -> CalibrationError:
-    """The fit's refusal, saying why its delta is half the one asked for."""
+def _halved(
+    exc: CalibrationError, fitted: Candidate, delta: float
+) -> CalibrationError:
+    """The fit's refusal (each group's, under strata), saying why its delta is less
+    than the one asked for."""
+    said = str(exc)
+    split = f"each was tested at delta {delta / CANDIDATES:g}, half of {delta:g}"
+    if fitted.strata:
+        own = Certificate(group=OWN, held_out=0, refusal=fitted.refusal)
+        said = "; ".join(
+            f"{group_name(c.group)}: {c.refusal}" for c in (*fitted.strata, own)
+        )
+        split += ", split again over the groups of requests big enough to test"
     return CalibrationError(
-        f"{exc} (neither the fitted nor the policy's own combination certifies; "
-        f"each was tested at delta {delta / CANDIDATES:g}, half of {delta:g}, "
-        "since two were compared)",
+        f"{said} (neither the fitted nor the policy's own combination certifies; "
+        f"{split}, since two were compared)",
         have=exc.have,
         needed=exc.needed,
     )

@@ -34,6 +34,11 @@ OWN = "the policy's own thresholds"
 """The group of requests no stratum picks out."""
 
 
+def group_name(label: str) -> str:
+    """How messages name a group: "stratum 'retrieved'", or `OWN`."""
+    return label if label == OWN else f"stratum {label}"
+
+
 class Certificate(BaseModel):
     """One group's threshold as certified on its held-out answers, or why not."""
 
@@ -168,6 +173,7 @@ __all__ = [
     "Groups",
     "certify_groups",
     "check_recorded",
+    "group_name",
     "grouped",
     "testable_size",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from confguard.evaluation.groups import OWN, Certificate
+from confguard.evaluation.groups import Certificate, group_name
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.policy.model import BANDS, Thresholds
@@ -45,7 +45,7 @@ class GroupOutcome(BaseModel):
     @property
     def name(self) -> str:
         """How the CLI and console name the group."""
-        return self.group if self.group == OWN else f"stratum {self.group}"
+        return group_name(self.group)
 
     def summary(self) -> str:
         """One line, e.g. "stratum 'retrieved': accept >= 0.530 certified on 139
