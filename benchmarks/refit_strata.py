@@ -11,11 +11,12 @@ each of the preset's groups of requests.
     python benchmarks/refit_strata.py --samples EVAL_DIR [EVAL_DIR ...] \\
         [--preset fast] [--target-risk 0.5] [--delta 0.1] [--seed 0]
 
-Last line: {"n_calibrate", "n_test", "target_risk", "delta", "strata": {...},
-"pooled": {...}}; each of "strata" and "pooled" holds "kept" (the fitted pair or
-the current one), "certified" (one entry per group: threshold, upper_bound,
-held_out, or the outcome and why) and "test" (per group: answers, accepted, risk,
-coverage), or "refused" (why no threshold certifies).
+Last line: {"n_calibrate", "n_test", "target_risk", "delta", "shipped": {...},
+"strata": {...}, "pooled": {...}}; "shipped" holds "test" for the preset's policy
+as shipped (its own certificates, not refitted); each of "strata" and "pooled"
+holds "kept" (the fitted pair or the current one), "certified" (one entry per
+group: threshold, upper_bound, held_out, or the outcome and why) and "test" (per
+group: answers, accepted, risk, coverage), or "refused" (why none certifies).
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def main(argv: list[str]) -> int:
         "target_risk": args.target_risk,
         "delta": args.delta,
     }
+    # The preset as shipped, on the same unseen half: does its own certificate hold?
+    result["shipped"] = {"test": tested(base, test, base)}
     for name, policy in (("strata", base), ("pooled", flat)):
         try:
             done = calibrate_policy(

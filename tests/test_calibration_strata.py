@@ -128,20 +128,45 @@ def test_a_group_too_small_to_test_costs_the_others_no_share_of_delta() -> None:
     assert own.control is not None and own.control.delta == pytest.approx(DELTA / 2)
 
 
-def test_an_uncertified_stratum_keeps_its_cut_when_the_policys_scoring_is_kept() -> (
+def certified_at(target_risk: float, delta: float) -> dict[str, object]:
+    """A stratum's earlier certificate at accept 0.5, as a policy file holds it."""
+    return RiskControl(
+        target_risk=target_risk, delta=delta, threshold=0.5, upper_bound=0.19,
+        empirical_risk=0.15, coverage=0.4, accepted=80, errors=12, n=200,
+    ).model_dump()  # fmt: skip
+
+
+def test_an_uncertified_stratum_keeps_a_cut_as_strong_as_asked_under_its_scoring() -> (
     None
 ):
-    control = RiskControl(
-        target_risk=0.3, delta=0.05, threshold=0.5, upper_bound=0.28,
-        empirical_risk=0.2, coverage=0.4, accepted=80, errors=16, n=200,
-    )  # fmt: skip
-    base = stratified(risk_control=control.model_dump())
+    base = stratified(risk_control=certified_at(0.2, 0.05))  # stronger than asked
     samples = two_kinds(3000, seed=1, retrieved_share=0.01)
     done = calibrate_policy(samples, base, target_risk=TARGET, delta=DELTA,
                             combiner="policy", calibrator=None)  # fmt: skip
     assert done.groups[0].outcome == "kept"
     assert done.policy.strata[0] == base.strata[0]  # thresholds and certificate
     assert done.strata_lines()[0].startswith("stratum 'retrieved': kept as it was")
+
+
+@pytest.mark.parametrize(
+    ("certificate", "said"),
+    [
+        (certified_at(0.3, 0.05), "(risk <= 0.3 at delta 0.05) is weaker than"),
+        (certified_at(0.2, 0.2), "(risk <= 0.2 at delta 0.2) is weaker than"),
+        (None, "its thresholds were never certified"),
+    ],
+)
+def test_an_uncertified_stratum_whose_old_cut_is_weaker_than_asked_is_closed(
+    certificate: dict[str, object] | None, said: str
+) -> None:
+    base = stratified(risk_control=certificate)
+    samples = two_kinds(3000, seed=1, retrieved_share=0.01)
+    done = calibrate_policy(samples, base, target_risk=TARGET, delta=DELTA,
+                            combiner="policy", calibrator=None)  # fmt: skip
+    stratum = done.groups[0]
+    assert stratum.outcome == "closed" and stratum.why is not None
+    assert said in stratum.why
+    assert done.policy.strata[0].thresholds.accept is None
 
 
 def test_an_uncertified_stratum_is_closed_when_a_fit_replaces_the_scoring() -> None:

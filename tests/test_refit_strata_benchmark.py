@@ -47,7 +47,7 @@ def test_its_last_line_has_each_groups_certificate_and_test_figures(
     strata, pooled = result["strata"], result["pooled"]
     assert set(strata["certified"]) == groups
     assert set(pooled["certified"]) == {"the policy's own thresholds"}
-    for figures in (strata["test"], pooled["test"]):
+    for figures in (strata["test"], pooled["test"], result["shipped"]["test"]):
         assert set(figures) == groups
         assert sum(g["answers"] for g in figures.values()) == 800
     assert all(g["risk"] <= 0.4 for g in strata["test"].values())

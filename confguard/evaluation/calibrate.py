@@ -308,7 +308,13 @@ def calibrate_policy(
         fitted, fell_back = _fitted(combiner, calibrator, base, fit)
         comparison = _compare(fitted, _current(base), hold, groups, base, levels)
         kept = fitted if comparison.kept == "fitted" else None
-        found = outcomes(_certificates(comparison.chosen, groups), kept is not None)
+        found = outcomes(
+            _certificates(comparison.chosen, groups),
+            base,
+            refitted=kept is not None,
+            target_risk=target_risk,
+            delta=delta,
+        )
         policy = _with_fits(base, kept, fell_back, found, cascade)
     except CalibrationError as exc:
         raise _in_all(exc, len(samples), len(hold)) from exc
@@ -376,7 +382,9 @@ def _certify(
     )
     if refused is not None:
         raise refused
-    return outcomes(certificates, refitted=False)
+    return outcomes(
+        certificates, base, refitted=False, target_risk=target_risk, delta=delta
+    )
 
 
 def _compare(
@@ -414,9 +422,7 @@ def _compare(
     return comparison
 
 
-def _halved(
-    exc: CalibrationError, fitted: Candidate, delta: float
-) -> CalibrationError:
+def _halved(exc: CalibrationError, fitted: Candidate, delta: float) -> CalibrationError:
     """The fit's refusal (each group's, under strata), saying why its delta is less
     than the one asked for."""
     said = str(exc)

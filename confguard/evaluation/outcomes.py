@@ -4,11 +4,17 @@ A group whose threshold was certified gets it (and its `risk_control`). A group 
 could not be certified (too few held-out answers of its kind, or too many wrong):
 
 - keeps its thresholds and certificate as they were when the policy's own combiner
-  and calibrator are kept: the scores they were cut for have not changed;
-- is *closed* when a fitted combination replaces them: its old cut means nothing on
-  the new scores, so it loses its accept band and falls back on the bands below
-  (annotate, retry, escalate) until enough of its requests are labelled to certify
-  one. A group with no band below accept cannot be closed, and the refit refuses.
+  and calibrator are kept (the scores they were cut for have not changed) and that
+  certificate is at least as strong as the one asked for (its target risk and delta
+  no higher);
+- is *closed* otherwise: its old cut means nothing on new scores, and a cut with a
+  weaker guarantee (or none) would accept answers at a risk above the target. It
+  loses its accept band and falls back on the bands below (annotate, retry,
+  escalate) until enough of its requests are labelled to certify one. A group with
+  no band below accept cannot be closed, and the refit refuses.
+
+So every group of the written policy either holds a certificate at the target risk
+and delta asked for (or a stronger one) or accepts nothing.
 """
 
 from __future__ import annotations
@@ -66,19 +72,45 @@ class GroupOutcome(BaseModel):
 
 
 def outcomes(
-    certificates: Sequence[Certificate], refitted: bool
+    certificates: Sequence[Certificate],
+    base: Policy,
+    *,
+    refitted: bool,
+    target_risk: float,
+    delta: float,
 ) -> tuple[GroupOutcome, ...]:
     """Each group's outcome; `refitted`: a fitted combination replaces the policy's."""
-    missing: Outcome = "closed" if refitted else "kept"
-    return tuple(
-        GroupOutcome(
-            group=c.group,
-            held_out=c.held_out,
-            outcome="certified" if c.control is not None else missing,
-            control=c.control,
-            why=c.refusal,
+    existing = (*(s.risk_control for s in base.strata), base.risk_control)
+    out = []
+    for c, old in zip(certificates, existing, strict=True):
+        why = c.refusal
+        if c.control is not None:
+            outcome: Outcome = "certified"
+        elif refitted:
+            outcome = "closed"
+        elif old is None or old.target_risk > target_risk or old.delta > delta:
+            outcome = "closed"
+            why = f"{why}; {_weaker(old, target_risk, delta)}"
+        else:
+            outcome = "kept"
+        out.append(
+            GroupOutcome(
+                group=c.group,
+                held_out=c.held_out,
+                outcome=outcome,
+                control=c.control,
+                why=why,
+            )
         )
-        for c in certificates
+    return tuple(out)
+
+
+def _weaker(old: RiskControl | None, target_risk: float, delta: float) -> str:
+    if old is None:
+        return "and its thresholds were never certified"
+    return (
+        f"and its certificate (risk <= {old.target_risk:g} at delta {old.delta:g}) "
+        f"is weaker than risk <= {target_risk:g} at delta {delta:g}"
     )
 
 
