@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,15 +34,25 @@ def fast_labels(n: int, seed: int) -> list[LabelledSample]:
     return out
 
 
-def test_its_last_line_has_each_groups_certificate_and_test_figures(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target_risk: str
+) -> dict[str, Any]:
+    """The benchmark's last line over one eval folder of 1,600 `fast_labels`."""
     folder = tmp_path / "eval"
     folder.mkdir()
     write_samples(folder / "samples.jsonl", fast_labels(1600, seed=0))
     bench = load_script(ROOT / "benchmarks" / "refit_strata.py", "bench_refit_strata")
-    assert bench.main(["--samples", str(folder), "--target-risk", "0.4"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert bench.main(["--samples", str(folder), "--target-risk", target_risk]) == 0
+    result: dict[str, Any] = json.loads(
+        capsys.readouterr().out.strip().splitlines()[-1]
+    )
+    return result
+
+
+def test_its_last_line_has_each_groups_certificate_and_test_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = last_line(tmp_path, capsys, "0.4")
     assert (result["n_calibrate"], result["n_test"]) == (800, 800)
     groups = {"'retrieved'", "the policy's own thresholds"}
     strata, pooled = result["strata"], result["pooled"]
@@ -57,11 +68,6 @@ def test_its_last_line_has_each_groups_certificate_and_test_figures(
 def test_a_refit_that_certifies_nothing_is_reported_as_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = tmp_path / "eval"
-    folder.mkdir()
-    write_samples(folder / "samples.jsonl", fast_labels(1600, seed=0))
-    bench = load_script(ROOT / "benchmarks" / "refit_strata.py", "bench_refit_strata")
-    assert bench.main(["--samples", str(folder), "--target-risk", "0.05"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = last_line(tmp_path, capsys, "0.05")
     assert result["strata"]["refused"].startswith("stratum 'retrieved': ")
     assert "no threshold certifies risk <= 0.05" in result["pooled"]["refused"]
