@@ -13,6 +13,7 @@ from confguard.evaluation import fallback as fallback_module
 from confguard.evaluation.calibrate import calibrate_policy
 from confguard.evaluation.compare import Candidate, verdict
 from confguard.policy import Policy
+from confguard.scoring.aggregate import LogisticCombiner
 from confguard.scoring.calibration import LabelledSample
 from confguard.scoring.thresholds import RiskControl
 
@@ -59,8 +60,8 @@ def test_a_logistic_fit_that_overfits_small_data_is_dropped_and_said(
     # The policy keeps its own combiner, under the current pair's certified threshold.
     assert done.policy.combiner == "weighted"
     assert done.policy.weights == base.weights
-    assert done.control == comparison.current.control
-    assert done.policy.thresholds.accept == comparison.current.control.threshold
+    assert done.control is not None and done.control == comparison.current.control
+    assert done.policy.thresholds.accept == done.control.threshold
     line = comparison.summary()
     assert line.startswith("kept the policy's weighted over the fitted logistic: ")
     assert "the fitted one ranks worse on the 80 held-out samples" in line
@@ -77,7 +78,7 @@ def test_with_plenty_of_data_the_better_fit_is_kept_and_by_how_much() -> None:
     assert comparison.current.control is not None  # both certified: a real contest
     gain = comparison.auroc_gain
     assert gain is not None and gain > 0.2  # the mean dilutes 'good' with noise
-    assert not isinstance(done.policy.combiner, str)
+    assert isinstance(done.policy.combiner, LogisticCombiner)
     assert done.policy.combiner.coefficients["good"] > 0
     assert done.policy.calibrator is not None
     assert done.control == comparison.fitted.control
@@ -89,7 +90,7 @@ def test_with_plenty_of_data_the_better_fit_is_kept_and_by_how_much() -> None:
 def test_each_compared_pair_is_certified_at_half_the_delta() -> None:
     done = calibrate_policy(labelled(2000, 3, seed=1), Policy(), target_risk=0.45,
                             delta=0.05)  # fmt: skip
-    assert done.control.delta == pytest.approx(0.025)
+    assert done.control is not None and done.control.delta == pytest.approx(0.025)
     assert "Bonferroni" in done.control.method
     assert done.delta == 0.05
 

@@ -110,6 +110,7 @@ def test_each_group_is_certified_on_its_own_held_out_answers() -> None:
         assert "2 candidates and 2 groups of requests (Bonferroni)" in (
             group.control.method
         )
+    assert stratum.control is not None and own.control is not None
     written = done.policy.strata[0]
     assert written.risk_control == stratum.control
     assert written.thresholds.accept == stratum.control.threshold
