@@ -173,6 +173,23 @@ def test_the_report_holds_every_metric_and_the_policys_coverage_and_risk(
     assert "![risk-coverage](risk_coverage.png)" in report
 
 
+def test_the_report_gives_the_error_among_accepted_apart_from_the_returned(
+    tmp_path: Path,
+) -> None:
+    # Right answers score 0.9 and are accepted; wrong ones 0.2 and are annotated.
+    data = load_jsonl(write_questions(tmp_path / "q.jsonl", easy=6, hard=4))
+    signal = FunctionSignal(
+        lambda obs: 0.9 if obs.answer == "Paris" else 0.2, name="oracle"
+    )
+    policy = Policy.from_dict({"thresholds": {"accept": 0.8, "annotate": 0.1}})
+    run = evaluate(data, GivenContexts(FakeGenerator(reply)), Guard([signal], policy))
+    metrics = write_report(run, tmp_path / "out")
+    assert (metrics.policy.returned, metrics.policy.risk) == (10, 0.4)
+    assert (metrics.policy.accepted, metrics.policy.accepted_risk) == (6, 0.0)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "6 accepted, error among them 0.000" in report
+
+
 def test_a_signal_skipped_everywhere_is_reported_with_no_figures(
     tmp_path: Path,
 ) -> None:

@@ -50,6 +50,11 @@ class PolicyMetrics(_Frozen):
     risk: float | None
     """The error rate among returned answers; None if none was returned."""
     actions: dict[str, int]
+    accepted: int = Field(default=0, ge=0)
+    """Answers accepted (annotated ones not counted)."""
+    accepted_risk: float | None = None
+    """The error rate among accepted answers: what a certified accept threshold
+    (`risk_control`) bounds; None if none was accepted."""
 
 
 class EvalMetrics(_Frozen):
@@ -97,13 +102,19 @@ def score_metrics(
 def policy_metrics(samples: Sequence[EvalSample]) -> PolicyMetrics:
     """Coverage and risk of the answers the policy would return."""
     returned = [s for s in samples if s.action in RETURNED]
-    wrong = sum(not s.correct for s in returned)
+    accepted = [s for s in samples if s.action == "accept"]
     return PolicyMetrics(
         returned=len(returned),
         coverage=len(returned) / len(samples),
-        risk=wrong / len(returned) if returned else None,
+        risk=_error(returned),
         actions=dict(Counter(s.action for s in samples)),
+        accepted=len(accepted),
+        accepted_risk=_error(accepted),
     )
+
+
+def _error(samples: Sequence[EvalSample]) -> float | None:
+    return sum(not s.correct for s in samples) / len(samples) if samples else None
 
 
 def measure(evaluation: Evaluation, bins: int = 10) -> EvalMetrics:
@@ -247,7 +258,9 @@ def _markdown(metrics: EvalMetrics) -> str:
         "## The policy (first attempt)",
         "",
         f"Coverage {p.coverage:.3f} ({p.returned} answers returned), "
-        f"risk {_num(p.risk)}; decisions: {actions}.",
+        f"risk {_num(p.risk)}; {p.accepted} accepted, error among them "
+        f"{_num(p.accepted_risk)} (what a certified accept threshold bounds); "
+        f"decisions: {actions}.",
         "",
         "![risk-coverage](risk_coverage.png)",
         "",
