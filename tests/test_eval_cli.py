@@ -16,6 +16,7 @@ from confguard.evaluation.calibrate import calibrate_policy, final_scores
 from confguard.evaluation.defaults import scoring_guard
 from confguard.evaluation.report import measure, read_samples, write_report
 from confguard.evaluation.runner import (
+    EvalSample,
     GenerationCache,
     GivenContexts,
     aevaluate,
@@ -618,3 +619,64 @@ def test_eval_refuses_a_preset_with_a_policy_or_a_guard(
     assert "carries its own policy" in capsys.readouterr().out
     assert main([*base, "--config", "x.yaml", "--guard", "m:f"]) == 2
     assert "both name the guard" in capsys.readouterr().out
+
+
+def flagged(obs: Observation) -> SignalResult:
+    """A conflict detector: a detail on every answer, failing on the hard ones."""
+    if obs.answer != "Paris":
+        return SignalResult.failed("situated", "no context verdict")
+    return SignalResult(name="situated", confidence=0.6, details={"conflict": False})
+
+
+def test_samples_keep_each_signals_status_and_details_for_calibration(
+    tmp_path: Path,
+) -> None:
+    data = load_jsonl(write_questions(tmp_path / "q.jsonl", easy=3, hard=2))
+    guard = Guard([FunctionSignal(flagged, name="situated")], Policy())
+    run = evaluate(data, GivenContexts(FakeGenerator(reply)), guard)
+    write_report(run, tmp_path / "out")
+    samples = read_samples(tmp_path / "out" / "samples.jsonl")
+    recorded = {s.id: s.labelled().recorded for s in samples}
+    easy = SignalResult(name="situated", confidence=0.6, details={"conflict": False})
+    assert recorded["easy-0"] == (easy,)
+    failed = SignalResult.failed("situated", "no context verdict")
+    assert recorded["hard-0"] == (failed,)
+
+
+def test_an_old_samples_line_without_statuses_records_nothing() -> None:
+    line = {
+        "id": "1", "question": "Q?", "answer": "A", "gold": ["A"],
+        "exact_match": True, "f1": 1.0, "correct": True,
+        "signals": {"s": 0.5}, "confidence": 0.5, "action": "accept", "llm_calls": 0,
+    }  # fmt: skip
+    assert EvalSample.model_validate(line).labelled().recorded == ()
+
+
+def test_a_stratum_on_a_detail_calibrates_from_an_eval_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = load_jsonl(write_questions(tmp_path / "q.jsonl", easy=90, hard=60))
+    guard = Guard([FunctionSignal(flagged, name="situated")], Policy())
+    write_report(evaluate(data, GivenContexts(FakeGenerator(reply)), guard),
+                 tmp_path / "ev")  # fmt: skip
+    when = {"signal": "situated", "detail": {"key": "conflict", "eq": False}}
+    base = Policy.from_dict(
+        {
+            "thresholds": {"accept": 0.8, "annotate": 0.1},
+            "on_missing_evidence": "ignore",
+            "strata": [{"name": "settled", "when": when,
+                        "thresholds": {"accept": 0.5, "annotate": 0.1}}],
+        }
+    )  # fmt: skip
+    (tmp_path / "base.yaml").write_text(base.to_yaml())
+    code = main(
+        [
+            "calibrate", "--samples", str(tmp_path / "ev"), "--policy",
+            str(tmp_path / "base.yaml"), "--target-risk", "0.2", "--delta", "0.2",
+            "--combiner", "policy", "--calibrator", "none",
+            "--out", str(tmp_path / "p.yaml"),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "stratum 'settled': accept >= " in out

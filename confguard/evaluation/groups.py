@@ -90,9 +90,10 @@ def check_recorded(policy: Policy, samples: Sequence[LabelledSample]) -> None:
             raise CalibrationError(
                 f"stratum {stratum.label} is picked by {stratum.when.render()}, which "
                 f"reads more than a confidence; {bare} of the {len(samples)} labelled "
-                "samples kept only their signals' confidences (an eval's "
-                "samples.jsonl does), so their stratum is unknown: calibrate on the "
-                "reviewers' verdicts (--store), whose decisions record every result",
+                "samples kept only their signals' confidences (as samples.jsonl "
+                "written before statuses and details were recorded does), so their "
+                "stratum is unknown: run the eval again, or calibrate on the "
+                "reviewers' verdicts (--store)",
                 have=len(samples),
             )
 

@@ -27,7 +27,7 @@ from confguard.observation import Context, Observation
 from confguard.policy.decide import decide
 from confguard.prompts import completion_prompt
 from confguard.rag.multi import ANSWER_REQUEST, answer_observation
-from confguard.results import Attempt, SignalResult
+from confguard.results import Attempt, SignalResult, SignalStatus
 from confguard.routes.pipeline import Pipeline, acall_pipeline, call_pipeline
 from confguard.scoring.aggregate import assess
 from confguard.scoring.calibration import LabelledSample
@@ -171,6 +171,11 @@ class EvalSample(_Frozen):
     """Each signal's confidence; None when it was skipped or failed."""
     reasons: dict[str, str] = Field(default_factory=dict)
     """Why a signal was skipped or failed."""
+    statuses: dict[str, str] = Field(default_factory=dict)
+    """Each signal's status (ok, skipped, failed); empty in samples written before
+    statuses were recorded."""
+    details: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The details of each signal that reported any (a detected conflict, say)."""
     confidence: float | None
     """The final (combined, calibrated) confidence; None with no evidence."""
     action: str
@@ -179,9 +184,32 @@ class EvalSample(_Frozen):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     def labelled(self) -> LabelledSample:
-        """The sample as calibration data."""
+        """The sample as calibration data, with its signal results as recorded
+        when the statuses were (so a policy's strata on details can be told)."""
         return LabelledSample(
-            signals=self.signals, confidence=self.confidence, correct=self.correct
+            signals=self.signals,
+            confidence=self.confidence,
+            correct=self.correct,
+            recorded=self.recorded(),
+        )
+
+    def recorded(self) -> tuple[SignalResult, ...]:
+        """The signal results as recorded (none for samples without statuses)."""
+        if not self.statuses:
+            return ()
+        return tuple(
+            self._result(name, confidence) for name, confidence in self.signals.items()
+        )
+
+    def _result(self, name: str, confidence: float | None) -> SignalResult:
+        status = SignalStatus(self.statuses.get(name, "skipped"))
+        ok = status is SignalStatus.OK
+        return SignalResult(
+            name=name,
+            status=status,
+            confidence=confidence if ok else None,
+            reason=None if ok else self.reasons.get(name) or "not recorded",
+            details=self.details.get(name, {}),
         )
 
 
@@ -204,6 +232,8 @@ def _sample(
         correct=graded.correct,
         signals={r.name: r.confidence for r in results},
         reasons={r.name: r.reason or "" for r in results if not r.ok},
+        statuses={r.name: r.status.value for r in results},
+        details={r.name: dict(r.details) for r in results if r.details},
         confidence=assessment.confidence,
         action=decide(guard.policy, assessment).action,
         llm_calls=assessment.cost.llm_calls,
