@@ -59,7 +59,6 @@ from confguard.routes.retrying import Retries, RetryRule, checked
 from confguard.scoring.aggregate import (
     Combiner,
     assess,
-    combiner_from_name,
 )
 from confguard.signals.base import Signal, as_signal
 from confguard.store.base import AuditRecord, digest, utcnow
@@ -501,8 +500,7 @@ def _combiner(policy: Policy, signals: Sequence[Signal]) -> Combiner:
         for name in policy.combiner.signal_names():
             if name not in known:
                 raise UnknownComponentError("signal (in policy combiner)", name, known)
-        return policy.combiner
-    return combiner_from_name(policy.combiner, policy.weights)
+    return policy.build_combiner()
 
 
 def _routes(policy: Policy, routes: Mapping[str, Route]) -> dict[str, Route]:

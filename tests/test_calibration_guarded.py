@@ -12,6 +12,7 @@ from confguard.cli import main
 from confguard.evaluation import fallback as fallback_module
 from confguard.evaluation.calibrate import calibrate_policy
 from confguard.evaluation.compare import Candidate, verdict
+from confguard.evaluation.groups import OWN, Certificate
 from confguard.policy import Policy
 from confguard.scoring.aggregate import LogisticCombiner
 from confguard.scoring.calibration import LabelledSample
@@ -153,7 +154,8 @@ def test_the_rule_for_better(
     ) -> Candidate:
         auroc, risk, coverage = spec
         c = None if risk is None or coverage is None else control(risk, coverage)
-        return Candidate(name=name, auroc=auroc, control=c)
+        own = Certificate(group=OWN, held_out=80, control=c)
+        return Candidate(name=name, auroc=auroc, certificates=(own,))
 
     assert verdict(candidate("f", fitted), candidate("c", current))[0] == kept
 

@@ -21,7 +21,7 @@ from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.policy.decide import decide
 from confguard.results import Accept, SignalResult
-from confguard.scoring.aggregate import assess, combiner_from_name
+from confguard.scoring.aggregate import assess
 from confguard.scoring.calibration import LabelledSample
 from confguard.scoring.thresholds import RiskControl
 from tests.test_calibration_guarded import write_samples
@@ -68,11 +68,7 @@ def stratified(**stratum: object) -> Policy:
 
 def realised_risk(policy: Policy, fresh: list[LabelledSample]) -> dict[bool, float]:
     """The error among answers `decide` accepts, by kind (retrieved or not)."""
-    combiner = (
-        combiner_from_name(policy.combiner, policy.weights)
-        if isinstance(policy.combiner, str)
-        else policy.combiner
-    )
+    combiner = policy.build_combiner()
     accepted = {True: 0, False: 0}
     wrong = {True: 0, False: 0}
     for sample in fresh:
@@ -261,11 +257,8 @@ def certificate(group: str, risk: float | None) -> Certificate:
 
 
 def candidate(name: str, stratum: float | None, own: float | None) -> Candidate:
-    own_ = certificate(OWN, own)
-    strata = (certificate("'s'", stratum),)
-    return Candidate(
-        name=name, auroc=0.8, control=own_.control, refusal=own_.refusal, strata=strata
-    )
+    certificates = (certificate("'s'", stratum), certificate(OWN, own))
+    return Candidate(name=name, auroc=0.8, certificates=certificates)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ import pytest
 
 from confguard.exceptions import PolicyError
 from confguard.policy import Policy, RetryPolicy, Thresholds
-from confguard.results import RetryStrategy
+from confguard.results import RetryStrategy, SignalResult
+from confguard.scoring.aggregate import LogisticCombiner
 from confguard.strategies import more_context, other_embedder, repeat, temperature
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "policy.yaml"
@@ -437,3 +438,20 @@ def test_a_policy_is_frozen() -> None:
     policy = Policy()
     with pytest.raises(ValueError, match="frozen"):
         policy.combiner = "minimum"  # type: ignore[misc]
+
+
+def test_a_policy_builds_its_named_combiner_with_its_weights() -> None:
+    policy = Policy.from_dict({"combiner": "weighted", "weights": {"a": 3.0, "b": 1.0}})
+    combiner = policy.build_combiner()
+    results = [
+        SignalResult(name="a", confidence=1.0),
+        SignalResult(name="b", confidence=0.0),
+    ]
+    assert combiner.name == "weighted"
+    assert combiner.combine(results)[0] == pytest.approx(0.75)
+
+
+def test_a_policy_builds_the_fitted_combiner_it_carries() -> None:
+    fitted = LogisticCombiner(intercept=0.0, coefficients={"a": 1.0}, fill={"a": 0.5})
+    policy = Policy.from_dict({"combiner": fitted.model_dump(mode="json")})
+    assert policy.build_combiner() == fitted

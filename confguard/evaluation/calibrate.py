@@ -26,17 +26,13 @@ from confguard.evaluation.compare import (
 )
 from confguard.evaluation.fallback import Fallback, fallback, too_few_for_logistic
 from confguard.evaluation.groups import (
-    OWN,
-    Certificate,
     Groups,
     certify_groups,
-    check_recorded,
     group_name,
     grouped,
     testable_size,
 )
 from confguard.evaluation.outcomes import GroupOutcome, outcomes, write_groups
-from confguard.evaluation.replay import policy_combiner
 from confguard.evaluation.stratified_refit import refit_stratified
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
@@ -158,7 +154,7 @@ def _combiner(
     choice: CombinerChoice, base: Policy, fit: Sequence[LabelledSample]
 ) -> tuple[Combiner, Fallback | None]:
     if choice != "logistic":
-        return policy_combiner(base), None
+        return base.build_combiner(), None
     if isinstance(base.combiner, StratifiedCombiner):
         refit = refit_stratified(base.combiner, fit)
         if isinstance(refit, StratifiedCombiner):
@@ -188,7 +184,7 @@ def _fallen_back(
 ) -> tuple[Combiner, Fallback]:
     chosen = fallback(fit, short)
     if not chosen.weights:
-        return policy_combiner(base), chosen
+        return base.build_combiner(), chosen
     # Built as the policy file will build it, so what is measured is what ships.
     return combiner_from_name("weighted", chosen.weights), chosen
 
@@ -289,7 +285,6 @@ def calibrate_policy(
     _check_fraction(fit_fraction)  # before _enough divides by 1 - fit_fraction
     check_samples(samples)
     check_labels([s.correct for s in samples], "calibration")
-    check_recorded(base, samples)
     fits = combiner == "logistic" or calibrator is not None
     _enough(len(samples), target_risk, delta, fit_fraction if fits else 0.0)
     fit, hold = split(samples, fit_fraction, seed) if fits else ([], list(samples))
@@ -309,7 +304,7 @@ def calibrate_policy(
         comparison = _compare(fitted, _current(base), hold, groups, base, levels)
         kept = fitted if comparison.kept == "fitted" else None
         found = outcomes(
-            _certificates(comparison.chosen, groups),
+            comparison.chosen.certificates,
             base,
             refitted=kept is not None,
             target_risk=target_risk,
@@ -329,17 +324,6 @@ def calibrate_policy(
     )
 
 
-def _certificates(candidate: Candidate, groups: Groups) -> tuple[Certificate, ...]:
-    """The candidate's certificates, the strata's then the policy's own."""
-    own = Certificate(
-        group=OWN,
-        held_out=len(groups.members(len(groups.labels) - 1)),
-        control=candidate.control,
-        refusal=candidate.refusal,
-    )
-    return (*candidate.strata, own)
-
-
 Levels = tuple[float, float, int]
 """Target risk, delta and seed."""
 
@@ -357,7 +341,7 @@ def _fitted(
 
 
 def _current(base: Policy) -> _Pair:
-    combiner_ = policy_combiner(base)
+    combiner_ = base.build_combiner()
     name = _named(combiner_, base.calibrator, "policy's")
     return _Pair(name, combiner_, base.calibrator)
 
@@ -428,9 +412,8 @@ def _halved(exc: CalibrationError, fitted: Candidate, delta: float) -> Calibrati
     said = str(exc)
     split = f"each was tested at delta {delta / CANDIDATES:g}, half of {delta:g}"
     if fitted.strata:
-        own = Certificate(group=OWN, held_out=0, refusal=fitted.refusal)
         said = "; ".join(
-            f"{group_name(c.group)}: {c.refusal}" for c in (*fitted.strata, own)
+            f"{group_name(c.group)}: {c.refusal}" for c in fitted.certificates
         )
         split += ", split again over the groups of requests big enough to test"
     return CalibrationError(

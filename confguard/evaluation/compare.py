@@ -43,19 +43,29 @@ class Candidate(_Frozen):
     name: str
     """What it is, e.g. "fitted logistic + isotonic" or "policy's mean"."""
     auroc: float | None
-    """On the whole certification split; None when that split has one class."""
-    control: RiskControl | None
-    """Its certified threshold (at delta / 2), or None when it certifies none."""
-    refusal: str | None = None
-    """Why it certifies no threshold."""
-    strata: tuple[Certificate, ...] = ()
-    """Each of the policy's strata, certified on its own held-out answers;
-    `control` is then that of the requests no stratum picks out."""
+    """Inside each group of requests; None when no group has both classes."""
+    certificates: tuple[Certificate, ...]
+    """One per group of requests (at delta / 2, split over the groups): the
+    policy's strata, then the requests no stratum picks out."""
+
+    @property
+    def control(self) -> RiskControl | None:
+        """The certified threshold of the requests no stratum picks out."""
+        return self.certificates[-1].control
+
+    @property
+    def refusal(self) -> str | None:
+        """Why those requests got no threshold."""
+        return self.certificates[-1].refusal
+
+    @property
+    def strata(self) -> tuple[Certificate, ...]:
+        """The certificates of the policy's strata (none without strata)."""
+        return self.certificates[:-1]
 
     def controls(self) -> tuple[RiskControl, ...]:
         """Every threshold it certified: the strata's, then the policy's own."""
-        found = (*(s.control for s in self.strata), self.control)
-        return tuple(c for c in found if c is not None)
+        return tuple(c.control for c in self.certificates if c.control is not None)
 
     def pooled(self) -> tuple[float, float] | None:
         """(realised risk, held-out answers expected accepted) over all its
@@ -69,20 +79,15 @@ class Candidate(_Frozen):
 
     def at_threshold(self) -> str:
         """Its realised risk and coverage at its threshold(s), in words."""
-        if not self.strata:
-            if self.control is None:
-                return "no threshold certified"
-            c = self.control
-            return f"risk {c.empirical_risk:.3f} at coverage {c.coverage:.0%}"
         pooled = self.pooled()
         if pooled is None:
             return "no threshold certified"
         tested = sum(c.n + c.n_plan for c in self.controls())
-        certified = f"{len(self.controls())} of {len(self.strata) + 1} groups"
-        return (
-            f"risk {pooled[0]:.3f} at coverage {pooled[1] / tested:.0%} "
-            f"of the {certified} certified"
-        )
+        said = f"risk {pooled[0]:.3f} at coverage {pooled[1] / tested:.0%}"
+        if not self.strata:
+            return said
+        groups = f"{len(self.controls())} of {len(self.certificates)} groups"
+        return f"{said} of the {groups} certified"
 
 
 class Comparison(_Frozen):
@@ -156,17 +161,8 @@ def measure(
         seed=seed,
         candidates=CANDIDATES,
     )
-    *strata, own = certificates
-    return (
-        Candidate(
-            name=name,
-            auroc=within_auroc(scores, correct, groups),
-            control=own.control,
-            refusal=own.refusal,
-            strata=tuple(strata),
-        ),
-        refused,
-    )
+    auroc = within_auroc(scores, correct, groups)
+    return Candidate(name=name, auroc=auroc, certificates=certificates), refused
 
 
 def within_auroc(

@@ -20,7 +20,7 @@ from confguard.evaluation.groups import Groups, grouped
 from confguard.policy import Policy
 from confguard.policy.decide import decide
 from confguard.results import Accept
-from confguard.scoring.aggregate import Combiner, assess, combiner_from_name
+from confguard.scoring.aggregate import assess
 from confguard.scoring.calibration import LabelledSample
 
 
@@ -45,20 +45,13 @@ class Replayed(BaseModel):
         return self.accepted / self.answers if self.answers else None
 
 
-def policy_combiner(policy: Policy) -> Combiner:
-    """The combiner a guard builds from the policy (fitted, or by name)."""
-    if isinstance(policy.combiner, str):
-        return combiner_from_name(policy.combiner, policy.weights)
-    return policy.combiner
-
-
 def replay(
     policy: Policy, samples: Sequence[LabelledSample], groups: Groups | None = None
 ) -> tuple[Replayed, ...]:
     """Each group's accepted answers and errors under `policy`; the groups are the
     policy's own strata and the rest unless given (e.g. another policy's)."""
     groups = groups or grouped(policy, samples)
-    combiner = policy_combiner(policy)
+    combiner = policy.build_combiner()
     accepted = [0] * len(groups.labels)
     errors = [0] * len(groups.labels)
     for sample, group in zip(samples, groups.of, strict=True):
@@ -78,4 +71,4 @@ def replay(
     )
 
 
-__all__ = ["Replayed", "policy_combiner", "replay"]
+__all__ = ["Replayed", "replay"]

@@ -40,7 +40,7 @@ from confguard.policy.rules import Rule, parse_rules, rules_data
 from confguard.policy.strata import Stratum, parse_strata, strata_data, stratum_for
 from confguard.policy.templates import checked_caveat
 from confguard.results import Action, RetryStrategy
-from confguard.scoring.aggregate import combiner_names
+from confguard.scoring.aggregate import Combiner, combiner_from_name, combiner_names
 from confguard.scoring.calibration import FittedCalibrator
 from confguard.scoring.stratified import FITTED_KINDS, FittedCombiner
 from confguard.scoring.thresholds import RiskControl
@@ -360,6 +360,13 @@ class Policy(_Part):
         """The signals the strata's conditions read (checked like `rule_signals`)."""
         names = (name for s in self.strata for name in s.when.signals())
         return tuple(dict.fromkeys(names))
+
+    def build_combiner(self) -> Combiner:
+        """The combiner a guard builds from this policy: the fitted one it carries,
+        or the named one with its weights (unchecked against any signals)."""
+        if isinstance(self.combiner, str):
+            return combiner_from_name(self.combiner, self.weights)
+        return self.combiner
 
     def thresholds_for(self, results: Results) -> tuple[Thresholds, Stratum | None]:
         """The thresholds that band a request with these (final) signal results,
