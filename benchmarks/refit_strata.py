@@ -9,14 +9,20 @@ threshold for every request). Each refitted policy then decides the second half
 each of the preset's groups of requests.
 
     python benchmarks/refit_strata.py --samples EVAL_DIR [EVAL_DIR ...] \\
-        [--preset fast] [--target-risk 0.5] [--delta 0.1] [--seed 0]
+        [--preset fast] [--target-risk 0.5] [--stratum-risk retrieved=0.45] \\
+        [--delta 0.1] [--seed 0]
 
-Last line: {"n_calibrate", "n_test", "target_risk", "delta", "shipped": {...},
+`--stratum-risk` gives a named stratum its own target in the "strata" refit (the
+"pooled" one has no strata).
+
+Last line: {"n_calibrate", "n_test", "target_risk", "stratum_risk", "delta",
+"shipped": {...},
 "strata": {...}, "pooled": {...}}; "shipped" holds "test" for the preset's policy
 as shipped (its own certificates, not refitted); each of "strata" and "pooled"
 holds "kept" (the fitted pair or the current one), "certified" (one entry per
-group: threshold, upper_bound, held_out, or the outcome and why) and "test" (per
-group: answers, accepted, risk, coverage), or "refused" (why none certifies).
+group: threshold, target_risk, upper_bound, held_out, or the outcome and why) and
+"test" (per group: answers, accepted, risk, coverage), or "refused" (why none
+certifies).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from confguard.config import load
 from confguard.config.presets import preset_path
 from confguard.evaluation.calibrate import Calibrated, calibrate_policy
 from confguard.evaluation.datasets import json_lines
-from confguard.evaluation.groups import grouped
+from confguard.evaluation.groups import grouped, parse_targets
 from confguard.evaluation.replay import replay
 from confguard.evaluation.runner import EvalSample
 from confguard.exceptions import CalibrationError
@@ -68,6 +74,7 @@ def certified(done: Calibrated) -> dict[str, Any]:
             if c is None
             else {
                 "threshold": c.threshold,
+                "target_risk": c.target_risk,
                 "upper_bound": round(c.upper_bound, 4),
                 "held_out": group.held_out,
             }
@@ -95,9 +102,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--samples", type=Path, nargs="+", required=True)
     p.add_argument("--preset", default="fast")
     p.add_argument("--target-risk", type=float, default=0.5)
+    p.add_argument("--stratum-risk", action="append", default=[], metavar="NAME=RISK")
     p.add_argument("--delta", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    own = parse_targets(",".join(args.stratum_risk))
     base = Policy.from_dict(dict(load(preset_path(args.preset)).config.policy))
     flat = Policy.from_dict(base.to_dict() | {"strata": []})
     calibrate, test = halves(read_samples(args.samples), args.seed)
@@ -105,6 +114,7 @@ def main(argv: list[str]) -> int:
         "n_calibrate": len(calibrate),
         "n_test": len(test),
         "target_risk": args.target_risk,
+        "stratum_risk": own,
         "delta": args.delta,
     }
     # The preset as shipped, on the same unseen half: does its own certificate hold?
@@ -113,7 +123,7 @@ def main(argv: list[str]) -> int:
         try:
             done = calibrate_policy(
                 calibrate, policy, target_risk=args.target_risk, delta=args.delta,
-                seed=args.seed,
+                stratum_risk=own if policy.strata else None, seed=args.seed,
             )  # fmt: skip
         except CalibrationError as exc:
             result[name] = {"refused": str(exc)}

@@ -154,7 +154,7 @@ def test_the_rule_for_better(
     ) -> Candidate:
         auroc, risk, coverage = spec
         c = None if risk is None or coverage is None else control(risk, coverage)
-        own = Certificate(group=OWN, held_out=80, control=c)
+        own = Certificate(group=OWN, held_out=80, target_risk=0.3, control=c)
         return Candidate(name=name, auroc=auroc, certificates=(own,))
 
     assert verdict(candidate("f", fitted), candidate("c", current))[0] == kept

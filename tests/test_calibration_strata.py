@@ -247,13 +247,15 @@ def test_the_cli_prints_each_groups_guarantee_and_writes_the_strata(
 
 def certificate(group: str, risk: float | None) -> Certificate:
     if risk is None:
-        return Certificate(group=group, held_out=100, refusal="too few")
+        return Certificate(
+            group=group, held_out=100, target_risk=0.3, refusal="too few"
+        )
     control = RiskControl(
         target_risk=0.3, delta=0.0125, threshold=0.5, upper_bound=0.29,
         empirical_risk=risk, coverage=0.5, accepted=40, errors=int(40 * risk),
         n=80, n_plan=20,
     )  # fmt: skip
-    return Certificate(group=group, held_out=100, control=control)
+    return Certificate(group=group, held_out=100, target_risk=0.3, control=control)
 
 
 def candidate(name: str, stratum: float | None, own: float | None) -> Candidate:

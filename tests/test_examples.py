@@ -73,6 +73,11 @@ def test_the_calibrate_strata_example_holds_each_kinds_risk_one_cut_does_not() -
         for line in out[2:4]
     )
     assert max(per_stratum) <= 0.25 < max(pooled)
+    assert "certified for risk <= 0.15 on " in out[4]
+    strict, rest = (
+        float(x) for x in re.findall(r"(?:retrieved|supplied) ([0-9.]+) of", out[5])
+    )
+    assert strict <= 0.15 < per_stratum[0] and rest <= 0.25
 
 
 def test_the_strata_example_bands_each_kind_of_request_by_its_own_thresholds() -> None:

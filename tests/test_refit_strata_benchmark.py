@@ -35,14 +35,15 @@ def fast_labels(n: int, seed: int) -> list[LabelledSample]:
 
 
 def last_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], target_risk: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target_risk: str, *more: str
 ) -> dict[str, Any]:
     """The benchmark's last line over one eval folder of 1,600 `fast_labels`."""
     folder = tmp_path / "eval"
     folder.mkdir()
     write_samples(folder / "samples.jsonl", fast_labels(1600, seed=0))
     bench = load_script(ROOT / "benchmarks" / "refit_strata.py", "bench_refit_strata")
-    assert bench.main(["--samples", str(folder), "--target-risk", target_risk]) == 0
+    argv = ["--samples", str(folder), "--target-risk", target_risk, *more]
+    assert bench.main(argv) == 0
     result: dict[str, Any] = json.loads(
         capsys.readouterr().out.strip().splitlines()[-1]
     )
@@ -71,3 +72,17 @@ def test_a_refit_that_certifies_nothing_is_reported_as_refused(
     result = last_line(tmp_path, capsys, "0.05")
     assert result["strata"]["refused"].startswith("stratum 'retrieved': ")
     assert "no threshold certifies risk <= 0.05" in result["pooled"]["refused"]
+
+
+def test_a_stratum_given_its_own_target_is_refitted_and_tested_at_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = last_line(tmp_path, capsys, "0.45", "--stratum-risk", "retrieved=0.3")
+    assert result["stratum_risk"] == {"retrieved": 0.3}
+    certified = result["strata"]["certified"]
+    assert certified["'retrieved'"]["target_risk"] == 0.3
+    assert certified["the policy's own thresholds"]["target_risk"] == 0.45
+    assert result["strata"]["test"]["'retrieved'"]["risk"] <= 0.3
+    assert result["pooled"]["certified"]["the policy's own thresholds"][
+        "target_risk"
+    ] == 0.45

@@ -31,6 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--store", help="audit store URL: use the reviewers' verdicts")
     add_create_option(p)
     p.add_argument("--target-risk", type=fraction(), required=True)
+    p.add_argument(
+        "--stratum-risk",
+        action="append",
+        default=[],
+        metavar="NAME=RISK",
+        help="a named stratum's own target risk (repeatable; others: --target-risk)",
+    )
     p.add_argument("--delta", type=fraction(), default=0.05)
     p.add_argument("--policy", help="the policy to start from (default: demo policy)")
     p.add_argument("--out", type=Path, default=Path("policy.calibrated.yaml"))
@@ -61,12 +68,16 @@ def run(args: argparse.Namespace) -> int:
     Example:
         $ confguard calibrate --samples ev --target-risk 0.1 --delta 0.05 \\
             --out policy.yaml
+        $ confguard calibrate --samples ev --policy fast.yaml --target-risk 0.6 \\
+            --stratum-risk retrieved=0.5
     """
     from confguard.defaults import demo_policy
     from confguard.evaluation.calibrate import calibrate_policy, write_policy
+    from confguard.evaluation.groups import parse_targets
     from confguard.policy import Policy
 
     output_file(args.out, "--out")
+    stratum_risk = parse_targets(",".join(args.stratum_risk))
     embedder = _history_embedder(args)  # a missing model fails before any fit
     base = Policy.from_yaml(Path(args.policy)) if args.policy else demo_policy()
     samples, cases = _labelled(args)
@@ -75,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         base,
         target_risk=args.target_risk,
         delta=args.delta,
+        stratum_risk=stratum_risk,
         combiner=args.combiner,
         calibrator=None if args.calibrator == "none" else args.calibrator,
         fit_fraction=args.fit_fraction,

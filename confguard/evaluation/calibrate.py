@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +29,7 @@ from confguard.evaluation.groups import (
     Groups,
     certify_groups,
     group_name,
+    group_targets,
     grouped,
     testable_size,
 )
@@ -256,6 +257,7 @@ def calibrate_policy(
     *,
     target_risk: float,
     delta: float,
+    stratum_risk: Mapping[str, float] | None = None,
     combiner: CombinerChoice = "logistic",
     calibrator: CalibratorKind | None = "isotonic",
     fit_fraction: float = 0.5,
@@ -277,19 +279,23 @@ def calibrate_policy(
     keeps its cut if the policy's own scoring is kept, and is closed (no accept
     band) if a fit replaces it (`confguard.evaluation.outcomes`). Samples must then
     carry `recorded` results if a stratum's condition reads more than confidences.
+    `stratum_risk` gives a named stratum a target risk of its own (by name); every
+    other group is certified at `target_risk`.
 
     Example:
         >>> done = calibrate_policy(samples, demo_policy(), target_risk=0.1, delta=0.05)
         >>> done.policy.thresholds.accept, done.comparison.summary()
     """
     _check_fraction(fit_fraction)  # before _enough divides by 1 - fit_fraction
+    targets = group_targets(base, target_risk, stratum_risk)  # a typo before labels
     check_samples(samples)
     check_labels([s.correct for s in samples], "calibration")
     fits = combiner == "logistic" or calibrator is not None
-    _enough(len(samples), target_risk, delta, fit_fraction if fits else 0.0)
+    # The most lenient target needs the fewest: below that, no group can certify.
+    _enough(len(samples), max(targets), delta, fit_fraction if fits else 0.0)
     fit, hold = split(samples, fit_fraction, seed) if fits else ([], list(samples))
     groups = grouped(base, hold)
-    levels = (target_risk, delta, seed)
+    levels = (targets, delta, seed)
     try:
         if not fits:
             found = _certify(_current(base), hold, groups, base, levels)
@@ -304,11 +310,7 @@ def calibrate_policy(
         comparison = _compare(fitted, _current(base), hold, groups, base, levels)
         kept = fitted if comparison.kept == "fitted" else None
         found = outcomes(
-            comparison.chosen.certificates,
-            base,
-            refitted=kept is not None,
-            target_risk=target_risk,
-            delta=delta,
+            comparison.chosen.certificates, base, refitted=kept is not None, delta=delta
         )
         policy = _with_fits(base, kept, fell_back, found, cascade)
     except CalibrationError as exc:
@@ -324,8 +326,8 @@ def calibrate_policy(
     )
 
 
-Levels = tuple[float, float, int]
-"""Target risk, delta and seed."""
+Levels = tuple[tuple[float, ...], float, int]
+"""Each group's target risk (`group_targets`), delta and seed."""
 
 
 def _fitted(
@@ -355,20 +357,18 @@ def _certify(
 ) -> tuple[GroupOutcome, ...]:
     """The policy's own pair certified per group at the whole delta (nothing was
     fitted, so nothing was compared); groups it cannot certify keep their cut."""
-    target_risk, delta, seed = levels
+    targets, delta, seed = levels
     certificates, refused = certify_groups(
         final_scores(hold, pair.combiner, pair.calibrator, base),
         [s.correct for s in hold],
         groups,
-        target_risk=target_risk,
+        targets=targets,
         delta=delta,
         seed=seed,
     )
     if refused is not None:
         raise refused
-    return outcomes(
-        certificates, base, refitted=False, target_risk=target_risk, delta=delta
-    )
+    return outcomes(certificates, base, refitted=False, delta=delta)
 
 
 def _compare(
@@ -380,7 +380,7 @@ def _compare(
     levels: Levels,
 ) -> Comparison:
     """Both pairs on the certification split at delta / 2, and the one kept."""
-    target_risk, delta, seed = levels
+    targets, delta, seed = levels
     correct = [s.correct for s in hold]
     measured = [
         measure(
@@ -388,7 +388,7 @@ def _compare(
             final_scores(hold, pair.combiner, pair.calibrator, base),
             correct,
             groups,
-            target_risk=target_risk,
+            targets=targets,
             delta=delta,
             seed=seed,
         )

@@ -145,7 +145,7 @@ def measure(
     correct: Sequence[bool],
     groups: Groups,
     *,
-    target_risk: float,
+    targets: Sequence[float],
     delta: float,
     seed: int,
 ) -> tuple[Candidate, CalibrationError | None]:
@@ -156,7 +156,7 @@ def measure(
         scores,
         correct,
         groups,
-        target_risk=target_risk,
+        targets=targets,
         delta=delta,
         seed=seed,
         candidates=CANDIDATES,

@@ -14,7 +14,8 @@ could not be certified (too few held-out answers of its kind, or too many wrong)
   no band below accept cannot be closed, and the refit refuses.
 
 So every group of the written policy either holds a certificate at the target risk
-and delta asked for (or a stronger one) or accepts nothing.
+asked of it (its own, under per-stratum targets) and the delta asked for, or a
+stronger one, or accepts nothing.
 """
 
 from __future__ import annotations
@@ -54,14 +55,15 @@ class GroupOutcome(BaseModel):
         return group_name(self.group)
 
     def summary(self) -> str:
-        """One line, e.g. "stratum 'retrieved': accept >= 0.530 certified on 139
-        held-out answers"."""
+        """One line, e.g. "stratum 'retrieved': accept >= 0.530 certified for risk
+        <= 0.5 on 139 held-out answers (bound 0.482, coverage 31%)"."""
         name = self.name
-        if self.control is not None:
+        c = self.control
+        if c is not None:
             return (
-                f"{name}: accept >= {self.control.threshold:.3f} certified on "
-                f"{self.held_out} held-out answers (risk bound "
-                f"{self.control.upper_bound:.3f}, coverage {self.control.coverage:.0%})"
+                f"{name}: accept >= {c.threshold:.3f} certified for risk <= "
+                f"{c.target_risk:g} on {self.held_out} held-out answers (bound "
+                f"{c.upper_bound:.3f}, coverage {c.coverage:.0%})"
             )
         if self.outcome == "kept":
             return f"{name}: kept as it was, not recertified ({self.why})"
@@ -76,7 +78,6 @@ def outcomes(
     base: Policy,
     *,
     refitted: bool,
-    target_risk: float,
     delta: float,
 ) -> tuple[GroupOutcome, ...]:
     """Each group's outcome; `refitted`: a fitted combination replaces the policy's."""
@@ -88,9 +89,9 @@ def outcomes(
             outcome: Outcome = "certified"
         elif refitted:
             outcome = "closed"
-        elif old is None or old.target_risk > target_risk or old.delta > delta:
+        elif old is None or old.target_risk > c.target_risk or old.delta > delta:
             outcome = "closed"
-            why = f"{why}; {_weaker(old, target_risk, delta)}"
+            why = f"{why}; {_weaker(old, c.target_risk, delta)}"
         else:
             outcome = "kept"
         out.append(

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from confguard.evaluation.groups import parse_targets
+from confguard.exceptions import InputError
 from confguard.serve.auth import (
     admin_page_account,
     check_csrf,
@@ -51,6 +53,8 @@ def _calibration(
     values.setdefault("token", None)
     values.setdefault("target_risk", 0.1)
     values.setdefault("delta", 0.05)
+    values.setdefault("stratum_risk", "")
+    values.setdefault("invalid", None)
     return page(
         request,
         "calibration.html",
@@ -59,6 +63,7 @@ def _calibration(
         current=console.current(),
         versions=console.versions.all(),
         labels=len(console.store.labels()),
+        named_strata=[s.name for s in console.policy().strata if s.name],
         **values,
     )
 
@@ -77,27 +82,43 @@ def calibration_propose(
     me: Admin,
     target_risk: Annotated[float, Form(gt=0, lt=1)],
     delta: Annotated[float, Form(gt=0, lt=1)],
+    stratum_risk: Annotated[str, Form()] = "",
     csrf: CsrfField = None,
 ) -> Response:
-    """Refit on the verdicts and show the proposal (or why it cannot be made)."""
+    """Refit on the verdicts and show the proposal (or why it cannot be made).
+
+    `stratum_risk` is "name=risk, ...": named strata's own targets (blank: none).
+    """
     check_csrf(request, csrf)
     console = console_of(request)
     policy, store = console.policy(), console.store
-    found = propose(store, policy, target_risk=target_risk, delta=delta)
-    if isinstance(found, Refusal):
-        return _calibration(
-            request, me, status=422, refusal=found, target_risk=target_risk, delta=delta
+    shown = {"target_risk": target_risk, "delta": delta, "stratum_risk": stratum_risk}
+    try:
+        own = parse_targets(stratum_risk)
+        found = propose(
+            store, policy, target_risk=target_risk, delta=delta, stratum_risk=own
         )
-    baseline = propose(store, policy, target_risk=target_risk, delta=delta, refit=False)
+    except InputError as exc:  # a malformed target, or a stratum the policy lacks
+        return _calibration(request, me, status=422, invalid=str(exc), **shown)
+    if isinstance(found, Refusal):
+        return _calibration(request, me, status=422, refusal=found, **shown)
+    baseline = propose(
+        store,
+        policy,
+        target_risk=target_risk,
+        delta=delta,
+        stratum_risk=own,
+        refit=False,
+    )
     token = console.proposals.dumps(found.model_dump(mode="json"))
     return _calibration(
         request,
         me,
+        status=200,  # given, so `shown` cannot be read as the status
         proposal=found,
         token=token,
         baseline=baseline,
-        target_risk=target_risk,
-        delta=delta,
+        **shown,
     )
 
 

@@ -54,6 +54,8 @@ class ProposalRequest(BaseModel):
 
     target_risk: float = Field(gt=0, lt=1)
     delta: float = Field(default=0.05, gt=0, lt=1)
+    stratum_risk: dict[str, Annotated[float, Field(gt=0, lt=1)]] = {}
+    """A named stratum's own target risk, by name (the rest: `target_risk`)."""
 
 
 class ProposalAnswer(BaseModel):
@@ -153,9 +155,8 @@ def make_proposal(body: ProposalRequest, caller: AdminCaller, request: Request) 
     from fastapi.responses import JSONResponse
 
     console = console_of(request)
-    found = propose(
-        console.store, console.policy(), target_risk=body.target_risk, delta=body.delta
-    )
+    levels = body.model_dump()  # target_risk, delta and stratum_risk
+    found = propose(console.store, console.policy(), **levels)
     if isinstance(found, Refusal):
         answer = ProposalAnswer(refusal=found, current=console.current())
         return JSONResponse(
@@ -163,13 +164,7 @@ def make_proposal(body: ProposalRequest, caller: AdminCaller, request: Request) 
             status_code=422,
         )
     token = console.proposals.dumps(found.model_dump(mode="json"))
-    baseline = propose(
-        console.store,
-        console.policy(),
-        target_risk=body.target_risk,
-        delta=body.delta,
-        refit=False,
-    )
+    baseline = propose(console.store, console.policy(), **levels, refit=False)
     return ProposalAnswer(
         proposal=found, token=token, current=console.current(), baseline=baseline
     )

@@ -8,6 +8,7 @@ refusal saying how many more labels it needs. Applying makes a policy version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -134,6 +135,7 @@ def propose(
     *,
     target_risk: float,
     delta: float,
+    stratum_risk: Mapping[str, float] | None = None,
     seed: int = 0,
     refit: bool = True,
 ) -> Proposal | Refusal:
@@ -141,6 +143,8 @@ def propose(
 
     With ``refit=False`` nothing is fitted: the base policy's own combination is
     certified on the verdicts, which is what the current policy guarantees on them.
+    `stratum_risk` gives named strata targets of their own (`calibrate_policy`); a
+    name the policy lacks raises `InputError`.
 
     Example:
         >>> found = propose(store, demo_policy(), target_risk=0.1, delta=0.05)
@@ -150,7 +154,13 @@ def propose(
     fits: dict[str, Any] = {} if refit else {"combiner": "policy", "calibrator": None}
     try:
         done = calibrate_policy(
-            samples, base, target_risk=target_risk, delta=delta, seed=seed, **fits
+            samples,
+            base,
+            target_risk=target_risk,
+            delta=delta,
+            stratum_risk=stratum_risk,
+            seed=seed,
+            **fits,
         )
     except CalibrationError as exc:
         short = exc.needed is not None and exc.needed > exc.have

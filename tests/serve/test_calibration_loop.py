@@ -226,3 +226,67 @@ def test_the_calibration_page_lists_what_each_stratum_got(
     listed = page.split('id="proposal-strata"')[1].split("</ul>")[0]
     assert listed.count("<li>") == 2
     assert "stratum &#39;supported&#39;: accept &gt;= " in listed
+
+
+def test_a_proposal_can_give_a_named_stratum_its_own_target(
+    client: TestClient, console: Console, api_token: str, admin_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    console.base = supported_stratum()
+    answer = client.post(
+        "/api/policy/proposals",
+        json={"target_risk": 0.1, "delta": 0.05, "stratum_risk": {"supported": 0.09}},
+        headers=auth(admin_token),
+    )
+    assert answer.status_code == 200
+    proposal = answer.json()["proposal"]
+    assert "certified for risk <= 0.09 on " in proposal["strata"][0]
+    written = Policy.from_yaml(proposal["policy_yaml"])
+    assert written.strata[0].risk_control is not None
+    assert written.strata[0].risk_control.target_risk == 0.09
+    assert proposal["strata"][1].startswith("the policy's own thresholds: ")
+
+
+def test_a_target_for_a_stratum_the_policy_lacks_is_422(
+    client: TestClient, console: Console, admin_token: str
+) -> None:
+    console.base = supported_stratum()
+    answer = client.post(
+        "/api/policy/proposals",
+        json={"target_risk": 0.1, "stratum_risk": {"nosuch": 0.2}},
+        headers=auth(admin_token),
+    )
+    assert answer.status_code == 422
+    assert "no stratum named 'nosuch'" in answer.json()["error"]
+    out_of_range = client.post(
+        "/api/policy/proposals",
+        json={"target_risk": 0.1, "stratum_risk": {"supported": 1.5}},
+        headers=auth(admin_token),
+    )
+    assert out_of_range.status_code == 422
+
+
+def test_the_calibration_page_takes_the_strata_targets_and_says_what_is_wrong(
+    client: TestClient, console: Console, api_token: str
+) -> None:
+    token = log_in(client, "ada")
+    assert 'id="stratum-risk"' not in client.get("/calibration").text  # none named
+    label_cases(client, console, api_token, 300)
+    console.base = supported_stratum()
+    assert 'placeholder="supported=0.5"' in client.get("/calibration").text
+    form = {"csrf_token": token, "target_risk": "0.1", "delta": "0.05"}
+    page = client.post(
+        "/calibration/propose", data={**form, "stratum_risk": "supported=0.09"}
+    ).text
+    listed = page.split('id="proposal-strata"')[1].split("</ul>")[0]
+    assert "certified for risk &lt;= 0.09 on " in listed
+    assert 'value="supported=0.09"' in page  # kept in the form
+    for wrong, said in [
+        ("nosuch=0.1", "no stratum named &#39;nosuch&#39;"),
+        ("supported", "expected a stratum&#39;s target as name=risk"),
+    ]:
+        refused = client.post(
+            "/calibration/propose", data={**form, "stratum_risk": wrong}
+        )
+        assert refused.status_code == 422
+        assert said in refused.text.split('id="invalid"')[1].split("</p>")[0]
