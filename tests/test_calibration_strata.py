@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,17 @@ def test_ranking_is_judged_inside_each_group_of_requests() -> None:
     assert within_auroc(scores, correct, two) == 1.0
     one = Groups(labels=(OWN,), of=(0, 0, 0, 0))
     assert within_auroc(scores, correct, one) == ranking_auroc(scores, correct) == 0.75
+
+
+def test_a_refusal_under_strata_counts_the_labels_needed_in_all() -> None:
+    # 20 labels, about half of each kind: each group is short of the 12 it needs to
+    # be tested at all, so labelling 12 in all would still be short.
+    samples = two_kinds(20, seed=3)
+    rest = sum(not retrieved(s) for s in samples)
+    assert 0 < rest < 12 and 0 < 20 - rest < 12
+    with pytest.raises(CalibrationError) as caught:
+        calibrate_policy(samples, stratified(), target_risk=TARGET, delta=DELTA,
+                         combiner="policy", calibrator=None)  # fmt: skip
+    assert "needs at least 12" in str(caught.value)
+    assert caught.value.have == 20  # every label, not the last group's
+    assert caught.value.needed == math.ceil(12 * 20 / rest)  # at this mix

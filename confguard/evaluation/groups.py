@@ -192,7 +192,7 @@ def certify_groups(
         if g not in tested:
             exc = _too_few(len(rows), least[g], targets[g], level)
             out.append(made(refusal=str(exc)))
-            errors.append(exc)
+            errors.append(_in_group(exc, len(rows), len(scores)))
             continue
         try:
             control = choose_threshold(
@@ -205,7 +205,7 @@ def certify_groups(
             )
         except CalibrationError as exc:
             out.append(made(refusal=str(exc)))
-            errors.append(exc)
+            errors.append(_in_group(exc, len(rows), len(scores)))
             continue
         if note:
             control = control.model_copy(update={"method": control.method + note})
@@ -220,6 +220,17 @@ def _split_note(candidates: int, groups: int) -> str:
     parts = [f"{candidates} candidates"] if candidates > 1 else []
     parts += [f"{groups} groups of requests"] if groups > 1 else []
     return f"; delta split over {' and '.join(parts)} (Bonferroni)" if parts else ""
+
+
+def _in_group(exc: CalibrationError, rows: int, total: int) -> CalibrationError:
+    """A group's refusal counted in all the held-out labels: what it needs of its
+    own kind scaled by its share of them (assuming the mix of requests stays)."""
+    if rows == total:
+        return exc
+    needed = None if exc.needed is None or not rows else exc.needed * total / rows
+    return CalibrationError(
+        str(exc), have=total, needed=None if needed is None else math.ceil(needed)
+    )
 
 
 def _too_few(n: int, least: int, target_risk: float, delta: float) -> CalibrationError:
