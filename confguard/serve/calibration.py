@@ -18,6 +18,7 @@ from confguard.evaluation.calibrate import Calibrated, calibrate_policy
 from confguard.exceptions import CalibrationError
 from confguard.policy.model import Policy
 from confguard.scoring.calibration import labelled_from_store
+from confguard.scoring.thresholds import RiskControl
 from confguard.store.policy_versions import PolicyVersion
 from confguard.store.sql import SQLStore
 
@@ -26,8 +27,8 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class Figures(_Frozen):
-    """A policy's accept threshold and, if certified, its guarantee."""
+class _Guarantee(_Frozen):
+    """An accept threshold and, if certified, its guarantee."""
 
     threshold: float | None
     upper_bound: float | None = None
@@ -37,20 +38,45 @@ class Figures(_Frozen):
     labels: int | None = None
     """Labelled samples behind the guarantee (planning and testing)."""
 
+    @staticmethod
+    def values(accept: float | None, control: RiskControl | None) -> dict[str, Any]:
+        """The fields for a threshold and its certificate (if any)."""
+        if control is None:
+            return {"threshold": accept}
+        return {
+            "threshold": accept,
+            "upper_bound": control.upper_bound,
+            "coverage": control.coverage,
+            "target_risk": control.target_risk,
+            "delta": control.delta,
+            "labels": control.n + control.n_plan,
+        }
+
+
+class StratumFigures(_Guarantee):
+    """One stratum's accept threshold and guarantee (`coverage`: of its requests)."""
+
+    stratum: str
+    """As decisions name it: "'retrieved'", or its condition when unnamed."""
+
+
+class Figures(_Guarantee):
+    """A policy's accept threshold and, if certified, its guarantee; under strata,
+    each stratum's beside it (the policy's own figures are then the rest's)."""
+
+    strata: tuple[StratumFigures, ...] = ()
+
     @classmethod
     def of(cls, policy: Policy) -> Figures:
-        """The figures a policy carries (its `risk_control`, if it has one)."""
-        control = policy.risk_control
-        if control is None:
-            return cls(threshold=policy.thresholds.accept)
-        return cls(
-            threshold=policy.thresholds.accept,
-            upper_bound=control.upper_bound,
-            coverage=control.coverage,
-            target_risk=control.target_risk,
-            delta=control.delta,
-            labels=control.n + control.n_plan,
+        """The figures a policy carries (its `risk_control`s, where it has them)."""
+        strata = tuple(
+            StratumFigures(
+                stratum=s.label, **cls.values(s.thresholds.accept, s.risk_control)
+            )
+            for s in policy.strata
         )
+        own = cls.values(policy.thresholds.accept, policy.risk_control)
+        return cls(**own, strata=strata)
 
 
 class CurrentPolicy(_Frozen):
@@ -67,11 +93,12 @@ class CurrentPolicy(_Frozen):
         if version is None:
             return cls(version=0, figures=Figures.of(base))
         recorded = version.summary.get("figures")  # as proposed: the overall delta
+        figures = Figures.of(version.policy)
+        if recorded:  # a version applied before strata were recorded lacks them
+            figures = Figures.model_validate({"strata": figures.strata, **recorded})
         return cls(
             version=version.version,
-            figures=Figures.model_validate(recorded)
-            if recorded
-            else Figures.of(version.policy),
+            figures=figures,
             applied_by=version.applied_by,
             applied_at=version.applied_at,
         )
@@ -112,7 +139,7 @@ class Refusal(_Frozen):
 
 def _proposal(done: Calibrated, labels: list[bool]) -> Proposal:
     controls = done.controls()
-    figures = Figures.of(done.policy).model_copy(update={"delta": done.delta})
+    figures = _overall(Figures.of(done.policy), done)
     return Proposal(
         figures=figures,
         labels=len(labels),
@@ -126,6 +153,22 @@ def _proposal(done: Calibrated, labels: list[bool]) -> Proposal:
         fallback=done.fallback.summary() if done.fallback else None,
         strata=done.strata_lines(),
         policy_yaml=done.policy.to_yaml(),
+    )
+
+
+def _overall(figures: Figures, done: Calibrated) -> Figures:
+    """The figures with each group certified now at the overall delta (its
+    `risk_control.delta` is its share of it); a kept group's stays its own."""
+    *strata, own = (g.outcome == "certified" for g in done.groups)
+    now = {"delta": done.delta}
+    return figures.model_copy(
+        update={
+            **(now if own else {}),
+            "strata": tuple(
+                f.model_copy(update=now) if certified else f
+                for f, certified in zip(figures.strata, strata, strict=True)
+            ),
+        }
     )
 
 
@@ -169,4 +212,11 @@ def propose(
     return _proposal(done, [s.correct for s in samples])
 
 
-__all__ = ["CurrentPolicy", "Figures", "Proposal", "Refusal", "propose"]
+__all__ = [
+    "CurrentPolicy",
+    "Figures",
+    "Proposal",
+    "Refusal",
+    "StratumFigures",
+    "propose",
+]

@@ -171,7 +171,6 @@ def test_the_dashboard_draws_svg_from_decisions_and_verdicts(
     stats = client.get("/api/stats", headers=auth(api_token)).json()
     assert stats["labels"] == 40 and stats["auroc"] is not None
     assert sum(b["count"] for b in stats["reliability"]) == 40
-    assert Observation  # the public API the loop script uses is importable
 
 
 def test_rolling_back_to_an_unknown_version_is_404(
@@ -290,3 +289,38 @@ def test_the_calibration_page_takes_the_strata_targets_and_says_what_is_wrong(
         )
         assert refused.status_code == 422
         assert said in refused.text.split('id="invalid"')[1].split("</p>")[0]
+
+
+def test_each_stratums_figures_are_shown_for_the_current_policy_and_the_proposal(
+    client: TestClient, console: Console, api_token: str, admin_token: str
+) -> None:
+    label_cases(client, console, api_token, 300)
+    console.base = supported_stratum()
+    before = client.get("/api/policy/current", headers=auth(api_token)).json()
+    (stratum,) = before["figures"]["strata"]
+    assert stratum["stratum"] == "'supported'" and stratum["threshold"] == 0.5
+    assert stratum["upper_bound"] is None  # the configured stratum is uncertified
+    proposed = client.post(
+        "/api/policy/proposals",
+        json={"target_risk": 0.1, "delta": 0.05},
+        headers=auth(admin_token),
+    ).json()
+    (certified,) = proposed["proposal"]["figures"]["strata"]
+    assert certified["upper_bound"] <= certified["target_risk"] == 0.1
+    assert certified["delta"] == 0.05  # the joint level, not the stratum's share
+    written = Policy.from_yaml(proposed["proposal"]["policy_yaml"]).strata[0]
+    assert written.risk_control is not None
+    assert certified["threshold"] == written.thresholds.accept
+    assert written.risk_control.delta == 0.05 / 4
+    client.post(
+        "/api/policy/versions",
+        json={"token": proposed["token"]},
+        headers=auth(admin_token),
+    )
+    after = client.get("/api/policy/current", headers=auth(api_token)).json()
+    assert after["version"] == 1 and after["figures"]["strata"] == [certified]
+    log_in(client, "ada")  # the page is an admin's
+    page = client.get("/calibration").text
+    table = page.split('class="strata-figures"')[1].split("</table>")[0]
+    assert "&#39;supported&#39;" in table
+    assert f"{certified['threshold']:.3f}" in table and "(target 0.1, δ 0.050)" in table
