@@ -74,9 +74,7 @@ def two_strata() -> Policy:
     named = {"name": "retrieved", "when": RETRIEVED, "thresholds": {"accept": 0.5}}
     unnamed = {"when": {"signal": "good", "confidence": {"lt": 0.1}},
                "thresholds": {"annotate": 0.5}}  # fmt: skip
-    return Policy.from_dict(
-        {"thresholds": {"accept": 0.8}, "strata": [named, unnamed]}
-    )
+    return Policy.from_dict({"thresholds": {"accept": 0.8}, "strata": [named, unnamed]})
 
 
 @pytest.mark.parametrize(
@@ -177,6 +175,22 @@ def test_the_cli_certifies_a_stratum_at_the_target_given_for_it(
 def test_the_cli_refuses_a_target_for_a_stratum_the_policy_lacks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli(tmp_path, "--stratum-risk", "nosuch=0.2") != 0
+    assert cli(tmp_path, "--stratum-risk", "nosuch=0.2") == 2
     assert "error: the policy has no stratum named 'nosuch'" in capsys.readouterr().out
     assert not (tmp_path / "policy.yaml").exists()
+
+
+def test_the_cli_refuses_a_target_for_a_missing_stratum_before_reading_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "base.yaml"
+    policy.write_text(stratified().to_yaml())
+    code = main(
+        [
+            "calibrate", "--samples", str(tmp_path / "missing.jsonl"),
+            "--policy", str(policy), "--target-risk", "0.25",
+            "--stratum-risk", "nosuch=0.2",
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "no stratum named 'nosuch'" in capsys.readouterr().out  # not the file

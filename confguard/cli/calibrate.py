@@ -73,13 +73,14 @@ def run(args: argparse.Namespace) -> int:
     """
     from confguard.defaults import demo_policy
     from confguard.evaluation.calibrate import calibrate_policy, write_policy
-    from confguard.evaluation.groups import parse_targets
+    from confguard.evaluation.groups import group_targets, parse_targets
     from confguard.policy import Policy
 
     output_file(args.out, "--out")
     stratum_risk = parse_targets(",".join(args.stratum_risk))
     embedder = _history_embedder(args)  # a missing model fails before any fit
     base = Policy.from_yaml(Path(args.policy)) if args.policy else demo_policy()
+    group_targets(base, args.target_risk, stratum_risk)  # a typo before the labels
     samples, cases = _labelled(args)
     done = calibrate_policy(
         samples,
