@@ -90,3 +90,17 @@ def test_a_shipped_signal_never_ok_on_a_sides_labels_is_left_out_of_its_refit() 
     refit = done.policy.combiner
     assert isinstance(refit, StratifiedCombiner)
     assert sorted(refit.otherwise.coefficients) == ["support"]
+
+
+def test_labels_with_no_request_of_one_side_fall_back_on_one_pooled_fit() -> None:
+    # Every request retrieved (an eval over a corpus, say): the other side has
+    # nothing to be refitted on.
+    done = calibrate_policy(labels(1500, 1.0), stratified_policy(), target_risk=0.5,
+                            delta=0.1)  # fmt: skip
+    assert done.fallback is not None and done.fallback.wanted == "stratified"
+    assert done.fallback.summary().startswith(
+        "no stratified fit: the requests with 'retrieval' not ok (0 in the fit "
+        "split) are too few for their own fit: there are no labelled answers"
+    )
+    assert done.comparison is not None
+    assert done.comparison.fitted.name == "fitted logistic + isotonic"

@@ -49,6 +49,8 @@ def too_few_for_logistic(fit: Sequence[LabelledSample]) -> str | None:
         'over 5 signals it needs 50 wrong answers to fit on (10 per signal); got 12'
     """
     names = {n for s in fit for n in s.signals}
+    if not fit or not names:  # nothing to fit, whatever the rule per signal says
+        return "there are no labelled answers with a signal to fit on"
     right = sum(s.correct for s in fit)
     rarer, kind = min((right, "right"), (len(fit) - right, "wrong"))
     needed = EVENTS_PER_SIGNAL * len(names)
