@@ -10,19 +10,22 @@ each of the preset's groups of requests.
 
     python benchmarks/refit_strata.py --samples EVAL_DIR [EVAL_DIR ...] \\
         [--preset fast] [--target-risk 0.5] [--stratum-risk retrieved=0.45] \\
-        [--delta 0.1] [--seed 0]
+        [--delta 0.1] [--seed 0] [--combiner logistic|policy] \\
+        [--calibrator isotonic|platt|none]
 
 `--stratum-risk` gives a named stratum its own target in the "strata" refit (the
-"pooled" one has no strata).
+"pooled" one has no strata). `--combiner policy --calibrator isotonic` refits the
+calibrator only, as a user recalibrating a preset on labels of their own domain
+would (`confguard calibrate` takes the same choices).
 
 Last line: {"n_calibrate", "n_test", "target_risk", "stratum_risk", "delta",
-"shipped": {...},
-"strata": {...}, "pooled": {...}}; "shipped" holds "test" for the preset's policy
-as shipped (its own certificates, not refitted); each of "strata" and "pooled"
+"combiner", "calibrator", "shipped": {...}, "strata": {...}, "pooled": {...}}.
+"shipped" is the preset's policy as shipped (its own certificates, not refitted):
+"test" (per group: answers, accepted, risk, coverage) and "ranking" (AUROC and ECE
+of the final confidence over the whole second half). Each of "strata" and "pooled"
 holds "kept" (the fitted pair or the current one), "certified" (one entry per
-group: threshold, target_risk, upper_bound, held_out, or the outcome and why) and
-"test" (per group: answers, accepted, risk, coverage), or "refused" (why none
-certifies).
+group: threshold, target_risk, upper_bound, held_out, or the outcome and why),
+"test" and "ranking"; or "refused" (why none certifies).
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ from typing import Any
 from confguard import Policy
 from confguard.config import load
 from confguard.config.presets import preset_path
-from confguard.evaluation.calibrate import Calibrated, calibrate_policy
+from confguard.evaluation.calibrate import Calibrated, calibrate_policy, final_scores
 from confguard.evaluation.datasets import json_lines
 from confguard.evaluation.groups import grouped, parse_targets
+from confguard.evaluation.metrics import auroc, ece
 from confguard.evaluation.replay import replay
 from confguard.evaluation.runner import EvalSample
 from confguard.exceptions import CalibrationError
@@ -97,6 +101,19 @@ def tested(policy: Policy, test: list[LabelledSample], base: Policy) -> dict[str
     }
 
 
+def ranking(policy: Policy, test: list[LabelledSample]) -> dict[str, Any]:
+    """AUROC and ECE of the policy's final confidence on the second half (an answer
+    the guard would never accept scores 0)."""
+    scores = final_scores(test, policy.build_combiner(), policy.calibrator, policy)
+    conf = [0.0 if s is None else s for s in scores]
+    correct = [s.correct for s in test]
+    found = auroc(conf, correct)
+    return {
+        "auroc": None if found is None else round(found, 4),
+        "ece": round(ece(conf, correct), 4),
+    }
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=Path, nargs="+", required=True)
@@ -105,7 +122,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--stratum-risk", action="append", default=[], metavar="NAME=RISK")
     p.add_argument("--delta", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--combiner", choices=["logistic", "policy"], default="logistic")
+    p.add_argument(
+        "--calibrator", choices=["isotonic", "platt", "none"], default="isotonic"
+    )
     args = p.parse_args(argv)
+    fits: dict[str, Any] = {
+        "combiner": args.combiner,
+        "calibrator": None if args.calibrator == "none" else args.calibrator,
+    }
     own = parse_targets(",".join(args.stratum_risk))
     base = Policy.from_dict(dict(load(preset_path(args.preset)).config.policy))
     flat = Policy.from_dict(base.to_dict() | {"strata": []})
@@ -116,14 +141,20 @@ def main(argv: list[str]) -> int:
         "target_risk": args.target_risk,
         "stratum_risk": own,
         "delta": args.delta,
+        "combiner": args.combiner,
+        "calibrator": args.calibrator,
     }
     # The preset as shipped, on the same unseen half: does its own certificate hold?
-    result["shipped"] = {"test": tested(base, test, base)}
+    result["shipped"] = {
+        "test": tested(base, test, base),
+        "ranking": ranking(base, test),
+    }
     for name, policy in (("strata", base), ("pooled", flat)):
         try:
             done = calibrate_policy(
                 calibrate, policy, target_risk=args.target_risk, delta=args.delta,
                 stratum_risk=own if policy.strata else None, seed=args.seed,
+                **fits,
             )  # fmt: skip
         except CalibrationError as exc:
             result[name] = {"refused": str(exc)}
@@ -133,6 +164,7 @@ def main(argv: list[str]) -> int:
             "kept": None if done.comparison is None else done.comparison.kept,
             "certified": certified(done),
             "test": tested(done.policy, test, base),
+            "ranking": ranking(done.policy, test),
         }
         print(name, json.dumps(result[name]), flush=True)
     print(json.dumps(result))

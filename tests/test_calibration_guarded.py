@@ -10,8 +10,8 @@ import pytest
 
 from confguard.cli import main
 from confguard.evaluation import fallback as fallback_module
-from confguard.evaluation.calibrate import calibrate_policy
-from confguard.evaluation.compare import Candidate, verdict
+from confguard.evaluation.calibrate import calibrate_policy, final_scores, split
+from confguard.evaluation.compare import Candidate, ranking_auroc, verdict
 from confguard.evaluation.groups import OWN, Certificate
 from confguard.policy import Policy
 from confguard.scoring.aggregate import LogisticCombiner
@@ -210,3 +210,50 @@ def test_a_policy_without_strata_has_nothing_to_say_of_them() -> None:
     done = calibrate_policy(labelled(2000, 0, seed=2), Policy(), target_risk=0.45,
                             delta=0.05)  # fmt: skip
     assert len(done.groups) == 1 and done.strata_lines() == ()
+
+
+@pytest.mark.parametrize(
+    ("fitted", "current", "kept"),
+    [
+        ((0.80, 0.15), (0.80, 0.20), "fitted"),  # ranks the same, predicts better
+        ((0.80, 0.25), (0.80, 0.20), "current"),  # ranks the same, predicts worse
+        ((0.81, 0.25), (0.80, 0.20), "fitted"),  # ranks better: ranking comes first
+        ((0.80, 0.25), (0.80, None), "fitted"),  # nothing to compare it with
+    ],
+)
+def test_a_tie_in_ranking_is_broken_by_how_well_each_predicts_correctness(
+    fitted: tuple[float, float], current: tuple[float, float | None], kept: str
+) -> None:
+    def candidate(name: str, spec: tuple[float, float | None]) -> Candidate:
+        own = Certificate(
+            group=OWN, held_out=80, target_risk=0.3, control=control(0.1, 0.5)
+        )
+        return Candidate(name=name, auroc=spec[0], brier=spec[1], certificates=(own,))
+
+    assert verdict(candidate("f", fitted), candidate("c", current))[0] == kept
+
+
+def test_recalibrating_with_isotonic_is_not_lost_to_its_ties() -> None:
+    # The policy's own calibrator is far off; isotonic, refitted on the labels,
+    # fixes that, but its steps tie answers the off one told apart.
+    off = {"kind": "platt", "slope": 2.0, "intercept": 3.0, "n": 100}
+    base = Policy.from_dict({"thresholds": {"accept": 0.9}, "calibrator": off})
+    samples = labelled(2000, 0, seed=1)
+    done = calibrate_policy(samples, base, target_risk=0.45, delta=0.05,
+                            combiner="policy", calibrator="isotonic")  # fmt: skip
+    comparison = done.comparison
+    assert comparison is not None and comparison.kept == "fitted"
+    fitted, current = comparison.fitted, comparison.current
+    assert fitted.auroc == current.auroc  # one combination, ranked before calibration
+    assert fitted.brier is not None and current.brier is not None
+    assert fitted.brier < current.brier / 5
+    assert "Brier" in comparison.summary()
+    # Ranked after the calibrator, the ties would have lost it the contest.
+    hold = split(samples, 0.5, 0)[1]
+    correct = [s.correct for s in hold]
+    combiner = base.build_combiner()
+    tied, smooth = (
+        ranking_auroc(final_scores(hold, combiner, calibrator, base), correct)
+        for calibrator in (done.policy.calibrator, base.calibrator)
+    )
+    assert tied is not None and smooth is not None and tied < smooth

@@ -86,3 +86,15 @@ def test_a_stratum_given_its_own_target_is_refitted_and_tested_at_it(
     assert result["pooled"]["certified"]["the policy's own thresholds"][
         "target_risk"
     ] == 0.45
+
+
+def test_a_calibrator_only_refit_keeps_the_ranking_and_mends_the_calibration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("--combiner", "policy", "--calibrator", "isotonic")
+    result = last_line(tmp_path, capsys, "0.45", *argv)
+    assert (result["combiner"], result["calibrator"]) == ("policy", "isotonic")
+    shipped, refit = result["shipped"]["ranking"], result["strata"]["ranking"]
+    # A monotone map of the preset's own combination can only tie, never reorder.
+    assert refit["auroc"] <= shipped["auroc"] + 1e-9
+    assert refit["ece"] < shipped["ece"]  # fitted on labels like the test half's

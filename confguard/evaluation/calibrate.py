@@ -388,6 +388,7 @@ def _compare(
             final_scores(hold, pair.combiner, pair.calibrator, base),
             correct,
             groups,
+            ranked=final_scores(hold, pair.combiner, None, base),
             targets=targets,
             delta=delta,
             seed=seed,

@@ -2,8 +2,17 @@
 
 Both combiner-and-calibrator pairs are scored on the certification split, which no
 fit saw, and each gets its own Learn-then-Test threshold there. The fitted pair is
-kept unless it ranks worse (lower AUROC) or does worse at its threshold (a higher
-realised error among accepted answers while accepting no more of them).
+kept unless it ranks worse (lower AUROC), does worse at its threshold (a higher
+realised error among accepted answers while accepting no more of them), or, ranking
+the same, predicts correctness worse (a higher Brier score).
+
+A pair's ranking is its combination's, before the calibrator: a calibrator is
+monotone, so it can tie answers but never reorder them. Judged after it, an
+isotonic calibrator's steps (ties, each counting half) usually cost a pair's AUROC
+a little, so a refit with the default isotonic calibrator would lose to a current
+pair calibrated by a smooth curve on ties alone, its combination no worse (a
+calibrator-only refit of a preset always did). What the ties cost the gate shows
+where it matters: in the risk and coverage at the certified threshold.
 
 Choosing between two pairs on the same labels and then certifying the chosen one
 would spend the guarantee twice. So each is certified at delta / 2: by the union
@@ -24,6 +33,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from confguard.evaluation.groups import Certificate, Groups, certify_groups
+from confguard.evaluation.metrics import brier
 from confguard.exceptions import CalibrationError
 from confguard.scoring.thresholds import RiskControl
 
@@ -43,7 +53,11 @@ class Candidate(_Frozen):
     name: str
     """What it is, e.g. "fitted logistic + isotonic" or "policy's mean"."""
     auroc: float | None
-    """Inside each group of requests; None when no group has both classes."""
+    """Of its combination (before the calibrator, which can only tie answers),
+    inside each group of requests; None when no group has both classes."""
+    brier: float | None = None
+    """Brier score of its final confidence (an answer never accepted counts as
+    0), over every held-out answer: how well it predicts correctness."""
     certificates: tuple[Certificate, ...]
     """One per group of requests (at delta / 2, split over the groups): the
     policy's strata, then the requests no stratum picks out."""
@@ -127,9 +141,11 @@ class Comparison(_Frozen):
         """
         gain = self.auroc_gain
         auroc = "" if gain is None else f"AUROC {_auroc(self)} ({gain:+.3f}); "
+        a, b = self.chosen.brier, self.other.brier
+        brier = "" if a is None or b is None else f"Brier {a:.3f} vs {b:.3f}; "
         return (
             f"kept the {self.chosen.name} over the {self.other.name}: {self.why} "
-            f"on the {self.held_out} held-out samples ({auroc}"
+            f"on the {self.held_out} held-out samples ({auroc}{brier}"
             f"{self.chosen.at_threshold()} vs {self.other.at_threshold()})"
         )
 
@@ -145,13 +161,15 @@ def measure(
     correct: Sequence[bool],
     groups: Groups,
     *,
+    ranked: Sequence[float | None],
     targets: Sequence[float],
     delta: float,
     seed: int,
 ) -> tuple[Candidate, CalibrationError | None]:
-    """Score one pair on the certification split, a threshold per group of requests
-    (`confguard.evaluation.groups`) at delta / CANDIDATES split over the groups; its
-    refusal, if it certified none, beside it."""
+    """Score one pair on the certification split: its final confidences `scores`
+    get a threshold per group of requests (`confguard.evaluation.groups`) at delta /
+    CANDIDATES split over the groups, its combination's `ranked` scores (before the
+    calibrator) the AUROC; its refusal, if it certified none, beside it."""
     certificates, refused = certify_groups(
         scores,
         correct,
@@ -161,8 +179,12 @@ def measure(
         seed=seed,
         candidates=CANDIDATES,
     )
-    auroc = within_auroc(scores, correct, groups)
-    return Candidate(name=name, auroc=auroc, certificates=certificates), refused
+    auroc = within_auroc(ranked, correct, groups)
+    brier_ = brier([0.0 if s is None else s for s in scores], correct)
+    candidate = Candidate(
+        name=name, auroc=auroc, brier=brier_, certificates=certificates
+    )
+    return candidate, refused
 
 
 def within_auroc(
@@ -195,8 +217,10 @@ def ranking_auroc(
 
 
 def verdict(fitted: Candidate, current: Candidate) -> tuple[Kept, str]:
-    """Keep the fit unless it certifies nothing, ranks worse or does worse at its
-    threshold; ties keep the fit (it is no worse, and it is what was asked for)."""
+    """Keep the fit unless it certifies nothing, ranks worse, does worse at its
+    threshold, or ranks the same and predicts correctness worse (a calibrator-only
+    refit, or a fit that found the same combination); ties keep the fit (it is no
+    worse, and it is what was asked for)."""
     f, c = fitted.pooled(), current.pooled()
     if f is None:
         return "current", "the fitted one certifies no threshold"
@@ -206,6 +230,9 @@ def verdict(fitted: Candidate, current: Candidate) -> tuple[Kept, str]:
         return "current", "the fitted one ranks worse"
     if f[0] > c[0] and f[1] <= c[1]:
         return "current", "the fitted one errs more at its threshold, accepting no more"
+    same = not _lower(current.auroc, fitted.auroc)  # and not lower either way
+    if same and _lower(current.brier, fitted.brier):
+        return "current", "it ranks the same and the fitted one predicts worse"
     return "fitted", "it ranks no worse and does no worse at its threshold"
 
 
