@@ -11,7 +11,7 @@ monotone, so it can tie answers but never reorder them. Judged after it, an
 isotonic calibrator's steps (ties, each counting half) usually cost a pair's AUROC
 a little, so a refit with the default isotonic calibrator would lose to a current
 pair calibrated by a smooth curve on ties alone, its combination no worse (a
-calibrator-only refit of a preset always did). What the ties cost the gate shows
+calibrator-only refit of a preset usually did). What the ties cost the gate shows
 where it matters: in the risk and coverage at the certified threshold.
 
 Choosing between two pairs on the same labels and then certifying the chosen one
