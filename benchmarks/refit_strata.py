@@ -42,10 +42,11 @@ from confguard.config import load
 from confguard.config.presets import preset_path
 from confguard.evaluation.calibrate import Calibrated, calibrate_policy, final_scores
 from confguard.evaluation.datasets import json_lines
-from confguard.evaluation.groups import grouped, parse_targets
+from confguard.evaluation.groups import grouped
 from confguard.evaluation.metrics import auroc, ece
 from confguard.evaluation.replay import replay
 from confguard.evaluation.runner import EvalSample
+from confguard.evaluation.targets import parse_targets
 from confguard.exceptions import CalibrationError
 from confguard.scoring.calibration import LabelledSample
 

@@ -8,7 +8,7 @@ import pytest
 
 from confguard.cli import main
 from confguard.evaluation.calibrate import calibrate_policy
-from confguard.evaluation.groups import group_targets, parse_targets
+from confguard.evaluation.targets import group_targets, parse_targets
 from confguard.exceptions import InputError
 from confguard.policy import Policy
 from tests.test_calibration_guarded import write_samples

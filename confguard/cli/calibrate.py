@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from confguard.defaults import demo_policy
     from confguard.evaluation.calibrate import calibrate_policy, write_policy
-    from confguard.evaluation.groups import group_targets, parse_targets
+    from confguard.evaluation.targets import group_targets, parse_targets
     from confguard.policy import Policy
 
     output_file(args.out, "--out")

@@ -29,12 +29,12 @@ from confguard.evaluation.groups import (
     Groups,
     certify_groups,
     group_name,
-    group_targets,
     grouped,
     testable_size,
 )
 from confguard.evaluation.outcomes import GroupOutcome, outcomes, write_groups
 from confguard.evaluation.stratified_refit import refit_stratified
+from confguard.evaluation.targets import group_targets
 from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.scoring.aggregate import (

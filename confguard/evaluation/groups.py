@@ -7,7 +7,8 @@ picks: the group `decide` would use (`Policy.thresholds_for`). A policy without 
 is one group, certified as before.
 
 Each group is certified at its own target risk: a named stratum's from the
-per-stratum targets asked for (`group_targets`), every other group's the one target.
+per-stratum targets asked for (`confguard.evaluation.targets`), every other group's
+the one target.
 All groups hold at once with probability >= 1 - delta by splitting delta evenly over
 the groups tested (Bonferroni). Which groups are tested depends only on how many
 held-out answers each has and its target, never on their labels: a group too small
@@ -17,13 +18,13 @@ to certify even at the whole delta is left out, so it costs the others nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
 from pydantic import BaseModel, ConfigDict
 
-from confguard.exceptions import CalibrationError, InputError
+from confguard.exceptions import CalibrationError
 from confguard.policy import Policy
 from confguard.scoring.calibration import LabelledSample
 from confguard.scoring.thresholds import (
@@ -103,58 +104,6 @@ def check_recorded(policy: Policy, samples: Sequence[LabelledSample]) -> None:
             )
 
 
-def parse_targets(text: str) -> dict[str, float]:
-    """Per-stratum target risks written "name=risk", comma-separated ("": none).
-
-    Example:
-        >>> parse_targets("retrieved=0.5, conflict=0.3")
-        {'retrieved': 0.5, 'conflict': 0.3}
-    """
-    found: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, eq, value = (v.strip() for v in part.partition("="))
-        if not eq or not name:
-            raise InputError(f"expected a stratum's target as name=risk, got {part!r}")
-        try:
-            risk = float(value)
-        except ValueError:
-            raise InputError(
-                f"stratum {name!r}: expected a target risk, got {value!r}"
-            ) from None
-        if name in found:
-            raise InputError(f"stratum {name!r} is given a target twice")
-        found[name] = risk
-    return found
-
-
-def group_targets(
-    policy: Policy, target_risk: float, stratum_risk: Mapping[str, float] | None = None
-) -> tuple[float, ...]:
-    """Each group's target risk, in `grouped` order (the strata, then OWN): a named
-    stratum's from `stratum_risk`, every other group's `target_risk`.
-
-    Example:
-        >>> group_targets(preset_policy("fast"), 0.6, {"retrieved": 0.5})
-        (0.5, 0.6)
-    """
-    given = dict(stratum_risk or {})
-    named = [s.name for s in policy.strata if s.name]
-    unknown = [name for name in given if name not in named]
-    if unknown:
-        listed = ", ".join(map(repr, named)) or (
-            "none (only a stratum with a name can be given a target of its own)"
-        )
-        raise InputError(
-            f"the policy has no stratum named {', '.join(map(repr, unknown))}; "
-            f"its named strata: {listed}"
-        )
-    for name, risk in {"": target_risk, **given}.items():
-        if not 0.0 < risk < 1.0:
-            whose = f"stratum {name!r}'s target risk" if name else "target risk"
-            raise InputError(f"{whose} must be in (0, 1), got {risk:g}")
-    return (*(given.get(s.name or "", target_risk) for s in policy.strata), target_risk)
-
-
 def testable_size(target_risk: float, delta: float) -> int:
     """The fewest held-out answers a group needs to certify at all (at the whole
     delta, with every accepted answer right)."""
@@ -171,9 +120,9 @@ def certify_groups(
     seed: int,
     candidates: int = 1,
 ) -> tuple[tuple[Certificate, ...], CalibrationError | None]:
-    """Every group's certificate at its target (`group_targets`) and delta /
-    candidates, split again over the groups big enough to test; and, when none
-    certifies, the last refusal (the policy's own group's, if it refused)."""
+    """Every group's certificate at its target (`confguard.evaluation.targets`)
+    and delta / candidates, split again over the groups big enough to test; and,
+    when none certifies, the last refusal (the policy's own group's, if it refused)."""
     members = [groups.members(g) for g in range(len(groups.labels))]
     one = len(members) == 1  # no split: the one group is tested whatever its size
     level = delta / candidates
@@ -249,8 +198,6 @@ __all__ = [
     "certify_groups",
     "check_recorded",
     "group_name",
-    "group_targets",
     "grouped",
-    "parse_targets",
     "testable_size",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from confguard.evaluation.groups import parse_targets
+from confguard.evaluation.targets import parse_targets
 from confguard.exceptions import InputError
 from confguard.serve.auth import (
     admin_page_account,
