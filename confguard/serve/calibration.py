@@ -53,7 +53,7 @@ class _Guarantee(_Frozen):
         }
 
 
-class StratumFigures(_Guarantee):
+class StratumGuarantee(_Guarantee):
     """One stratum's accept threshold and guarantee (`coverage`: of its requests)."""
 
     stratum: str
@@ -64,13 +64,13 @@ class Figures(_Guarantee):
     """A policy's accept threshold and, if certified, its guarantee; under strata,
     each stratum's beside it (the policy's own figures are then the rest's)."""
 
-    strata: tuple[StratumFigures, ...] = ()
+    strata: tuple[StratumGuarantee, ...] = ()
 
     @classmethod
     def of(cls, policy: Policy) -> Figures:
         """The figures a policy carries (its `risk_control`s, where it has them)."""
         strata = tuple(
-            StratumFigures(
+            StratumGuarantee(
                 stratum=s.label, **cls.values(s.thresholds.accept, s.risk_control)
             )
             for s in policy.strata
@@ -217,6 +217,6 @@ __all__ = [
     "Figures",
     "Proposal",
     "Refusal",
-    "StratumFigures",
+    "StratumGuarantee",
     "propose",
 ]
