@@ -857,7 +857,9 @@ def test_a_rule_on_an_unknown_signal_is_refused_even_with_a_combiner_given() -> 
         (signal("judge").skipped, True),  # a kept None: skipped, or failed?
         (signal("judge").failed, True),
         (Status("judge", ("skipped", "failed")), False),  # either: a kept None
-        (signal("judge").skipped | signal("judge").failed, True),  # conservative
+        (signal("judge").skipped | signal("judge").failed, False),  # not ok: None
+        (signal("judge").skipped | signal("tokens").failed, True),  # two signals
+        (signal("judge").skipped | signal("judge").ok, True),
         (signal("situated").detail("conflict").eq(True), True),
         (signal("judge").ok | signal("situated").detail("conflict").eq(True), True),
         (~signal("judge").skipped, True),

@@ -214,7 +214,15 @@ class AnyOf(Condition):
             yield from operand.signals()
 
     def needs_record(self) -> bool:
-        return any(c.needs_record() for c in self.operands)
+        # `signal(x).skipped | signal(x).failed` is "not ok", which a kept None
+        # confidence tells: judge each signal's statuses together.
+        statuses: dict[str, tuple[str, ...]] = {}
+        for c in self.operands:
+            if isinstance(c, Status):
+                statuses[c.signal] = statuses.get(c.signal, ()) + c.statuses
+            elif c.needs_record():
+                return True
+        return any(Status(n, s).needs_record() for n, s in statuses.items())
 
     def to_data(self) -> dict[str, Any]:
         return {"any": [c.to_data() for c in self.operands]}
