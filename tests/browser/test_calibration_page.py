@@ -45,8 +45,10 @@ def stratified(console: Console) -> Iterator[Console]:
                 signals={"answer_support": support, "avg_logprob": rng.random()},
             ),
         )
-        verdict = "approved" if support > 0.3 else "rejected"
-        console.store.resolve_review(review_id, verdict, reviewer="bo")
+        right = support > 0.3
+        console.store.resolve_review(
+            review_id, "approved" if right else "rejected", reviewer="bo"
+        )
     before, console.base = console.base, Policy.from_dict(SUPPORTED)
     yield console
     console.base = before
