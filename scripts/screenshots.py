@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from confguard.serve import Console, ConsoleSettings, create_app
 from confguard.serve.background import running
-from confguard.serve.demo import DemoCase, seed_case, seed_demo
+from confguard.serve.demo import seed_demo, seed_verdicts
 from confguard.serve.security import hash_password
 from confguard.store import AuditRecord, SQLStore, digest
 
@@ -34,23 +34,9 @@ PASSWORD = "screenshots only"
 def demo(folder: Path) -> Console:
     url = f"sqlite:///{folder}/screens.sqlite"
     console = Console(SQLStore(url, store_answers=True), ConsoleSettings(store_url=url))
-    rng = random.Random(5)
-    for i in range(300):
-        support = rng.random()
-        review_id = seed_case(
-            console.store,
-            DemoCase(
-                question=f"Archived question {i}",
-                answer=f"answer {i}",
-                signals={"answer_support": support, "avg_logprob": rng.random()},
-            ),
-        )
-        right = (support > 0.4) != (rng.random() < 0.02)
-        console.store.resolve_review(
-            review_id, "approved" if right else "rejected", reviewer="bo"
-        )
+    seed_verdicts(console.store, 300, seed=5, right_above=0.4, flip=0.02)
     seed_demo(console.store)
-    history(console.store, rng)
+    history(console.store, random.Random(5))
     console.accounts.add("ada", hash_password(PASSWORD), "admin")
     return console
 

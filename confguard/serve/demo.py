@@ -139,6 +139,30 @@ def seed_random(store: AuditStore, n: int, seed: int = 0) -> list[str]:
     return ids
 
 
+def seed_verdicts(
+    store: AuditStore, n: int, *, seed: int, right_above: float, flip: float = 0.0
+) -> list[str]:
+    """`n` cases resolved by reviewer "bo": right when their answer support is
+    above `right_above`, the verdict flipped with probability `flip` (labels for
+    the dashboard and the calibration page)."""
+    rng = random.Random(seed)
+    ids = []
+    for i in range(n):
+        support = rng.random()
+        case = DemoCase(
+            question=f"Archived question {i}",
+            answer=f"answer {i}",
+            signals={"answer_support": support, "avg_logprob": rng.random()},
+        )
+        review_id = seed_case(store, case)
+        right = (support > right_above) != (rng.random() < flip)
+        store.resolve_review(
+            review_id, "approved" if right else "rejected", reviewer="bo"
+        )
+        ids.append(review_id)
+    return ids
+
+
 def demo_signal_names(cases: Sequence[DemoCase] = DEMO_CASES) -> list[str]:
     """Every signal name the demo cases carry."""
     return sorted({name for case in cases for name in case.signals})
@@ -151,4 +175,5 @@ __all__ = [
     "seed_case",
     "seed_demo",
     "seed_random",
+    "seed_verdicts",
 ]

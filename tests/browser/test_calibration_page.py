@@ -4,7 +4,6 @@ and a target for a stratum the policy lacks is refused above the form."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from confguard import Policy
 from confguard.serve import Console
-from confguard.serve.demo import DemoCase, seed_case
+from confguard.serve.demo import seed_verdicts
 from tests.browser.conftest import click_and_load, log_in, wait_for
 
 pytestmark = pytest.mark.browser
@@ -34,24 +33,16 @@ SUPPORTED = {
 def stratified(console: Console) -> Iterator[Console]:
     """The module's console under a policy with a named stratum, and 300 verdicts
     whose support decides them."""
-    rng = random.Random(7)
-    for i in range(300):
-        support = rng.random()
-        review_id = seed_case(
-            console.store,
-            DemoCase(
-                question=f"labelled {i}",
-                answer=f"a{i}",
-                signals={"answer_support": support, "avg_logprob": rng.random()},
-            ),
-        )
-        right = support > 0.3
-        console.store.resolve_review(
-            review_id, "approved" if right else "rejected", reviewer="bo"
-        )
+    seed_verdicts(console.store, 300, seed=7, right_above=0.3)
     before, console.base = console.base, Policy.from_dict(SUPPORTED)
     yield console
     console.base = before
+
+
+def open_calibration(driver: WebDriver, base_url: str) -> None:
+    log_in(driver, base_url, "ada")
+    driver.get(f"{base_url}/calibration")
+    wait_for(driver, "#propose-form")
 
 
 def propose(driver: WebDriver, strata_targets: str, shown: str) -> None:
@@ -66,9 +57,7 @@ def propose(driver: WebDriver, strata_targets: str, shown: str) -> None:
 def test_a_stratum_is_proposed_at_the_target_typed_for_it(
     browser: WebDriver, base_url: str, stratified: Console
 ) -> None:
-    log_in(browser, base_url, "ada")
-    browser.get(f"{base_url}/calibration")
-    wait_for(browser, "#propose-form")
+    open_calibration(browser, base_url)
     field = browser.find_element(By.ID, "stratum-risk")
     assert field.get_attribute("placeholder") == "supported=0.5"
     propose(browser, "supported=0.09", "#proposal")
@@ -84,9 +73,7 @@ def test_a_stratum_is_proposed_at_the_target_typed_for_it(
 def test_a_target_for_a_stratum_the_policy_lacks_is_refused_above_the_form(
     browser: WebDriver, base_url: str, stratified: Console
 ) -> None:
-    log_in(browser, base_url, "ada")
-    browser.get(f"{base_url}/calibration")
-    wait_for(browser, "#propose-form")
+    open_calibration(browser, base_url)
     propose(browser, "nosuch=0.1", "#invalid")
     said = browser.find_element(By.ID, "invalid").text
     assert "the policy has no stratum named 'nosuch'" in said

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from fastapi.testclient import TestClient
 
 from confguard import Guard, Observation, Policy
 from confguard.routes import ReviewQueueRoute
+from confguard.scoring.calibration import labelled_from_store
 from confguard.serve import Console
 from confguard.serve.calibration import Proposal, propose
-from confguard.serve.demo import DemoCase, seed_case
+from confguard.serve.demo import DemoCase, seed_case, seed_verdicts
 from confguard.store.policy_versions import PolicyFollower, StorePolicySource
 from tests.serve.conftest import log_in
 
@@ -324,3 +326,16 @@ def test_each_stratums_figures_are_shown_for_the_current_policy_and_the_proposal
     table = page.split('class="strata-figures"')[1].split("</table>")[0]
     assert "&#39;supported&#39;" in table
     assert f"{certified['threshold']:.3f}" in table and "(target 0.1, δ 0.050)" in table
+
+
+@pytest.mark.parametrize(("flip", "wrong_verdicts"), [(0.0, 0), (0.5, 17)])
+def test_seeded_verdicts_follow_answer_support_but_for_the_flips(
+    console: Console, flip: float, wrong_verdicts: int
+) -> None:
+    seed_verdicts(console.store, 40, seed=3, right_above=0.3, flip=flip)
+    samples = labelled_from_store(console.store)
+    assert len(samples) == 40
+    against = [
+        s for s in samples if s.correct != ((s.signals["answer_support"] or 0) > 0.3)
+    ]
+    assert len(against) == wrong_verdicts
