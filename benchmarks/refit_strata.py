@@ -21,11 +21,12 @@ would (`confguard calibrate` takes the same choices).
 Last line: {"n_calibrate", "n_test", "target_risk", "stratum_risk", "delta",
 "combiner", "calibrator", "shipped": {...}, "strata": {...}, "pooled": {...}}.
 "shipped" is the preset's policy as shipped (its own certificates, not refitted):
-"test" (per group: answers, accepted, risk, coverage) and "ranking" (AUROC and ECE
-of the final confidence over the whole second half). Each of "strata" and "pooled"
-holds "kept" (the fitted pair or the current one), "certified" (one entry per
-group: threshold, target_risk, upper_bound, held_out, or the outcome and why),
-"test" and "ranking"; or "refused" (why none certifies).
+"test" (per group: answers, accepted, risk, coverage) and "ranking" (AUROC, ECE
+and Brier score of the final confidence over the whole second half). Each of
+"strata" and "pooled" holds "kept" (the fitted pair or the current one),
+"certified" (one entry per group: threshold, target_risk, upper_bound, held_out,
+or the outcome and why), "test" and "ranking"; or "refused" (why none
+certifies).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from confguard.config.presets import preset_path
 from confguard.evaluation.calibrate import Calibrated, calibrate_policy, final_scores
 from confguard.evaluation.datasets import json_lines
 from confguard.evaluation.groups import grouped
-from confguard.evaluation.metrics import auroc, ece
+from confguard.evaluation.metrics import auroc, brier, ece
 from confguard.evaluation.replay import replay
 from confguard.evaluation.runner import EvalSample
 from confguard.evaluation.targets import parse_targets
@@ -103,8 +104,8 @@ def tested(policy: Policy, test: list[LabelledSample], base: Policy) -> dict[str
 
 
 def ranking(policy: Policy, test: list[LabelledSample]) -> dict[str, Any]:
-    """AUROC and ECE of the policy's final confidence on the second half (an answer
-    the guard would never accept scores 0)."""
+    """AUROC, ECE and Brier of the policy's final confidence on the second half (an
+    answer the guard would never accept scores 0)."""
     scores = final_scores(test, policy.build_combiner(), policy.calibrator, policy)
     conf = [0.0 if s is None else s for s in scores]
     correct = [s.correct for s in test]
@@ -112,6 +113,7 @@ def ranking(policy: Policy, test: list[LabelledSample]) -> dict[str, Any]:
     return {
         "auroc": None if found is None else round(found, 4),
         "ece": round(ece(conf, correct), 4),
+        "brier": round(brier(conf, correct), 4),
     }
 
 

@@ -98,3 +98,4 @@ def test_a_calibrator_only_refit_keeps_the_ranking_and_mends_the_calibration(
     # A monotone map of the preset's own combination can only tie, never reorder.
     assert refit["auroc"] <= shipped["auroc"] + 1e-9
     assert refit["ece"] < shipped["ece"]  # fitted on labels like the test half's
+    assert refit["brier"] < shipped["brier"]
