@@ -304,4 +304,17 @@ def test_a_refusal_under_strata_counts_the_labels_needed_in_all() -> None:
                          combiner="policy", calibrator=None)  # fmt: skip
     assert "needs at least 12" in str(caught.value)
     assert caught.value.have == 20  # every label, not the last group's
-    assert caught.value.needed == math.ceil(12 * 20 / rest)  # at this mix
+    # At this mix, enough for the larger group, the nearer to certifying.
+    assert caught.value.needed == math.ceil(12 * 20 / max(rest, 20 - rest))
+
+
+def test_a_group_with_no_held_out_labels_does_not_hide_what_another_needs() -> None:
+    # Every request retrieved: the rest has nothing held out and cannot say what
+    # it needs; the refusal gives what the retrieved stratum needs instead.
+    samples = two_kinds(20, seed=3, retrieved_share=1.0)
+    with pytest.raises(CalibrationError) as caught:
+        calibrate_policy(samples, stratified(), target_risk=TARGET, delta=DELTA,
+                         combiner="policy", calibrator=None)  # fmt: skip
+    said, needed = str(caught.value), caught.value.needed
+    assert said.startswith("no threshold certifies risk <= 0.25 at delta 0.1 with 20")
+    assert caught.value.have == 20 and needed is not None and needed > 20

@@ -18,8 +18,10 @@ from confguard.cli.output import say
 from confguard.exceptions import ConfigurationError, DatasetError
 
 if TYPE_CHECKING:
+    from confguard.config.load import LoadedConfig
     from confguard.embeddings.base import Embedder
     from confguard.evaluation import Calibrated
+    from confguard.policy import Policy
     from confguard.scoring.calibration import LabelledSample
     from confguard.signals.history import LabelledCase
 
@@ -39,8 +41,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a named stratum's own target risk (repeatable; others: --target-risk)",
     )
     p.add_argument("--delta", type=fraction(), default=0.05)
-    p.add_argument("--policy", help="the policy to start from (default: demo policy)")
-    p.add_argument("--out", type=Path, default=Path("policy.calibrated.yaml"))
+    start = p.add_mutually_exclusive_group()
+    start.add_argument(
+        "--policy", help="the policy to start from (default: demo policy)"
+    )
+    start.add_argument(
+        "--config",
+        help="a guard config file or preset name (fast, balanced, thorough) to start "
+        "from; --out is then the whole config with its policy calibrated",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="the file to write (default: policy.calibrated.yaml, or "
+        "guard.calibrated.yaml with --config)",
+    )
     p.add_argument("--combiner", choices=["logistic", "policy"], default="logistic")
     p.add_argument(
         "--calibrator", choices=["isotonic", "platt", "none"], default="isotonic"
@@ -63,23 +78,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fit, certify and write the policy file.
+    """Fit, certify and write the policy file (or the guard config).
 
     Example:
         $ confguard calibrate --samples ev --target-risk 0.1 --delta 0.05 \\
             --out policy.yaml
-        $ confguard calibrate --samples ev --policy fast.yaml --target-risk 0.6 \\
-            --stratum-risk retrieved=0.5
+        $ confguard calibrate --samples ev --config fast --target-risk 0.6 \\
+            --stratum-risk retrieved=0.5 --out fast.calibrated.yaml
     """
-    from confguard.defaults import demo_policy
-    from confguard.evaluation.calibrate import calibrate_policy, write_policy
+    from confguard.evaluation.calibrate import calibrate_policy
     from confguard.evaluation.targets import group_targets, parse_targets
-    from confguard.policy import Policy
 
-    output_file(args.out, "--out")
+    out = args.out or Path(
+        "guard.calibrated.yaml" if args.config else "policy.calibrated.yaml"
+    )
+    output_file(out, "--out")
     stratum_risk = parse_targets(",".join(args.stratum_risk))
     embedder = _history_embedder(args)  # a missing model fails before any fit
-    base = Policy.from_yaml(Path(args.policy)) if args.policy else demo_policy()
+    base, loaded = _base(args)
     group_targets(base, args.target_risk, stratum_risk)  # a typo before the labels
     samples, cases = _labelled(args)
     done = calibrate_policy(
@@ -94,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         cascade=True if args.cascade else None,
     )
-    write_policy(done.policy, args.out)
+    written = _write(done, loaded, out)
     if done.fallback is not None:
         say(done.fallback.summary())
     if done.comparison is not None:
@@ -103,11 +119,41 @@ def run(args: argparse.Namespace) -> int:
         say(line)
     say(
         f"fitted on {done.fitted_on} samples, certified on {done.certified_on}; "
-        f"policy written to {args.out}"
+        f"{written} written to {out}"
     )
     if embedder is not None:
         _write_history(cases, embedder, args.history)
     return 0
+
+
+def _base(args: argparse.Namespace) -> tuple[Policy, LoadedConfig | None]:
+    """The policy to start from, and the config it came from (with --config)."""
+    from confguard.defaults import demo_policy
+    from confguard.policy import Policy
+
+    if args.config:
+        from confguard.config.recalibrate import policy_to_calibrate
+
+        return policy_to_calibrate(args.config)
+    return (Policy.from_yaml(Path(args.policy)) if args.policy else demo_policy()), None
+
+
+def _write(done: Calibrated, loaded: LoadedConfig | None, out: Path) -> str:
+    """Write the policy, or the config with it; say which."""
+    from confguard.evaluation.calibrate import write_policy
+
+    if loaded is None:
+        write_policy(done.policy, out)
+        return "policy"
+    from confguard.config.recalibrate import with_policy
+
+    header = (
+        f"{loaded.source}, its policy calibrated by `confguard calibrate`: fitted on "
+        f"{done.fitted_on} labels, certified on {done.certified_on} "
+        f"(delta {done.delta:g})"
+    )
+    out.write_text(with_policy(loaded, done.policy, header), encoding="utf-8")
+    return f"guard config (from {loaded.source})"
 
 
 def _history_embedder(args: argparse.Namespace) -> Embedder | None:

@@ -89,7 +89,7 @@ def build(
         if spec is not None:
             options[kind] = _create(loaded, (kind,), kind, spec, resources)
     options |= _limits(loaded, signals)
-    parts = GuardParts(signals, _policy(loaded), options, tuple(needs))
+    parts = GuardParts(signals, config_policy(loaded), options, tuple(needs))
     _dry_run(loaded, parts)
     return parts
 
@@ -245,7 +245,8 @@ def _own_words(exc: ConfigurationError, kind: str) -> str:
     return rest if sep and head.startswith(kind) else text
 
 
-def _policy(loaded: LoadedConfig) -> Policy:
+def config_policy(loaded: LoadedConfig) -> Policy:
+    """The policy of a loaded config; its errors name the file, line and field."""
     try:
         return Policy.from_dict(dict(loaded.config.policy))
     except PolicyError as exc:
@@ -367,4 +368,4 @@ def _leaf(data: Any, value: str, at: FieldPath) -> FieldPath | None:
     return None
 
 
-__all__ = ["MEMORY_URL", "GuardParts", "build"]
+__all__ = ["MEMORY_URL", "GuardParts", "build", "config_policy"]

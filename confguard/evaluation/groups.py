@@ -122,7 +122,7 @@ def certify_groups(
 ) -> tuple[tuple[Certificate, ...], CalibrationError | None]:
     """Every group's certificate at its target (`confguard.evaluation.targets`)
     and delta / candidates, split again over the groups big enough to test; and,
-    when none certifies, the last refusal (the policy's own group's, if it refused)."""
+    when none certifies, the refusal of the group nearest to certifying."""
     members = [groups.members(g) for g in range(len(groups.labels))]
     one = len(members) == 1  # no split: the one group is tested whatever its size
     level = delta / candidates
@@ -160,7 +160,14 @@ def certify_groups(
             control = control.model_copy(update={"method": control.method + note})
         out.append(made(control=control))
     certified = any(c.control is not None for c in out)
-    return tuple(out), None if certified or not errors else errors[-1]
+    return tuple(out), None if certified or not errors else _nearest(errors)
+
+
+def _nearest(errors: Sequence[CalibrationError]) -> CalibrationError:
+    """The refusal of the group nearest to certifying: the fewest labels needed in
+    all, among those that can say; else the last (the policy's own group's)."""
+    counted = [e for e in errors if e.needed is not None]
+    return min(counted, key=lambda e: e.needed or 0) if counted else errors[-1]
 
 
 def _split_note(candidates: int, groups: int) -> str:
